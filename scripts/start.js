@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * npm start: a local cluster on one machine.
+ *   installs what is missing (npm packages, Redis, Java, Cassandra 2.1), starts Redis and Cassandra on
+ *   loopback (data kept under .local/data), applies the schema, builds, and starts N nodes.
+ *
+ *   npm start                      2 nodes on 8080, 8081
+ *   npm start -- --nodes 3 --port 9000
+ *   CLUSTER_NODES=3 CLUSTER_BASE_PORT=9000 npm start
+ *
+ * Redis and Cassandra come from app.properties (CHAT_* overrides apply); if they are on loopback and
+ * nothing answers there, this script starts them. Ctrl-C stops the nodes, then what it started.
+ */
+const { spawn } = require('node:child_process');
+const path = require('node:path');
+const infra = require('./lib/infra');
+
+function parseArgs(argv) {
+  const opts = { nodes: Number(process.env.CLUSTER_NODES ?? 2), port: Number(process.env.CLUSTER_BASE_PORT ?? 8080) };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--nodes') opts.nodes = Number(argv[++i]);
+    else if (argv[i] === '--port') opts.port = Number(argv[++i]);
+    else throw new Error(`unknown argument ${argv[i]} (use --nodes N --port P)`);
+  }
+  if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > 64) throw new Error('--nodes must be 1..64');
+  if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port + opts.nodes > 65535) throw new Error('--port must be a valid port');
+  return opts;
+}
+
+function hostPort(s, defPort) {
+  const m = /^(?:[a-z]+:\/\/)?(?:[^@/]*@)?([^:/]+):?(\d+)?/.exec(s);
+  return { host: m[1], port: Number(m[2] ?? defPort) };
+}
+
+const isLoopback = (h) => h === 'localhost' || h.startsWith('127.');
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  infra.ensureNodeModules();
+  infra.build();
+  const { loadConfig } = require(path.join(infra.ROOT, 'dist', 'config', 'config.js'));
+  const config = loadConfig();
+  const started = [];
+  const stopAll = async () => {
+    for (const s of started.reverse()) await s.stop();
+  };
+
+  const redis = hostPort(config.redis.url, 6379);
+  if (!(await infra.redisAnswers(redis.host, redis.port))) {
+    if (!isLoopback(redis.host)) throw new Error(`Redis at ${config.redis.url} does not answer`);
+    infra.ensureRedisInstalled();
+    infra.log(`starting Redis on 127.0.0.1:${redis.port} (data in .local/data/redis)`);
+    started.push(await infra.startRedis({ port: redis.port, dir: path.join(infra.LOCAL, 'data', 'redis'), persist: true }));
+  } else infra.log(`using the Redis already answering at ${redis.host}:${redis.port}`);
+
+  const cas = hostPort(config.cassandra.contactPoints[0], 9042);
+  try {
+    if (!(await infra.cassandraAnswers(cas.host, cas.port))) {
+      if (!isLoopback(cas.host)) throw new Error(`Cassandra at ${cas.host}:${cas.port} does not answer`);
+      infra.ensureCassandraInstalled();
+      infra.log(`starting Cassandra 2.1 on 127.0.0.1:${cas.port} (data in .local/data/cassandra; takes ~10 s)`);
+      const storagePort = Number(process.env.CASSANDRA_STORAGE_PORT ?? 7000);
+      started.push(await infra.startCassandra({
+        dir: path.join(infra.LOCAL, 'data', 'cassandra'), nativePort: cas.port, storagePort, sslStoragePort: storagePort + 1,
+      }));
+    } else infra.log(`using the Cassandra already answering at ${cas.host}:${cas.port}`);
+
+    infra.log('applying the schema');
+    await run(process.execPath, [path.join(__dirname, 'migrate.js')]);
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+
+  const nodes = [];
+  for (let i = 0; i < opts.nodes; i++) {
+    const port = opts.port + i;
+    const child = spawn(process.execPath, [path.join(infra.ROOT, 'dist', 'main.js'), String(port)], { stdio: 'inherit' });
+    nodes.push(child);
+  }
+  infra.log(`cluster of ${opts.nodes} node(s):`);
+  for (let i = 0; i < opts.nodes; i++) {
+    infra.log(`  http://127.0.0.1:${opts.port + i}   ws://127.0.0.1:${opts.port + i}/ws`);
+  }
+  infra.log('Ctrl-C stops everything');
+
+  let stopping = false;
+  const shutdown = async (code) => {
+    if (stopping) return;
+    stopping = true;
+    infra.log('stopping nodes');
+    await Promise.all(nodes.map((c) => infra.stopChild(c, 'node', 15000)));
+    await stopAll();
+    infra.log('stopped');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+  for (const c of nodes) {
+    c.on('exit', (code, signal) => {
+      if (!stopping) {
+        infra.log(`a node exited (${code ?? signal}); stopping the cluster`);
+        void shutdown(1);
+      }
+    });
+  }
+}
+
+function run(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { stdio: 'inherit' });
+    c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${path.basename(args[0])} exited with ${code}`))));
+  });
+}
+
+main().catch((err) => {
+  process.stderr.write(`npm start failed: ${err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,70 @@
+import crypto from 'node:crypto';
+import bcrypt from 'bcrypt';
+import { ChatError } from '../errors';
+import type { UserRepository } from '../store/UserRepository';
+import { TokenStore } from './TokenStore';
+
+export interface Principal {
+  userId: string;
+  tokenHash: string;
+}
+
+export interface PublicUser {
+  userId: string;
+  username: string;
+  createdAt: string;
+}
+
+export class AuthService {
+  /** Compared against when the user does not exist, so both failures take the same time. */
+  private readonly dummyHash: Promise<string>;
+
+  constructor(
+    private readonly users: UserRepository,
+    private readonly tokens: TokenStore,
+    private readonly bcryptRounds: number,
+  ) {
+    this.dummyHash = bcrypt.hash(crypto.randomBytes(16).toString('hex'), bcryptRounds);
+  }
+
+  async signup(username: string, password: string): Promise<PublicUser> {
+    const user = {
+      userId: crypto.randomUUID(),
+      username,
+      passwordHash: await bcrypt.hash(password, this.bcryptRounds),
+      createdAt: new Date(),
+    };
+    if (!(await this.users.create(user))) throw new ChatError('username_taken', `username ${username} is taken`);
+    return { userId: user.userId, username, createdAt: user.createdAt.toISOString() };
+  }
+
+  async login(username: string, password: string): Promise<{ token: string; userId: string; expiresAt: string }> {
+    const user = await this.users.findByUsername(username);
+    const ok = await bcrypt.compare(password, user?.passwordHash ?? (await this.dummyHash));
+    if (!user || !ok) throw new ChatError('invalid_credentials', 'wrong username or password');
+    const { token, expiresAt } = await this.tokens.issue(user.userId);
+    return { token, userId: user.userId, expiresAt: expiresAt.toISOString() };
+  }
+
+  /** Resolves a bearer token; throws `unauthorized` for a missing, unknown, expired or revoked one. */
+  async authenticate(token: string | null): Promise<Principal> {
+    if (!token) throw new ChatError('unauthorized', 'a bearer token is required');
+    const userId = await this.tokens.verify(token);
+    if (!userId) throw new ChatError('unauthorized', 'the token is invalid or expired');
+    return { userId, tokenHash: TokenStore.hash(token) };
+  }
+
+  async logout(p: Principal): Promise<void> {
+    await this.tokens.revoke(p.tokenHash);
+  }
+
+  async getUser(userId: string): Promise<PublicUser | null> {
+    const u = await this.users.findById(userId);
+    return u ? { userId: u.userId, username: u.username, createdAt: u.createdAt.toISOString() } : null;
+  }
+
+  async findByUsername(username: string): Promise<PublicUser | null> {
+    const u = await this.users.findByUsername(username);
+    return u ? { userId: u.userId, username: u.username, createdAt: u.createdAt.toISOString() } : null;
+  }
+}

@@ -1,0 +1,59 @@
+import crypto from 'node:crypto';
+import { ChatError } from '../errors';
+import type { DeviceRecord, DeviceRepository } from '../store/DeviceRepository';
+
+export interface DeviceView {
+  deviceId: string;
+  name: string;
+  platform: string;
+  hasPushToken: boolean;
+  createdAt: string;
+}
+
+/** Closes live connections anywhere in the cluster (src/cluster/Cluster.ts). */
+export interface ConnectionKicker {
+  kick(k: { userId: string; deviceId?: string; tokenHash?: string; reason: 'device_removed' | 'logged_out' }): Promise<void>;
+}
+
+export const MAX_DEVICES_PER_USER = 100;
+
+export class DeviceService {
+  constructor(private readonly devices: DeviceRepository, private readonly kicker: ConnectionKicker) {}
+
+  async register(userId: string, input: { name: string; platform: string | null; pushToken: string | null }): Promise<DeviceView> {
+    const existing = await this.devices.list(userId);
+    if (existing.length >= MAX_DEVICES_PER_USER) {
+      throw new ChatError('invalid_request', `a user may register at most ${MAX_DEVICES_PER_USER} devices; delete one first`);
+    }
+    const d: DeviceRecord = {
+      userId,
+      deviceId: crypto.randomUUID(),
+      name: input.name,
+      platform: input.platform ?? 'unknown',
+      pushToken: input.pushToken,
+      createdAt: new Date(),
+    };
+    await this.devices.create(d);
+    return toView(d);
+  }
+
+  async list(userId: string): Promise<DeviceView[]> {
+    return (await this.devices.list(userId)).map(toView);
+  }
+
+  /** True when the device exists and is the user's (used on WebSocket upgrade). */
+  async owns(userId: string, deviceId: string): Promise<boolean> {
+    return (await this.devices.get(userId, deviceId)) !== null;
+  }
+
+  /** Deletes the device and closes its live connections on whatever node they are. */
+  async remove(userId: string, deviceId: string): Promise<void> {
+    if (!(await this.owns(userId, deviceId))) throw new ChatError('not_found', `no device ${deviceId}`);
+    await this.devices.delete(userId, deviceId);
+    await this.kicker.kick({ userId, deviceId, reason: 'device_removed' });
+  }
+}
+
+function toView(d: DeviceRecord): DeviceView {
+  return { deviceId: d.deviceId, name: d.name, platform: d.platform, hasPushToken: d.pushToken !== null, createdAt: d.createdAt.toISOString() };
+}

@@ -1,0 +1,135 @@
+import crypto from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { MAX_NODE_ID } from '../chat/snowflake';
+import type { Logger } from '../log';
+import type { Keys } from './keys';
+
+export interface NodeInfo {
+  nodeId: number;
+  /** Random per process: a restarted node with the same id is a different instance. */
+  instance: string;
+  wsUrl: string;
+  startedAt: string;
+  connections: number;
+}
+
+const CLAIM = `
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  redis.call('sadd', KEYS[2], ARGV[3])
+  return 1
+end
+return 0`;
+
+/** Refreshes the lease only while it is still ours (compare-and-expire). */
+const REFRESH = `
+local cur = redis.call('get', KEYS[1])
+if not cur then return 0 end
+if cjson.decode(cur).instance ~= ARGV[2] then return -1 end
+redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1`;
+
+const RELEASE = `
+local cur = redis.call('get', KEYS[1])
+if cur and cjson.decode(cur).instance == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0`;
+
+/**
+ * The node's lease in Redis: one key per node id holding its NodeInfo with a TTL that the node
+ * refreshes. It gives a unique Snowflake node id, tells others which node instances are alive
+ * (so a crashed node's routes stop counting when its lease expires), and serves discovery.
+ */
+export class NodeLease {
+  readonly instance = crypto.randomBytes(8).toString('hex');
+  private nodeIdValue = -1;
+  private timer: NodeJS.Timeout | null = null;
+  private live = new Map<number, NodeInfo>();
+  private liveReadAt = 0;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly ttlSeconds: number,
+    private readonly log: Logger,
+    private readonly describe: () => { wsUrl: string; connections: number },
+    /** Called when the lease was lost (e.g. the process stalled past the TTL): ids could collide, so the node must stop. */
+    private readonly onLost: () => void,
+  ) {}
+
+  get nodeId(): number {
+    if (this.nodeIdValue < 0) throw new Error('node lease not acquired');
+    return this.nodeIdValue;
+  }
+
+  private readonly startedAt = new Date().toISOString();
+
+  private info(nodeId: number): NodeInfo {
+    return { nodeId, instance: this.instance, startedAt: this.startedAt, ...this.describe() };
+  }
+
+  /** Claims `wanted`, or the first free id when null. Throws if a fixed id is held by a live node. */
+  async acquire(wanted: number | null): Promise<number> {
+    const candidates = wanted !== null ? [wanted] : Array.from({ length: MAX_NODE_ID + 1 }, (_, i) => i);
+    for (const id of candidates) {
+      const ok = await this.redis.eval(CLAIM, 2, this.keys.node(id), this.keys.nodes(),
+        JSON.stringify(this.info(id)), this.ttlSeconds, id);
+      if (ok === 1) {
+        this.nodeIdValue = id;
+        const period = Math.max(500, Math.floor((this.ttlSeconds * 1000) / 3));
+        this.timer = setInterval(() => void this.refresh(), period);
+        this.timer.unref();
+        return id;
+      }
+    }
+    throw new Error(wanted !== null ? `node id ${wanted} is held by another live node` : 'no free node id (1024 in use)');
+  }
+
+  private async refresh(): Promise<void> {
+    try {
+      const r = await this.redis.eval(REFRESH, 1, this.keys.node(this.nodeIdValue),
+        JSON.stringify(this.info(this.nodeIdValue)), this.instance, this.ttlSeconds);
+      if (r !== 1) {
+        this.log.error('node lease lost', { nodeId: this.nodeIdValue, result: r });
+        this.stopRefresh();
+        this.onLost();
+      }
+    } catch (err) {
+      // Redis unreachable: keep trying; the lease survives as long as one refresh lands within the TTL.
+      this.log.warn('node lease refresh failed', { err: String(err) });
+    }
+  }
+
+  /** Live node instances, read from Redis at most every `maxAgeMs`. */
+  async liveNodes(maxAgeMs = 1000): Promise<Map<number, NodeInfo>> {
+    if (Date.now() - this.liveReadAt <= maxAgeMs) return this.live;
+    const ids = (await this.redis.smembers(this.keys.nodes())).map(Number).filter((n) => Number.isInteger(n));
+    const values = ids.length ? await this.redis.mget(ids.map((id) => this.keys.node(id))) : [];
+    const live = new Map<number, NodeInfo>();
+    const gone: number[] = [];
+    ids.forEach((id, i) => {
+      const v = values[i];
+      if (v) live.set(id, JSON.parse(v) as NodeInfo);
+      else gone.push(id);
+    });
+    if (gone.length) await this.redis.srem(this.keys.nodes(), ...gone);
+    this.live = live;
+    this.liveReadAt = Date.now();
+    return live;
+  }
+
+  /** True when `nodeId/instance` names a live node instance; re-reads Redis once if the cached view says no. */
+  async isLive(nodeId: number, instance: string): Promise<boolean> {
+    if (this.live.get(nodeId)?.instance === instance) return true;
+    const fresh = await this.liveNodes(200);
+    return fresh.get(nodeId)?.instance === instance;
+  }
+
+  stopRefresh(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  async release(): Promise<void> {
+    this.stopRefresh();
+    if (this.nodeIdValue >= 0) await this.redis.eval(RELEASE, 1, this.keys.node(this.nodeIdValue), this.instance);
+  }
+}

@@ -1,0 +1,68 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys';
+import type { NodeLease } from './NodeLease';
+
+export interface DeviceRoute {
+  userId: string;
+  deviceId: string;
+  nodeId: number;
+}
+
+/** Deletes the field only if it still names this instance (a newer connection elsewhere keeps its route). */
+const UNREGISTER = `
+if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('hdel', KEYS[1], ARGV[1]) end
+return 0`;
+
+/**
+ * The cluster-wide map (user, device) → node: one Redis hash per user, field deviceId, value
+ * "nodeId/instance". An entry counts only while its node instance holds a live lease, so a crashed
+ * node's entries stop counting when its lease expires and are deleted by the next reader.
+ */
+export class RouteRegistry {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly lease: NodeLease,
+    private readonly routeTtlSeconds: number,
+  ) {}
+
+  private get self(): string {
+    return `${this.lease.nodeId}/${this.lease.instance}`;
+  }
+
+  async register(userId: string, deviceId: string): Promise<void> {
+    const key = this.keys.routes(userId);
+    await this.redis.multi().hset(key, deviceId, this.self).expire(key, this.routeTtlSeconds).exec();
+  }
+
+  async unregister(userId: string, deviceId: string): Promise<void> {
+    await this.redis.eval(UNREGISTER, 1, this.keys.routes(userId), deviceId, this.self);
+  }
+
+  /** Connected devices of these users on live nodes, in one round trip (plus one lease read if stale). */
+  async lookup(userIds: readonly string[]): Promise<DeviceRoute[]> {
+    if (userIds.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const u of userIds) pipe.hgetall(this.keys.routes(u));
+    const results = (await pipe.exec()) ?? [];
+    const routes: DeviceRoute[] = [];
+    const dead: Array<[string, string, string]> = [];
+    for (let i = 0; i < userIds.length; i++) {
+      const [err, hash] = results[i];
+      if (err) throw err;
+      for (const [deviceId, value] of Object.entries(hash as Record<string, string>)) {
+        const [node, instance] = value.split('/');
+        const nodeId = Number(node);
+        if (await this.lease.isLive(nodeId, instance)) routes.push({ userId: userIds[i], deviceId, nodeId });
+        else dead.push([userIds[i], deviceId, value]);
+      }
+    }
+    if (dead.length) {
+      const prune = this.redis.pipeline();
+      // Compare-and-delete: the device may have reconnected to a live node since we read it.
+      for (const [u, d, v] of dead) prune.eval(UNREGISTER, 1, this.keys.routes(u), d, v);
+      await prune.exec();
+    }
+    return routes;
+  }
+}

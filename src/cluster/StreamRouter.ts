@@ -1,0 +1,111 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../log';
+import type { Keys } from './keys';
+import { decode, encode, type ClusterMessage } from './messages';
+
+const GROUP = 'delivery';
+
+/**
+ * Node-to-node transport over Redis Streams. Each node consumes its own stream through a consumer
+ * group, so entries it read but did not acknowledge stay pending and are read again when a node
+ * with that id restarts. Senders write one entry per destination node, trimmed with MAXLEN ~.
+ */
+export class StreamRouter {
+  private running = false;
+  private loop: Promise<void> | null = null;
+
+  constructor(
+    private readonly redis: Redis,
+    /** A connection of its own: XREADGROUP BLOCK holds it. */
+    private readonly blocking: Redis,
+    private readonly keys: Keys,
+    private readonly maxLen: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Sends each message to its node's stream, all in one pipeline. */
+  async publish(batch: ReadonlyArray<{ nodeId: number; message: ClusterMessage }>): Promise<void> {
+    if (batch.length === 0) return;
+    const pipe = this.redis.pipeline();
+    for (const { nodeId, message } of batch) {
+      pipe.xadd(this.keys.stream(nodeId), 'MAXLEN', '~', this.maxLen, '*', 'm', encode(message));
+    }
+    const results = (await pipe.exec()) ?? [];
+    const failed = results.find(([err]) => err);
+    if (failed) throw failed[0];
+  }
+
+  /**
+   * Starts consuming this node's stream: first the entries left pending by an earlier process
+   * with the same node id, then new ones. `handle` runs synchronously per entry; entries are
+   * acknowledged after their batch was handled.
+   */
+  async start(nodeId: number, handle: (m: ClusterMessage) => void): Promise<void> {
+    const stream = this.keys.stream(nodeId);
+    const consumer = `node-${nodeId}`;
+    try {
+      await this.redis.xgroup('CREATE', stream, GROUP, '$', 'MKSTREAM');
+    } catch (err) {
+      if (!String(err).includes('BUSYGROUP')) throw err;
+    }
+    this.handler = handle;
+    this.running = true;
+    const pending = await this.read(stream, consumer, '0', 0);
+    if (pending > 0) this.log.info('re-delivered pending stream entries', { count: pending });
+    this.loop = this.run(stream, consumer);
+  }
+
+  private handler: ((m: ClusterMessage) => void) | null = null;
+
+  private async run(stream: string, consumer: string): Promise<void> {
+    let backoff = 100;
+    while (this.running) {
+      try {
+        await this.read(stream, consumer, '>', 1000);
+        backoff = 100;
+      } catch (err) {
+        if (!this.running) break;
+        this.log.warn('stream read failed', { err: String(err) });
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 5000);
+      }
+    }
+  }
+
+  /** One XREADGROUP round; returns how many entries were handled. */
+  private async read(stream: string, consumer: string, id: string, blockMs: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const args: Array<string | number> = ['GROUP', GROUP, consumer, 'COUNT', 500];
+      if (id === '>') args.push('BLOCK', blockMs);
+      args.push('STREAMS', stream, id);
+      const res = (await this.blocking.call('XREADGROUP', ...args)) as Array<[string, Array<[string, string[]]>]> | null;
+      const entries = res?.[0]?.[1] ?? [];
+      if (entries.length === 0) return total;
+      const ids: string[] = [];
+      for (const [entryId, fields] of entries) {
+        ids.push(entryId);
+        const msg = decode(fields[1] ?? '');
+        if (!msg) {
+          this.log.warn('dropping malformed stream entry', { entryId });
+          continue;
+        }
+        try {
+          this.handler?.(msg);
+        } catch (err) {
+          this.log.error('stream entry handler failed', { entryId, err });
+        }
+      }
+      await this.redis.xack(stream, GROUP, ...ids);
+      total += entries.length;
+      // Pending entries ('0') are read until none are left; new ones ('>') one batch per call.
+      if (id === '>') return total;
+    }
+  }
+
+  /** Stops reading after the current batch (at most one BLOCK interval) and waits for it to be acknowledged. */
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+}

@@ -1,0 +1,16 @@
+import Redis from 'ioredis';
+import type { Config } from '../config/config';
+
+/**
+ * A Redis client for this cluster. Commands never queue while disconnected for long:
+ * a call fails fast (and the caller answers "unavailable") instead of waiting forever.
+ */
+export function createRedis(config: Config, name: string): Redis {
+  return new Redis(config.redis.url, {
+    connectionName: name,
+    maxRetriesPerRequest: 2,
+    enableOfflineQueue: true,
+    retryStrategy: (times) => Math.min(times * 100, 2000),
+    lazyConnect: true,
+  });
+}

@@ -1,0 +1,198 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { propertiesReader } from 'properties-reader';
+
+export type Consistency = 'one' | 'localOne' | 'quorum' | 'localQuorum' | 'eachQuorum' | 'all';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** A node's configuration: loaded once from app.properties plus CHAT_* variables, validated, frozen. */
+export interface Config {
+  server: {
+    /** Interface to bind. @default 127.0.0.1 */
+    host: string;
+    /** WebSocket URL clients are told to use for this node; null = derived from host and port. */
+    publicWsUrl: string | null;
+  };
+  redis: {
+    url: string;
+    /** Prefix of every key this cluster writes. @default chat: */
+    keyPrefix: string;
+  };
+  cassandra: {
+    /** host:port pairs. */
+    contactPoints: string[];
+    localDataCenter: string;
+    keyspace: string;
+    replicationFactor: number;
+    consistency: Consistency;
+  };
+  node: {
+    /** Snowflake node id (0..1023), or null to allocate one among live nodes. */
+    id: number | null;
+    leaseTtlSeconds: number;
+  };
+  auth: {
+    bcryptRounds: number;
+    tokenTtlSeconds: number;
+  };
+  chat: {
+    /** @default 100000 */
+    maxContentChars: number;
+  };
+  ws: {
+    pingIntervalMs: number;
+    maxBufferedBytes: number;
+    maxFramesPerSecond: number;
+  };
+  stream: {
+    maxLen: number;
+  };
+  shutdown: {
+    timeoutMs: number;
+  };
+  log: {
+    level: LogLevel;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly key: string, message: string) {
+    super(`config ${key}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** `cassandra.contactPoints` → `CHAT_CASSANDRA_CONTACT_POINTS`. */
+export function envName(key: string): string {
+  return 'CHAT_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase();
+}
+
+type Raw = Record<string, string>;
+
+/** Reads raw string values: the properties file first, then any CHAT_* environment overrides. */
+export function readRaw(file: string | null, env: NodeJS.ProcessEnv, keys: readonly string[]): Raw {
+  const raw: Raw = {};
+  if (file) {
+    const props = propertiesReader({ sourceFile: file }).getAllProperties();
+    for (const [k, v] of Object.entries(props)) raw[k] = String(v).trim();
+  }
+  for (const key of keys) {
+    const v = env[envName(key)];
+    if (v !== undefined) raw[key] = v.trim();
+  }
+  return raw;
+}
+
+class Reader {
+  readonly used = new Set<string>();
+  constructor(private readonly raw: Raw) {}
+
+  private get(key: string, fallback: string | undefined): string {
+    this.used.add(key);
+    const v = this.raw[key];
+    if (v !== undefined && v !== '') return v;
+    if (fallback === undefined) throw new ConfigError(key, `is required (set it in app.properties or ${envName(key)})`);
+    return fallback;
+  }
+
+  optional(key: string): string | null {
+    this.used.add(key);
+    const v = this.raw[key];
+    return v === undefined || v === '' ? null : v;
+  }
+
+  string(key: string, fallback?: string, pattern?: RegExp): string {
+    const v = this.get(key, fallback);
+    if (pattern && !pattern.test(v)) throw new ConfigError(key, `"${v}" does not match ${pattern}`);
+    return v;
+  }
+
+  int(key: string, fallback: number | undefined, min: number, max: number): number {
+    const v = this.get(key, fallback === undefined ? undefined : String(fallback));
+    if (!/^-?\d+$/.test(v)) throw new ConfigError(key, `"${v}" is not an integer`);
+    const n = Number(v);
+    if (n < min || n > max) throw new ConfigError(key, `${n} is outside ${min}..${max}`);
+    return n;
+  }
+
+  oneOf<T extends string>(key: string, fallback: T, allowed: readonly T[]): T {
+    const v = this.get(key, fallback);
+    if (!(allowed as readonly string[]).includes(v)) throw new ConfigError(key, `"${v}" is not one of ${allowed.join(', ')}`);
+    return v as T;
+  }
+}
+
+export const CONFIG_KEYS = [
+  'server.host', 'server.publicWsUrl', 'redis.url', 'redis.keyPrefix',
+  'cassandra.contactPoints', 'cassandra.localDataCenter', 'cassandra.keyspace', 'cassandra.replicationFactor',
+  'cassandra.consistency', 'node.id', 'node.leaseTtlSeconds', 'auth.bcryptRounds', 'auth.tokenTtlSeconds',
+  'chat.maxContentChars', 'ws.pingIntervalMs', 'ws.maxBufferedBytes', 'ws.maxFramesPerSecond',
+  'stream.maxLen', 'shutdown.timeoutMs', 'log.level',
+] as const;
+
+const HOST_PORT = /^[A-Za-z0-9.\-:[\]]+:\d{1,5}$/;
+
+/** Builds and validates a Config from raw values; throws ConfigError naming the first bad key. */
+export function parseConfig(raw: Raw): Config {
+  const r = new Reader(raw);
+  const contactPoints = r.string('cassandra.contactPoints', '127.0.0.1:9042').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const cp of contactPoints) {
+    if (!HOST_PORT.test(cp)) throw new ConfigError('cassandra.contactPoints', `"${cp}" is not host:port`);
+  }
+  if (contactPoints.length === 0) throw new ConfigError('cassandra.contactPoints', 'needs at least one host:port');
+  const redisUrl = r.string('redis.url', 'redis://127.0.0.1:6379', /^rediss?:\/\/.+/);
+  const publicWsUrl = r.optional('server.publicWsUrl');
+  if (publicWsUrl !== null && !/^wss?:\/\/.+/.test(publicWsUrl)) {
+    throw new ConfigError('server.publicWsUrl', `"${publicWsUrl}" is not a ws:// or wss:// URL`);
+  }
+  const nodeId = r.optional('node.id');
+  const config: Config = {
+    server: { host: r.string('server.host', '127.0.0.1'), publicWsUrl },
+    redis: { url: redisUrl, keyPrefix: r.string('redis.keyPrefix', 'chat:', /^[A-Za-z0-9:_.\-{}]{1,64}$/) },
+    cassandra: {
+      contactPoints,
+      localDataCenter: r.string('cassandra.localDataCenter', 'datacenter1'),
+      keyspace: r.string('cassandra.keyspace', 'streamchat', /^[a-z][a-z0-9_]{0,47}$/),
+      replicationFactor: r.int('cassandra.replicationFactor', 1, 1, 9),
+      consistency: r.oneOf<Consistency>('cassandra.consistency', 'localQuorum',
+        ['one', 'localOne', 'quorum', 'localQuorum', 'eachQuorum', 'all']),
+    },
+    node: {
+      id: nodeId === null ? null : r.int('node.id', undefined, 0, 1023),
+      leaseTtlSeconds: r.int('node.leaseTtlSeconds', 15, 3, 3600),
+    },
+    auth: {
+      bcryptRounds: r.int('auth.bcryptRounds', 10, 4, 15),
+      tokenTtlSeconds: r.int('auth.tokenTtlSeconds', 86400, 60, 31 * 86400),
+    },
+    chat: { maxContentChars: r.int('chat.maxContentChars', 100000, 1, 1_000_000) },
+    ws: {
+      pingIntervalMs: r.int('ws.pingIntervalMs', 15000, 100, 600000),
+      maxBufferedBytes: r.int('ws.maxBufferedBytes', 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+      maxFramesPerSecond: r.int('ws.maxFramesPerSecond', 200, 1, 100000),
+    },
+    stream: { maxLen: r.int('stream.maxLen', 100000, 100, 100_000_000) },
+    shutdown: { timeoutMs: r.int('shutdown.timeoutMs', 10000, 0, 600000) },
+    log: { level: r.oneOf<LogLevel>('log.level', 'info', ['debug', 'info', 'warn', 'error']) },
+  };
+  const unknown = Object.keys(raw).filter((k) => !r.used.has(k));
+  if (unknown.length > 0) throw new ConfigError(unknown[0], 'is not a known key');
+  return deepFreeze(config);
+}
+
+/** The properties file: CHAT_CONFIG_FILE, else app.properties at the project root. */
+export function defaultConfigFile(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (env.CHAT_CONFIG_FILE) return env.CHAT_CONFIG_FILE;
+  const file = path.resolve(__dirname, '..', '..', 'app.properties');
+  return fs.existsSync(file) ? file : null;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, file: string | null = defaultConfigFile(env)): Config {
+  if (file !== null && !fs.existsSync(file)) throw new ConfigError('CHAT_CONFIG_FILE', `${file} does not exist`);
+  return parseConfig(readRaw(file, env, CONFIG_KEYS));
+}
+
+function deepFreeze<T extends object>(o: T): T {
+  for (const v of Object.values(o)) if (v && typeof v === 'object') deepFreeze(v as object);
+  return Object.freeze(o);
+}

@@ -1,0 +1,50 @@
+import express, { type Express } from 'express';
+import type { AuthService } from '../auth/AuthService';
+import type { ChatService } from '../chat/ChatService';
+import type { DeviceService } from '../chat/DeviceService';
+import type { Logger } from '../log';
+import { requireAuth } from './auth';
+import { errorHandler, notFound } from './errors';
+import { authRoutes } from './routes/authRoutes';
+import { conversationRoutes } from './routes/conversationRoutes';
+import { deviceRoutes } from './routes/deviceRoutes';
+import { userRoutes } from './routes/userRoutes';
+
+export interface HealthSource {
+  nodeId(): number;
+  connections(): number;
+  /** Names of the dependencies that do not answer right now (empty = ready). */
+  unready(): Promise<string[]>;
+}
+
+export function createHttpApp(deps: {
+  auth: AuthService;
+  devices: DeviceService;
+  chat: ChatService;
+  health: HealthSource;
+  log: Logger;
+}): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(express.json({ limit: '64kb', strict: true }));
+
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok', nodeId: deps.health.nodeId(), connections: deps.health.connections() });
+  });
+  app.get('/ready', async (_req, res) => {
+    const down = await deps.health.unready();
+    if (down.length === 0) res.json({ status: 'ready', nodeId: deps.health.nodeId() });
+    else res.status(503).json({ error: { code: 'unavailable', message: `not answering: ${down.join(', ')}` }, unavailable: down });
+  });
+
+  app.use('/api/auth', authRoutes(deps.auth));
+  const authed = requireAuth(deps.auth);
+  app.use('/api/users', authed, userRoutes(deps.auth));
+  app.use('/api/devices', authed, deviceRoutes(deps.devices));
+  app.use('/api/conversations', authed, conversationRoutes(deps.chat));
+
+  app.use(notFound);
+  app.use(errorHandler(deps.log));
+  return app;
+}

@@ -1,0 +1,49 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { ChatError, toChatError, type ErrorCode } from '../errors';
+import type { Logger } from '../log';
+
+const STATUS: Record<ErrorCode, number> = {
+  invalid_request: 400,
+  invalid_frame: 400,
+  unknown_type: 400,
+  content_too_long: 413,
+  unknown_user: 400,
+  unauthorized: 401,
+  invalid_credentials: 401,
+  forbidden: 403,
+  not_found: 404,
+  username_taken: 409,
+  rate_limited: 429,
+  internal: 500,
+  unavailable: 503,
+};
+
+/** The HTTP status for a domain error code: the one place codes become statuses. */
+export function errorStatus(code: ErrorCode): number {
+  return STATUS[code];
+}
+
+export function errorBody(err: ChatError): { error: { code: ErrorCode; message: string } } {
+  return { error: { code: err.code, message: err.message } };
+}
+
+export const notFound: RequestHandler = (req, _res, next) => {
+  next(new ChatError('not_found', `no route ${req.method} ${req.path}`));
+};
+
+/** Turns anything thrown by a route into `{"error":{code,message}}` with its status. */
+export function errorHandler(log: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    let e: ChatError;
+    const status = (err as { status?: number; type?: string }).status;
+    if (err instanceof ChatError) e = err;
+    else if (status === 400 || status === 413 || status === 415) {
+      // body-parser: malformed JSON, body too large, wrong charset.
+      e = new ChatError('invalid_request', status === 413 ? 'request body too large' : 'request body must be valid JSON');
+    } else {
+      e = toChatError(err);
+      log.error('request failed', { method: req.method, path: req.path, err: err instanceof Error ? err : String(err) });
+    }
+    res.status(errorStatus(e.code)).json(errorBody(e));
+  };
+}

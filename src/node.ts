@@ -1,0 +1,142 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Client } from 'cassandra-driver';
+import type { Redis } from 'ioredis';
+import { AuthService } from './auth/AuthService';
+import { TokenStore } from './auth/TokenStore';
+import { ChatService } from './chat/ChatService';
+import { DeviceService } from './chat/DeviceService';
+import { SnowflakeGenerator } from './chat/snowflake';
+import { Cluster } from './cluster/Cluster';
+import { Keys } from './cluster/keys';
+import { NodeLease } from './cluster/NodeLease';
+import { createRedis } from './cluster/redis';
+import { RouteRegistry } from './cluster/RouteRegistry';
+import { StreamRouter } from './cluster/StreamRouter';
+import type { Config } from './config/config';
+import { createHttpApp } from './http/app';
+import type { Logger } from './log';
+import { createCassandraClient } from './store/cassandra';
+import { ConversationRepository } from './store/ConversationRepository';
+import { DeviceRepository } from './store/DeviceRepository';
+import { MessageRepository } from './store/MessageRepository';
+import { runMigrations } from './store/migrate';
+import { UserRepository } from './store/UserRepository';
+import { ConnectionManager } from './ws/ConnectionManager';
+import { WsGateway } from './ws/WsGateway';
+
+export interface ChatNode {
+  readonly nodeId: number;
+  readonly port: number;
+  readonly wsUrl: string;
+  /** Graceful shutdown; idempotent (a second call returns the first one's promise). */
+  stop(): Promise<void>;
+}
+
+/** Connects Redis and Cassandra, applies the schema, and builds a node on top of them (the composition root). */
+export async function startNode(config: Config, port: number, log: Logger, onFatal: (reason: string) => void): Promise<ChatNode> {
+  await runMigrations(config, log.child('migrate'));
+  const redis = createRedis(config, 'chat-commands');
+  const blocking = createRedis(config, 'chat-stream');
+  await Promise.all([redis.connect(), blocking.connect()]);
+  const db = createCassandraClient(config);
+  await db.connect();
+
+  return buildNode({ config, port, log, onFatal, redis, blocking, db });
+}
+
+async function buildNode(d: {
+  config: Config; port: number; log: Logger; onFatal: (reason: string) => void;
+  redis: Redis; blocking: Redis; db: Client;
+}): Promise<ChatNode> {
+  const { config, log, redis, blocking, db } = d;
+  const keys = new Keys(config.redis.keyPrefix);
+  const connections = new ConnectionManager();
+  let wsUrl = '';
+  const lease = new NodeLease(redis, keys, config.node.leaseTtlSeconds, log.child('lease'),
+    () => ({ wsUrl, connections: connections.count }),
+    () => d.onFatal('node lease lost: another process may now hold this node id'));
+  const nodeId = await lease.acquire(config.node.id);
+  const nodeLog = log.child(`node-${nodeId}`);
+
+  const users = new UserRepository(db);
+  const routes = new RouteRegistry(redis, keys, lease, config.auth.tokenTtlSeconds);
+  const router = new StreamRouter(redis, blocking, keys, config.stream.maxLen, nodeLog.child('stream'));
+  const cluster = new Cluster(lease, routes, router, connections, nodeLog.child('cluster'));
+  const chat = new ChatService(users, new ConversationRepository(db), new MessageRepository(db),
+    new SnowflakeGenerator(nodeId), cluster, nodeLog.child('chat'));
+  const auth = new AuthService(users, new TokenStore(redis, keys, config.auth.tokenTtlSeconds), config.auth.bcryptRounds);
+  const devices = new DeviceService(new DeviceRepository(db), cluster);
+  const gateway = new WsGateway(auth, devices, chat, cluster, connections, {
+    maxContentChars: config.chat.maxContentChars,
+    maxBufferedBytes: config.ws.maxBufferedBytes,
+    maxFramesPerSecond: config.ws.maxFramesPerSecond,
+    pingIntervalMs: config.ws.pingIntervalMs,
+  }, nodeLog.child('ws'));
+
+  const app = createHttpApp({
+    auth, devices, chat, log: nodeLog.child('http'),
+    health: {
+      nodeId: () => nodeId,
+      connections: () => connections.count,
+      unready: () => unready(redis, db),
+    },
+  });
+  const server = http.createServer(app);
+  server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
+
+  await cluster.start();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(d.port, config.server.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  wsUrl = config.server.publicWsUrl ?? `ws://${config.server.host}:${port}/ws`;
+  gateway.start();
+  nodeLog.info('node started', { nodeId, port, url: `http://${config.server.host}:${port}`, wsUrl });
+
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      const timeout = config.shutdown.timeoutMs;
+      nodeLog.info('shutting down', { connections: connections.count });
+      gateway.stopAccepting();
+      server.close();
+      server.closeIdleConnections();
+      await gateway.closeAll(timeout);
+      await withTimeout(chat.drain(), timeout, () => nodeLog.warn('in-flight sends did not finish in time'));
+      await router.stop();
+      await lease.release().catch((err) => nodeLog.warn('lease release failed', { err: String(err) }));
+      server.closeAllConnections();
+      await Promise.allSettled([redis.quit(), blocking.quit(), db.shutdown()]);
+      nodeLog.info('stopped');
+    })();
+    return stopping;
+  };
+  return { nodeId, port, wsUrl, stop };
+}
+
+async function unready(redis: Redis, db: Client): Promise<string[]> {
+  const [r, c] = await Promise.allSettled([
+    withTimeout(redis.ping(), 1000, () => { throw new Error('timeout'); }),
+    withTimeout(db.execute('SELECT release_version FROM system.local'), 1000, () => { throw new Error('timeout'); }),
+  ]);
+  const down: string[] = [];
+  if (r.status === 'rejected') down.push('redis');
+  if (c.status === 'rejected') down.push('cassandra');
+  return down;
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => void): Promise<T | void> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<void>((resolve, reject) => {
+    timer = setTimeout(() => {
+      try { onTimeout(); resolve(); } catch (err) { reject(err); }
+    }, ms);
+  });
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,122 @@
+import type { Client, types } from 'cassandra-driver';
+import { EPOCH_MS, idTimestamp } from '../chat/snowflake';
+import { fromLong, toLong } from './cassandra';
+
+/** Width of a message partition in time. Part of the data layout: never change it on a live keyspace. */
+export const BUCKET_MS = 24 * 3600 * 1000;
+
+export function bucketOfMs(ms: number): number {
+  return Math.floor((ms - EPOCH_MS) / BUCKET_MS);
+}
+
+export function bucketOf(id: bigint): number {
+  return bucketOfMs(idTimestamp(id));
+}
+
+export type MessageKind = 'text';
+
+export interface StoredMessage {
+  messageId: bigint;
+  conversationId: string;
+  senderId: string;
+  senderDeviceId: string;
+  kind: MessageKind;
+  content: string;
+}
+
+export interface Page {
+  messages: StoredMessage[];
+  /** More messages lie beyond the page in the direction read. */
+  more: boolean;
+}
+
+const COLUMNS = 'conversation_id, message_id, sender_id, sender_device_id, kind, content';
+const BUCKET_BATCH = 32;
+
+export class MessageRepository {
+  /** (conversation, bucket) pairs this process already recorded in conversation_buckets. */
+  private readonly knownBuckets = new Set<string>();
+
+  constructor(private readonly db: Client) {}
+
+  async insert(m: StoredMessage): Promise<void> {
+    const bucket = bucketOf(m.messageId);
+    const key = `${m.conversationId}|${bucket}`;
+    const writes = [this.db.execute(
+      `INSERT INTO messages (bucket, ${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      [bucket, m.conversationId, toLong(m.messageId), m.senderId, m.senderDeviceId, m.kind, m.content])];
+    if (!this.knownBuckets.has(key)) {
+      writes.push(this.db.execute('INSERT INTO conversation_buckets (conversation_id, bucket) VALUES (?, ?)', [m.conversationId, bucket]));
+    }
+    await Promise.all(writes);
+    if (this.knownBuckets.size > 200_000) this.knownBuckets.clear();
+    this.knownBuckets.add(key);
+  }
+
+  async get(conversationId: string, messageId: bigint): Promise<StoredMessage | null> {
+    const rs = await this.db.execute(`SELECT ${COLUMNS} FROM messages WHERE conversation_id = ? AND bucket = ? AND message_id = ?`,
+      [conversationId, bucketOf(messageId), toLong(messageId)]);
+    const row = rs.first();
+    return row ? toMessage(row) : null;
+  }
+
+  /** Newest first, ids below `before` (or from the newest when null). */
+  async pageBackward(conversationId: string, before: bigint | null, limit: number): Promise<Page> {
+    const startBucket = before === null ? Number.MAX_SAFE_INTEGER : bucketOf(before);
+    const out: StoredMessage[] = [];
+    for await (const bucket of this.buckets(conversationId, startBucket, 'desc')) {
+      const rs = before === null
+        ? await this.db.execute(`SELECT ${COLUMNS} FROM messages WHERE conversation_id = ? AND bucket = ? LIMIT ?`,
+          [conversationId, bucket, limit + 1 - out.length])
+        : await this.db.execute(`SELECT ${COLUMNS} FROM messages WHERE conversation_id = ? AND bucket = ? AND message_id < ? LIMIT ?`,
+          [conversationId, bucket, toLong(before), limit + 1 - out.length]);
+      out.push(...rs.rows.map(toMessage));
+      if (out.length > limit) break;
+    }
+    return { messages: out.slice(0, limit), more: out.length > limit };
+  }
+
+  /** Oldest first, ids above `after`. */
+  async pageForward(conversationId: string, after: bigint, limit: number): Promise<Page> {
+    const out: StoredMessage[] = [];
+    for await (const bucket of this.buckets(conversationId, bucketOf(after), 'asc')) {
+      const rs = await this.db.execute(
+        `SELECT ${COLUMNS} FROM messages WHERE conversation_id = ? AND bucket = ? AND message_id > ? ORDER BY message_id ASC LIMIT ?`,
+        [conversationId, bucket, toLong(after), limit + 1 - out.length]);
+      out.push(...rs.rows.map(toMessage));
+      if (out.length > limit) break;
+    }
+    return { messages: out.slice(0, limit), more: out.length > limit };
+  }
+
+  /** The conversation's non-empty buckets from `start` on, in the given direction, read a few at a time. */
+  private async *buckets(conversationId: string, start: number, dir: 'asc' | 'desc'): AsyncGenerator<number> {
+    let from = start;
+    let inclusive = true;
+    for (;;) {
+      const op = dir === 'desc' ? (inclusive ? '<=' : '<') : (inclusive ? '>=' : '>');
+      const rs = await this.db.execute(
+        `SELECT bucket FROM conversation_buckets WHERE conversation_id = ? AND bucket ${op} ? ORDER BY bucket ${dir.toUpperCase()} LIMIT ?`,
+        [conversationId, clampInt(from), BUCKET_BATCH]);
+      for (const row of rs.rows) yield row.bucket as number;
+      if (rs.rows.length < BUCKET_BATCH) return;
+      from = rs.rows[rs.rows.length - 1].bucket as number;
+      inclusive = false;
+    }
+  }
+}
+
+function clampInt(n: number): number {
+  return Math.max(-2147483648, Math.min(2147483647, n));
+}
+
+function toMessage(row: Record<string, any>): StoredMessage { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return {
+    messageId: fromLong(row.message_id as types.Long),
+    conversationId: row.conversation_id,
+    senderId: row.sender_id,
+    senderDeviceId: row.sender_device_id,
+    kind: row.kind,
+    content: row.content,
+  };
+}

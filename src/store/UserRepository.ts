@@ -1,0 +1,44 @@
+import type { Client } from 'cassandra-driver';
+
+export interface UserRecord {
+  userId: string;
+  username: string;
+  passwordHash: string;
+  createdAt: Date;
+}
+
+export class UserRepository {
+  constructor(private readonly db: Client) {}
+
+  /**
+   * Stores the user, then claims the username with a lightweight transaction.
+   * Returns false (and removes the row) when another signup holds the name.
+   */
+  async create(user: UserRecord): Promise<boolean> {
+    await this.db.execute('INSERT INTO users (user_id, username, password_hash, created_at) VALUES (?, ?, ?, ?)',
+      [user.userId, user.username, user.passwordHash, user.createdAt]);
+    const claim = await this.db.execute('INSERT INTO users_by_username (username_key, user_id) VALUES (?, ?) IF NOT EXISTS',
+      [usernameKey(user.username), user.userId]);
+    if (claim.wasApplied()) return true;
+    await this.db.execute('DELETE FROM users WHERE user_id = ?', [user.userId]);
+    return false;
+  }
+
+  async findById(userId: string): Promise<UserRecord | null> {
+    const rs = await this.db.execute('SELECT user_id, username, password_hash, created_at FROM users WHERE user_id = ?', [userId]);
+    const row = rs.first();
+    if (!row) return null;
+    return { userId: row.user_id, username: row.username, passwordHash: row.password_hash, createdAt: row.created_at };
+  }
+
+  async findByUsername(username: string): Promise<UserRecord | null> {
+    const rs = await this.db.execute('SELECT user_id FROM users_by_username WHERE username_key = ?', [usernameKey(username)]);
+    const row = rs.first();
+    return row ? this.findById(row.user_id) : null;
+  }
+}
+
+/** Usernames are unique regardless of case: "Alice" and "alice" are one name. */
+export function usernameKey(username: string): string {
+  return username.toLowerCase();
+}

@@ -1,0 +1,35 @@
+import { Client, types } from 'cassandra-driver';
+import type { Config, Consistency } from '../config/config';
+
+const CONSISTENCY: Record<Consistency, number> = {
+  one: types.consistencies.one,
+  localOne: types.consistencies.localOne,
+  quorum: types.consistencies.quorum,
+  localQuorum: types.consistencies.localQuorum,
+  eachQuorum: types.consistencies.eachQuorum,
+  all: types.consistencies.all,
+};
+
+/** A driver client for the cluster in `config`; `withKeyspace` false for the migration client (the keyspace may not exist yet). */
+export function createCassandraClient(config: Config, withKeyspace = true): Client {
+  const { cassandra } = config;
+  return new Client({
+    contactPoints: cassandra.contactPoints,
+    localDataCenter: cassandra.localDataCenter,
+    keyspace: withKeyspace ? cassandra.keyspace : undefined,
+    queryOptions: { consistency: CONSISTENCY[cassandra.consistency], prepare: true },
+    socketOptions: { connectTimeout: 5000, readTimeout: 12000 },
+    pooling: { warmup: true },
+  });
+}
+
+export const Long = types.Long;
+export type Long = types.Long;
+
+export function toLong(id: bigint): types.Long {
+  return types.Long.fromString(id.toString());
+}
+
+export function fromLong(v: types.Long): bigint {
+  return BigInt(v.toString());
+}

@@ -1,0 +1,82 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Client } from 'cassandra-driver';
+import type { Redis } from 'ioredis';
+import { createRedis } from '../cluster/redis';
+import type { Config } from '../config/config';
+import type { Logger } from '../log';
+import { createCassandraClient } from './cassandra';
+
+export const CQL_DIR = path.resolve(__dirname, '..', '..', 'cql');
+
+interface Migration {
+  id: number;
+  name: string;
+  statements: string[];
+}
+
+/** Reads cql/NNN_name.cql files in order; statements are split on `;` at line ends, `--` comments dropped. */
+export function readMigrations(dir = CQL_DIR): Migration[] {
+  return fs.readdirSync(dir)
+    .filter((f) => /^\d{3}_[a-z0-9_]+\.cql$/.test(f))
+    .sort()
+    .map((file) => {
+      const text = fs.readFileSync(path.join(dir, file), 'utf8')
+        .split('\n').filter((l) => !l.trim().startsWith('--')).join('\n');
+      const statements = text.split(/;\s*(?:\n|$)/).map((s) => s.trim()).filter(Boolean);
+      return { id: Number(file.slice(0, 3)), name: file.replace(/\.cql$/, ''), statements };
+    });
+}
+
+/**
+ * Applies the schema idempotently: keyspace (with the configured replication factor), then every
+ * migration not yet recorded. Several nodes starting at once take turns through a Redis lock, since
+ * concurrent DDL from different coordinators can leave Cassandra with conflicting table ids.
+ */
+export async function migrate(client: Client, redis: Redis, config: Config, log: Logger): Promise<number> {
+  const ks = config.cassandra.keyspace;
+  const lockKey = `${config.redis.keyPrefix}migrate-lock:${ks}`;
+  const token = `${process.pid}-${Math.random()}`;
+  const deadline = Date.now() + 120_000;
+  while ((await redis.set(lockKey, token, 'PX', 60_000, 'NX')) !== 'OK') {
+    if (Date.now() > deadline) throw new Error(`migration lock ${lockKey} still held after 120 s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  try {
+    await client.execute(
+      `CREATE KEYSPACE IF NOT EXISTS ${ks} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': ${config.cassandra.replicationFactor}}`);
+    await client.execute(`CREATE TABLE IF NOT EXISTS ${ks}.schema_migrations (id int PRIMARY KEY, name text, applied_at timestamp)`);
+    const done = new Set((await client.execute(`SELECT id FROM ${ks}.schema_migrations`)).rows.map((r) => r.id as number));
+    let applied = 0;
+    for (const m of readMigrations()) {
+      if (done.has(m.id)) continue;
+      log.info('applying migration', { keyspace: ks, migration: m.name });
+      for (const stmt of m.statements) await client.execute(qualify(stmt, ks));
+      await client.execute(`INSERT INTO ${ks}.schema_migrations (id, name, applied_at) VALUES (?, ?, ?)`,
+        [m.id, m.name, new Date()], { prepare: true });
+      applied++;
+    }
+    return applied;
+  } finally {
+    await redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, lockKey, token);
+  }
+}
+
+/** Puts the keyspace in front of table names so migrations need no USE (the client has no keyspace yet). */
+function qualify(stmt: string, ks: string): string {
+  return stmt.replace(/^(CREATE TABLE IF NOT EXISTS|CREATE TABLE|ALTER TABLE|CREATE INDEX IF NOT EXISTS \w+ ON|DROP TABLE IF EXISTS)\s+(\w+)/i,
+    (_m, verb: string, table: string) => `${verb} ${ks}.${table}`);
+}
+
+/** Connects its own Redis and Cassandra clients, migrates, and closes them (npm run migrate, node start-up). */
+export async function runMigrations(config: Config, log: Logger): Promise<number> {
+  const redis = createRedis(config, 'chat-migrate');
+  const client = createCassandraClient(config, false);
+  try {
+    await redis.connect();
+    await client.connect();
+    return await migrate(client, redis, config, log);
+  } finally {
+    await Promise.allSettled([client.shutdown(), redis.quit()]);
+  }
+}

@@ -1,0 +1,173 @@
+import type { RawData, WebSocket } from 'ws';
+import type { ChatService } from '../chat/ChatService';
+import { asObject, CLIENT_MSG_ID, ID, requireString } from '../chat/validation';
+import { ChatError, toChatError } from '../errors';
+import type { Logger } from '../log';
+import { CloseCodes, type CloseCode } from './closeCodes';
+
+export interface ConnectionLimits {
+  maxContentChars: number;
+  maxBufferedBytes: number;
+  maxFramesPerSecond: number;
+}
+
+/**
+ * One authenticated WebSocket of one device. Parses and validates client frames, answers each
+ * bad one with an error frame (the socket stays usable), and has a single idempotent close path.
+ */
+export class ClientConnection {
+  private alive = true;
+  private closed = false;
+  private tokens: number;
+  private refilledAt = Date.now();
+  private droppedThisSecond = 0;
+  private droppedSecond = 0;
+  private readonly onCloseCallbacks: Array<(c: ClientConnection) => void> = [];
+  /** Settles when the underlying socket is fully closed (handshake done or terminated). */
+  readonly socketClosed: Promise<void>;
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly userId: string,
+    readonly deviceId: string,
+    readonly tokenHash: string,
+    private readonly chat: ChatService,
+    private readonly limits: ConnectionLimits,
+    private readonly log: Logger,
+  ) {
+    this.tokens = limits.maxFramesPerSecond * 2;
+    this.socketClosed = new Promise((resolve) => ws.once('close', () => resolve()));
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('pong', () => { this.alive = true; });
+    ws.on('close', () => this.dispose());
+    ws.on('error', (err) => {
+      this.log.debug('socket error', { userId, deviceId, err: String(err) });
+      this.dispose();
+    });
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  onClose(cb: (c: ClientConnection) => void): void {
+    this.onCloseCallbacks.push(cb);
+  }
+
+  /** Sends a frame unless the socket is closed; a peer too slow to drain its buffer is closed (4008). */
+  sendRaw(json: string): void {
+    if (this.closed) return;
+    if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
+      this.close(CloseCodes.slowConsumer);
+      return;
+    }
+    this.ws.send(json);
+  }
+
+  send(frame: object): void {
+    this.sendRaw(JSON.stringify(frame));
+  }
+
+  /** Called on the ping interval: a peer that did not answer the previous ping is dropped. */
+  heartbeat(): void {
+    if (this.closed) return;
+    if (!this.alive) {
+      this.log.debug('ping timeout', { userId: this.userId, deviceId: this.deviceId });
+      this.ws.terminate();
+      this.dispose();
+      return;
+    }
+    this.alive = false;
+    this.ws.ping();
+  }
+
+  /** Closes with `code`; safe to call any number of times. */
+  close(code: CloseCode): void {
+    if (this.closed) return;
+    this.ws.close(code.code, code.reason);
+    // The close handshake gets a bounded time; the ws library terminates the socket after it.
+    this.dispose();
+  }
+
+  private dispose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const cb of this.onCloseCallbacks.splice(0)) cb(this);
+  }
+
+  /** Token bucket: `maxFramesPerSecond` sustained, twice that as burst. */
+  private admit(): boolean {
+    const now = Date.now();
+    const rate = this.limits.maxFramesPerSecond;
+    this.tokens = Math.min(rate * 2, this.tokens + ((now - this.refilledAt) / 1000) * rate);
+    this.refilledAt = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      return true;
+    }
+    return false;
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.closed) return;
+    if (!this.admit()) {
+      const second = Math.floor(Date.now() / 1000);
+      if (second !== this.droppedSecond) {
+        this.droppedSecond = second;
+        this.droppedThisSecond = 0;
+      }
+      // Far over the limit is abuse; just over it gets told to slow down.
+      if (++this.droppedThisSecond > this.limits.maxFramesPerSecond) this.close(CloseCodes.policyViolation);
+      else this.sendError(new ChatError('rate_limited', `more than ${this.limits.maxFramesPerSecond} frames per second`), undefined);
+      return;
+    }
+    if (isBinary) {
+      this.sendError(new ChatError('invalid_frame', 'frames must be JSON text'), undefined);
+      return;
+    }
+    let frame: Record<string, unknown>;
+    try {
+      frame = asObject(JSON.parse(data.toString()), 'frame', 'invalid_frame');
+    } catch (err) {
+      this.sendError(err instanceof ChatError ? err : new ChatError('invalid_frame', 'frame is not valid JSON'), undefined);
+      return;
+    }
+    const clientMsgId = typeof frame.clientMsgId === 'string' ? frame.clientMsgId.slice(0, 64) : undefined;
+    this.dispatch(frame).catch((err) => this.sendError(toChatError(err), clientMsgId));
+  }
+
+  private async dispatch(frame: Record<string, unknown>): Promise<void> {
+    switch (frame.type) {
+      case 'message.send':
+        return this.onSend(frame);
+      default:
+        throw new ChatError('unknown_type', typeof frame.type === 'string'
+          ? `unknown frame type ${JSON.stringify(frame.type.slice(0, 64))}`
+          : 'frame needs a string "type"');
+    }
+  }
+
+  private async onSend(frame: Record<string, unknown>): Promise<void> {
+    const clientMsgId = requireString(frame, 'clientMsgId', { ...CLIENT_MSG_ID, code: 'invalid_frame' });
+    const hasTo = frame.to !== undefined;
+    const hasConversation = frame.conversationId !== undefined;
+    if (hasTo === hasConversation) throw new ChatError('invalid_frame', 'give exactly one of "to" or "conversationId"');
+    const to = hasTo ? requireString(frame, 'to', { ...ID, code: 'invalid_frame' }) : undefined;
+    const conversationId = hasConversation ? requireString(frame, 'conversationId', { ...ID, code: 'invalid_frame' }) : undefined;
+    if (typeof frame.content !== 'string') throw new ChatError('invalid_frame', 'content is required and must be a string');
+    const content = frame.content;
+    if (content.trim().length === 0) throw new ChatError('invalid_frame', 'content must not be empty');
+    if (content.length > this.limits.maxContentChars) {
+      throw new ChatError('content_too_long', `content must be at most ${this.limits.maxContentChars} characters`);
+    }
+    const m = await this.chat.send({ userId: this.userId, deviceId: this.deviceId }, { to, conversationId, content });
+    this.send({ type: 'message.ack', clientMsgId, messageId: m.messageId, conversationId: m.conversationId, createdAt: m.createdAt });
+  }
+
+  private sendError(err: ChatError, clientMsgId: string | undefined): void {
+    if (err.code === 'unavailable') this.log.warn('send failed', { userId: this.userId, err: String(err.cause ?? err) });
+    const frame: Record<string, unknown> = { type: 'error', code: err.code, message: err.message, retryable: err.retryable };
+    if (clientMsgId !== undefined) frame.clientMsgId = clientMsgId;
+    this.send(frame);
+  }
+}

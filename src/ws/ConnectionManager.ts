@@ -1,0 +1,68 @@
+import type { LocalSockets } from '../cluster/Cluster';
+import type { ClusterMessage } from '../cluster/messages';
+import type { MessageView } from '../chat/views';
+import type { ClientConnection } from './ClientConnection';
+import { CloseCodes, type CloseCode } from './closeCodes';
+
+/** This node's sockets: (user, device) → connection. One connection per device; a newer one replaces the older. */
+export class ConnectionManager implements LocalSockets {
+  private readonly byUser = new Map<string, Map<string, ClientConnection>>();
+  private total = 0;
+
+  get count(): number {
+    return this.total;
+  }
+
+  /** Adds the connection; an older connection of the same device is closed (4009). */
+  add(conn: ClientConnection): void {
+    let devices = this.byUser.get(conn.userId);
+    if (!devices) this.byUser.set(conn.userId, (devices = new Map()));
+    const old = devices.get(conn.deviceId);
+    devices.set(conn.deviceId, conn);
+    if (old) old.close(CloseCodes.replaced);
+    else this.total++;
+  }
+
+  /** Removes it if it is still the device's current connection; returns whether it was. */
+  remove(conn: ClientConnection): boolean {
+    const devices = this.byUser.get(conn.userId);
+    if (devices?.get(conn.deviceId) !== conn) return false;
+    devices.delete(conn.deviceId);
+    if (devices.size === 0) this.byUser.delete(conn.userId);
+    this.total--;
+    return true;
+  }
+
+  /** Hands a message to every local device of these users but the sending one; serialized once. */
+  deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): void {
+    let json: string | null = null;
+    for (const userId of userIds) {
+      const devices = this.byUser.get(userId);
+      if (!devices) continue;
+      for (const [deviceId, conn] of devices) {
+        if (deviceId === excludeDeviceId) continue;
+        json ??= JSON.stringify({ type: 'message.new', message });
+        conn.sendRaw(json);
+      }
+    }
+  }
+
+  kick(k: Extract<ClusterMessage, { type: 'kick' }>): void {
+    const devices = this.byUser.get(k.userId);
+    if (!devices) return;
+    const code = k.reason === 'logged_out' ? CloseCodes.unauthorized : CloseCodes.deviceRemoved;
+    for (const conn of [...devices.values()]) {
+      if (k.deviceId !== undefined && conn.deviceId !== k.deviceId) continue;
+      if (k.tokenHash !== undefined && conn.tokenHash !== k.tokenHash) continue;
+      conn.close(code);
+    }
+  }
+
+  all(): ClientConnection[] {
+    return [...this.byUser.values()].flatMap((d) => [...d.values()]);
+  }
+
+  closeAll(code: CloseCode): void {
+    for (const conn of this.all()) conn.close(code);
+  }
+}

@@ -65,7 +65,7 @@ async function buildNode(d: {
   const cluster = new Cluster(lease, routes, router, connections, nodeLog.child('cluster'));
   const chat = new ChatService(users, new ConversationRepository(db), new MessageRepository(db),
     new SnowflakeGenerator(nodeId), cluster, nodeLog.child('chat'));
-  const auth = new AuthService(users, new TokenStore(redis, keys, config.auth.tokenTtlSeconds), config.auth.bcryptRounds);
+  const auth = new AuthService(users, new TokenStore(redis, keys, config.auth.tokenTtlSeconds), config.auth.bcryptRounds, cluster);
   const devices = new DeviceService(new DeviceRepository(db), cluster);
   const gateway = new WsGateway(auth, devices, chat, cluster, connections, {
     maxContentChars: config.chat.maxContentChars,

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import bcrypt from 'bcrypt';
+import type { ConnectionKicker } from '../chat/DeviceService';
 import { ChatError } from '../errors';
 import type { UserRepository } from '../store/UserRepository';
 import { TokenStore } from './TokenStore';
@@ -23,6 +24,7 @@ export class AuthService {
     private readonly users: UserRepository,
     private readonly tokens: TokenStore,
     private readonly bcryptRounds: number,
+    private readonly kicker: ConnectionKicker,
   ) {
     this.dummyHash = bcrypt.hash(crypto.randomBytes(16).toString('hex'), bcryptRounds);
   }
@@ -54,8 +56,10 @@ export class AuthService {
     return { userId, tokenHash: TokenStore.hash(token) };
   }
 
+  /** Revokes the token everywhere and closes the sockets opened with it, on every node. */
   async logout(p: Principal): Promise<void> {
     await this.tokens.revoke(p.tokenHash);
+    await this.kicker.kick({ userId: p.userId, tokenHash: p.tokenHash, reason: 'logged_out' });
   }
 
   async getUser(userId: string): Promise<PublicUser | null> {

@@ -64,6 +64,17 @@ export class ChatService {
 
   /** Stores the message and routes it; resolves (in per-conversation order) once it is durable. */
   async send(sender: Sender, input: SendInput): Promise<MessageView> {
+    const accepted = await this.accept(sender, input);
+    await accepted.durable;
+    return accepted.message;
+  }
+
+  /**
+   * Resolves the conversation, gives the message its id and starts the writes. The returned
+   * `durable` settles once it is stored (then it is acked and routed). Callers that need one
+   * sender's messages in the order sent run `accept` calls one after another (ClientConnection).
+   */
+  async accept(sender: Sender, input: SendInput): Promise<{ message: MessageView; durable: Promise<void> }> {
     const conversation = input.to !== undefined
       ? await this.directWith(sender.userId, input.to)
       : await this.memberConversation(sender.userId, input.conversationId ?? '');
@@ -76,17 +87,18 @@ export class ChatService {
       content: input.content,
     };
     const view = toMessageView(stored);
-    const durable = Promise.all([
+    const writes = Promise.all([
       this.messages.insert(stored),
       this.conversations.touch(conversation.members, conversation.conversationId, stored.messageId),
     ]);
-    await this.commitInOrder(conversation.conversationId, durable, () => {
+    const durable = this.commitInOrder(conversation.conversationId, writes, () => {
       this.delivery.deliver(view, conversation.members, sender.deviceId).catch((err) => {
         // Stored but not routed live: recipients get it from history (and from sync).
         this.log.error('live delivery failed', { messageId: view.messageId, err: String(err) });
       });
     });
-    return view;
+    durable.catch(() => undefined); // handled by whoever awaits it; never an unhandled rejection
+    return { message: view, durable };
   }
 
   /**

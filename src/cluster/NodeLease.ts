@@ -116,11 +116,13 @@ export class NodeLease {
     return live;
   }
 
-  /** True when `nodeId/instance` names a live node instance; re-reads Redis once if the cached view says no. */
+  /**
+   * True when `nodeId/instance` names a live node instance. The view is at most 1 s old; a "no"
+   * is checked against a fresher read, so a node that just started is not taken for dead.
+   */
   async isLive(nodeId: number, instance: string): Promise<boolean> {
-    if (this.live.get(nodeId)?.instance === instance) return true;
-    const fresh = await this.liveNodes(200);
-    return fresh.get(nodeId)?.instance === instance;
+    if ((await this.liveNodes(1000)).get(nodeId)?.instance === instance) return true;
+    return (await this.liveNodes(200)).get(nodeId)?.instance === instance;
   }
 
   stopRefresh(): void {

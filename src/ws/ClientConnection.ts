@@ -22,6 +22,7 @@ export class ClientConnection {
   private refilledAt = Date.now();
   private droppedThisSecond = 0;
   private droppedSecond = 0;
+  private acceptQueue: Promise<void> = Promise.resolve();
   private readonly onCloseCallbacks: Array<(c: ClientConnection) => void> = [];
   /** Settles when the underlying socket is fully closed (handshake done or terminated). */
   readonly socketClosed: Promise<void>;
@@ -160,7 +161,13 @@ export class ClientConnection {
     if (content.length > this.limits.maxContentChars) {
       throw new ChatError('content_too_long', `content must be at most ${this.limits.maxContentChars} characters`);
     }
-    const m = await this.chat.send({ userId: this.userId, deviceId: this.deviceId }, { to, conversationId, content });
+    // Sends are accepted (conversation resolved, id given) one at a time, in the order they came,
+    // so one device's messages keep their order; the writes themselves overlap.
+    const accepted = this.acceptQueue.then(() =>
+      this.chat.accept({ userId: this.userId, deviceId: this.deviceId }, { to, conversationId, content }));
+    this.acceptQueue = accepted.then(() => undefined, () => undefined);
+    const { message: m, durable } = await accepted;
+    await durable;
     this.send({ type: 'message.ack', clientMsgId, messageId: m.messageId, conversationId: m.conversationId, createdAt: m.createdAt });
   }
 

@@ -1,0 +1,127 @@
+import Redis from 'ioredis';
+import { Keys } from '../../src/cluster/keys';
+import type { ClusterMessage } from '../../src/cluster/messages';
+import { NodeLease } from '../../src/cluster/NodeLease';
+import { RouteRegistry } from '../../src/cluster/RouteRegistry';
+import { StreamRouter } from '../../src/cluster/StreamRouter';
+import { createLogger } from '../../src/log';
+import { eventually, uniquePrefix } from '../support/helpers';
+
+const log = createLogger('error');
+const clients: Redis[] = [];
+function redis(): Redis {
+  const r = new Redis(process.env.CHAT_REDIS_URL!);
+  clients.push(r);
+  return r;
+}
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.quit()));
+});
+
+function lease(keys: Keys, ttl = 15): NodeLease {
+  return new NodeLease(redis(), keys, ttl, log, () => ({ wsUrl: 'ws://x', connections: 0 }), () => undefined);
+}
+
+describe('NodeLease', () => {
+  it('gives live nodes distinct ids and refuses a fixed id that is taken', async () => {
+    const keys = new Keys(uniquePrefix());
+    const a = lease(keys);
+    const b = lease(keys);
+    const [ia, ib] = await Promise.all([a.acquire(null), b.acquire(null)]);
+    expect(ia).not.toBe(ib);
+    await expect(lease(keys).acquire(ia)).rejects.toThrow(/held by another live node/);
+    const live = await a.liveNodes(0);
+    expect([...live.keys()].sort()).toEqual([ia, ib].sort());
+    await a.release();
+    await b.release();
+    expect((await lease(keys).liveNodes(0)).size).toBe(0);
+  });
+
+  it('lets an id be reused once its holder is gone', async () => {
+    const keys = new Keys(uniquePrefix());
+    const a = lease(keys);
+    await a.acquire(5);
+    await a.release();
+    const b = lease(keys);
+    expect(await b.acquire(5)).toBe(5);
+    await b.release();
+  });
+});
+
+describe('RouteRegistry', () => {
+  it('finds devices on live nodes and forgets those of a dead instance', async () => {
+    const keys = new Keys(uniquePrefix());
+    const la = lease(keys);
+    const lb = lease(keys);
+    await la.acquire(null);
+    await lb.acquire(null);
+    const ra = new RouteRegistry(redis(), keys, la, 60);
+    const rb = new RouteRegistry(redis(), keys, lb, 60);
+    await ra.register('u1', 'phone');
+    await rb.register('u1', 'laptop');
+    await rb.register('u2', 'tablet');
+    const routes = await ra.lookup(['u1', 'u2', 'nobody']);
+    expect(routes.map((r) => `${r.userId}/${r.deviceId}@${r.nodeId}`).sort()).toEqual(
+      [`u1/laptop@${lb.nodeId}`, `u1/phone@${la.nodeId}`, `u2/tablet@${lb.nodeId}`].sort());
+
+    // Node b dies (its lease goes): within the live-view refresh (1 s) its routes stop counting and are pruned.
+    await lb.release();
+    const after = (await eventually(async () => {
+      const routes = await ra.lookup(['u1', 'u2']);
+      return routes.length === 1 ? routes : null;
+    }, 3000))!;
+    expect(after.map((r) => r.deviceId)).toEqual(['phone']);
+    const r = redis();
+    expect(await r.hkeys(keys.routes('u1'))).toEqual(['phone']);
+
+    // Unregister only removes the route if it is still this node's.
+    await ra.unregister('u1', 'phone');
+    expect(await ra.lookup(['u1'])).toEqual([]);
+    await la.release();
+  });
+});
+
+describe('StreamRouter', () => {
+  const msg = (n: number): ClusterMessage => ({ type: 'kick', from: 0, userId: `u${n}`, reason: 'logged_out' });
+
+  it('delivers published entries to the destination node, in order', async () => {
+    const keys = new Keys(uniquePrefix());
+    const router = new StreamRouter(redis(), redis(), keys, 1000, log);
+    const got: string[] = [];
+    await router.start(3, (m) => got.push(m.type === 'kick' ? m.userId : '?'));
+    const sender = new StreamRouter(redis(), redis(), keys, 1000, log);
+    await sender.publish(Array.from({ length: 50 }, (_, i) => ({ nodeId: 3, message: msg(i) })));
+    await eventually(() => got.length === 50);
+    expect(got).toEqual(Array.from({ length: 50 }, (_, i) => `u${i}`));
+    await router.stop();
+    const pending = await redis().xpending(keys.stream(3), 'delivery');
+    expect(pending[0]).toBe(0);
+  });
+
+  it('re-reads entries a previous process read but never acknowledged', async () => {
+    const keys = new Keys(uniquePrefix());
+    const r = redis();
+    const first = new StreamRouter(r, redis(), keys, 1000, log);
+    await first.start(4, () => undefined);
+    await first.stop();
+    await new StreamRouter(r, redis(), keys, 1000, log).publish([{ nodeId: 4, message: msg(1) }, { nodeId: 4, message: msg(2) }]);
+    // A crashed process: it read the entries (they are now pending for node-4) and died before XACK.
+    const read = await r.xreadgroup('GROUP', 'delivery', 'node-4', 'COUNT', 10, 'STREAMS', keys.stream(4), '>');
+    expect(read).not.toBeNull();
+    const restarted = new StreamRouter(r, redis(), keys, 1000, log);
+    const got: string[] = [];
+    await restarted.start(4, (m) => got.push(m.type === 'kick' ? m.userId : '?'));
+    expect(got).toEqual(['u1', 'u2']);
+    await restarted.stop();
+    expect((await r.xpending(keys.stream(4), 'delivery'))[0]).toBe(0);
+  });
+
+  it('trims streams to about maxLen', async () => {
+    const keys = new Keys(uniquePrefix());
+    const router = new StreamRouter(redis(), redis(), keys, 100, log);
+    for (let i = 0; i < 10; i++) await router.publish(Array.from({ length: 100 }, (_, j) => ({ nodeId: 9, message: msg(j) })));
+    const len = await redis().xlen(keys.stream(9));
+    expect(len).toBeLessThan(300);
+    expect(len).toBeGreaterThanOrEqual(100);
+  });
+});

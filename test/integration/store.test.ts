@@ -1,0 +1,108 @@
+import crypto from 'node:crypto';
+import type { Client } from 'cassandra-driver';
+import { EPOCH_MS, SnowflakeGenerator } from '../../src/chat/snowflake';
+import { createCassandraClient } from '../../src/store/cassandra';
+import { DeviceRepository } from '../../src/store/DeviceRepository';
+import { BUCKET_MS, bucketOf, MessageRepository, type StoredMessage } from '../../src/store/MessageRepository';
+import { UserRepository } from '../../src/store/UserRepository';
+import { testConfig, uniqueName } from '../support/helpers';
+
+let db: Client;
+beforeAll(async () => {
+  db = createCassandraClient(testConfig());
+  await db.connect();
+});
+afterAll(() => db.shutdown());
+
+describe('UserRepository', () => {
+  it('lets exactly one of many concurrent signups claim a username (LWT), whatever its case', async () => {
+    const users = new UserRepository(db);
+    const name = uniqueName('race');
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => users.create({
+      userId: crypto.randomUUID(), username: i % 2 ? name.toUpperCase() : name, passwordHash: 'h', createdAt: new Date(),
+    })));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    const found = await users.findByUsername(name.toUpperCase());
+    expect(found).not.toBeNull();
+    // The losers' rows were removed: only the winner exists by id.
+    expect(await users.findById(found!.userId)).not.toBeNull();
+  });
+});
+
+describe('DeviceRepository', () => {
+  it('writes no null push token and reads devices back', async () => {
+    const devices = new DeviceRepository(db);
+    const userId = crypto.randomUUID();
+    await devices.create({ userId, deviceId: 'd1', name: 'one', platform: 'web', pushToken: null, createdAt: new Date(1000) });
+    await devices.create({ userId, deviceId: 'd2', name: 'two', platform: 'ios', pushToken: 'tok', createdAt: new Date(2000) });
+    const list = await devices.list(userId);
+    expect(list.map((d) => [d.deviceId, d.pushToken])).toEqual([['d1', null], ['d2', 'tok']]);
+    // A column never written has no cell at all: its writetime is null.
+    const rs = await db.execute('SELECT writetime(push_token) AS w FROM devices WHERE user_id = ? AND device_id = ?', [userId, 'd1']);
+    expect(rs.first().w).toBeNull();
+    await devices.delete(userId, 'd1');
+    expect(await devices.get(userId, 'd1')).toBeNull();
+  });
+});
+
+describe('MessageRepository', () => {
+  /** 100 messages spread over 5 daily buckets with empty days between them. */
+  async function seed(conversationId: string): Promise<bigint[]> {
+    const repo = new MessageRepository(db);
+    let t = EPOCH_MS + 700 * BUCKET_MS;
+    const gen = new SnowflakeGenerator(5, () => t);
+    const ids: bigint[] = [];
+    for (let day = 0; day < 5; day++) {
+      t = EPOCH_MS + (700 + day * 3) * BUCKET_MS + 1000;
+      for (let i = 0; i < 20; i++) {
+        t += 10;
+        const m: StoredMessage = { messageId: gen.next(), conversationId, senderId: 's', senderDeviceId: 'd', kind: 'text', content: `m${ids.length}` };
+        await repo.insert(m);
+        ids.push(m.messageId);
+      }
+    }
+    return ids;
+  }
+
+  it('spreads messages over time buckets', async () => {
+    const cid = uniqueName('c');
+    const ids = await seed(cid);
+    expect(new Set(ids.map(bucketOf)).size).toBe(5);
+  });
+
+  it('pages backwards and forwards across buckets without skipping or repeating', async () => {
+    const repo = new MessageRepository(db);
+    const cid = uniqueName('c');
+    const ids = await seed(cid);
+
+    const back: bigint[] = [];
+    let before: bigint | null = null;
+    for (let pages = 0; pages < 20; pages++) {
+      const page = await repo.pageBackward(cid, before, 7);
+      back.push(...page.messages.map((m) => m.messageId));
+      if (!page.more) break;
+      before = page.messages[page.messages.length - 1].messageId;
+    }
+    expect(back).toEqual([...ids].reverse());
+
+    const fwd: bigint[] = [];
+    let after = 0n;
+    for (let pages = 0; pages < 20; pages++) {
+      const page = await repo.pageForward(cid, after, 9);
+      fwd.push(...page.messages.map((m) => m.messageId));
+      if (!page.more) break;
+      after = page.messages[page.messages.length - 1].messageId;
+    }
+    expect(fwd).toEqual(ids);
+  });
+
+  it('reports no more when the last page is exactly full', async () => {
+    const repo = new MessageRepository(db);
+    const cid = uniqueName('c');
+    const ids = await seed(cid);
+    const page = await repo.pageBackward(cid, null, ids.length);
+    expect(page.messages).toHaveLength(ids.length);
+    expect(page.more).toBe(false);
+    expect((await repo.pageForward(cid, ids[ids.length - 1], 10)).messages).toEqual([]);
+  });
+});

@@ -1,0 +1,203 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { CONFIG_KEYS, parseConfig, readRaw, type Config } from '../../src/config/config';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+
+/** Config for in-process integration tests: the run's Redis/Cassandra, plus overrides (raw key → value). */
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return parseConfig({ ...readRaw(null, process.env, CONFIG_KEYS), ...overrides });
+}
+
+/** A key prefix of its own, so each test file is an isolated cluster in the shared Redis. */
+export function uniquePrefix(): string {
+  return `${process.env.CHAT_REDIS_KEY_PREFIX}${crypto.randomBytes(3).toString('hex')}:`;
+}
+
+export function uniqueName(base = 'u'): string {
+  return `${base}_${crypto.randomBytes(5).toString('hex')}`;
+}
+
+/** Retries `fn` until it stops throwing (or returns truthy), every 50 ms up to `timeoutMs`. */
+export async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== false && v !== undefined && v !== null) return v;
+      if (Date.now() > deadline) throw new Error(`condition still false after ${timeoutMs} ms`);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// ---- node processes -------------------------------------------------------------------------
+
+export interface NodeProc {
+  proc: ChildProcess;
+  port: number;
+  nodeId: number;
+  url: string;
+  wsUrl: string;
+  /** Everything the process wrote to stderr so far. */
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `node dist/main.js 0` with the run's infra and `env`; resolves once it logged "node started". */
+export function startNodeProcess(env: Record<string, string>): Promise<NodeProc> {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'main.js'), '0'], {
+    env: { ...process.env, CHAT_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let out = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node did not start in 30 s:\n${out}`)), 30000);
+    proc.stderr!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /node started nodeId=(\d+) port=(\d+)/.exec(out);
+      if (m && timer) {
+        clearTimeout(timer);
+        const port = Number(m[2]);
+        resolve({
+          proc, port, nodeId: Number(m[1]), url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/ws`,
+          output: () => out, exited,
+        });
+      }
+    });
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`node exited (${code ?? signal}) before it started:\n${out}`));
+    });
+  });
+}
+
+export interface TestCluster {
+  nodes: NodeProc[];
+  prefix: string;
+  stop(): Promise<void>;
+}
+
+/** `n` node processes forming one cluster (their own key prefix). */
+export async function startCluster(n: number, env: Record<string, string> = {}): Promise<TestCluster> {
+  const prefix = uniquePrefix();
+  const nodes: NodeProc[] = [];
+  for (let i = 0; i < n; i++) nodes.push(await startNodeProcess({ CHAT_REDIS_KEY_PREFIX: prefix, ...env }));
+  return {
+    nodes,
+    prefix,
+    stop: async () => {
+      await Promise.all(nodes.map(async (node) => {
+        if (node.proc.exitCode === null && node.proc.signalCode === null) node.proc.kill('SIGTERM');
+        await node.exited;
+      }));
+    },
+  };
+}
+
+// ---- REST ---------------------------------------------------------------------------------------
+
+export interface ApiResponse<T = any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  status: number;
+  body: T;
+}
+
+export async function api(base: string, method: string, urlPath: string, opts: { token?: string; body?: unknown; raw?: string } = {}): Promise<ApiResponse> {
+  const headers: Record<string, string> = {};
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  if (opts.body !== undefined || opts.raw !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(base + urlPath, {
+    method,
+    headers,
+    body: opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+export interface TestUser {
+  userId: string;
+  username: string;
+  password: string;
+  token: string;
+}
+
+export async function newUser(base: string, name = uniqueName()): Promise<TestUser> {
+  const password = 'password-' + name;
+  const s = await api(base, 'POST', '/api/auth/signup', { body: { username: name, password } });
+  if (s.status !== 201) throw new Error(`signup failed: ${JSON.stringify(s)}`);
+  const l = await api(base, 'POST', '/api/auth/login', { body: { username: name, password } });
+  if (l.status !== 200) throw new Error(`login failed: ${JSON.stringify(l)}`);
+  return { userId: s.body.userId, username: name, password, token: l.body.token };
+}
+
+export async function newDevice(base: string, user: TestUser, name = 'device'): Promise<string> {
+  const r = await api(base, 'POST', '/api/devices', { token: user.token, body: { name } });
+  if (r.status !== 201) throw new Error(`device failed: ${JSON.stringify(r)}`);
+  return r.body.deviceId;
+}
+
+// ---- WebSocket --------------------------------------------------------------------------------
+
+/** A WebSocket client that records every frame and close, for assertions. */
+export class WsClient {
+  readonly frames: any[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any
+  closeCode: number | null = null;
+  readonly closed: Promise<number>;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (d) => this.frames.push(JSON.parse(d.toString())));
+    this.closed = new Promise((resolve) => ws.on('close', (code) => {
+      this.closeCode = code;
+      resolve(code);
+    }));
+  }
+
+  static connect(wsUrl: string, token: string, deviceId: string): Promise<WsClient> {
+    const ws = new WebSocket(`${wsUrl}?token=${encodeURIComponent(token)}&deviceId=${encodeURIComponent(deviceId)}`);
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(new WsClient(ws)));
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+      ws.once('error', reject);
+    });
+  }
+
+  /** The HTTP status and JSON body an upgrade is refused with. */
+  static refusal(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const ws = new WebSocket(url, { headers });
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => { ws.close(); reject(new Error('upgrade was accepted')); });
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => { body += d.toString(); });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body ? JSON.parse(body) : null }));
+      });
+      ws.once('error', () => undefined);
+    });
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  /** Waits for a frame matching `pred` (already received or arriving), returns it. */
+  async next(pred: (f: any) => boolean, timeoutMs = 5000): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    return eventually(() => this.frames.find(pred), timeoutMs);
+  }
+
+  ofType(type: string): any[] { // eslint-disable-line @typescript-eslint/no-explicit-any
+    return this.frames.filter((f) => f.type === type);
+  }
+
+  close(): Promise<number> {
+    this.ws.close();
+    return this.closed;
+  }
+}

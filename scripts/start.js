@@ -76,7 +76,8 @@ async function main() {
   const nodes = [];
   for (let i = 0; i < opts.nodes; i++) {
     const port = opts.port + i;
-    const child = spawn(process.execPath, [path.join(infra.ROOT, 'dist', 'main.js'), String(port)], { stdio: 'inherit' });
+    // Own process group: Ctrl-C reaches only this script, which then stops nodes before storage.
+    const child = spawn(process.execPath, [path.join(infra.ROOT, 'dist', 'main.js'), String(port)], { stdio: 'inherit', detached: true });
     nodes.push(child);
   }
   infra.log(`cluster of ${opts.nodes} node(s):`);
@@ -97,6 +98,7 @@ async function main() {
   };
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
+  process.on('SIGHUP', () => void shutdown(0));
   for (const c of nodes) {
     c.on('exit', (code, signal) => {
       if (!stopping) {

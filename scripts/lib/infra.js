@@ -167,7 +167,8 @@ async function startRedis({ port, dir, persist }) {
   const logFile = path.join(dir, 'redis.log');
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--logfile', logFile,
     '--save', '', '--appendonly', persist ? 'yes' : 'no', '--protected-mode', 'yes', '--daemonize', 'no'];
-  const child = spawn('redis-server', args, { stdio: 'ignore' });
+  // detached: a terminal Ctrl-C reaches only our script, which then stops things in order.
+  const child = spawn('redis-server', args, { stdio: 'ignore', detached: true });
   await waitFor(`redis-server on port ${port}`, () => redisAnswers('127.0.0.1', port), { timeoutMs: 15000, child, logFile });
   return { port, child, stop: () => stopChild(child, 'redis-server') };
 }
@@ -226,7 +227,7 @@ async function startCassandra({ dir, nativePort, storagePort, sslStoragePort, cl
     '-cp', `${path.join(CASSANDRA_HOME, 'conf')}:${path.join(CASSANDRA_HOME, 'lib', '*')}`,
     'org.apache.cassandra.service.CassandraDaemon',
   ];
-  const child = spawn('java', args, { stdio: ['ignore', out, out], cwd: dir });
+  const child = spawn('java', args, { stdio: ['ignore', out, out], cwd: dir, detached: true });
   fs.closeSync(out);
   await waitFor(`Cassandra on port ${nativePort}`, () => cassandraAnswers('127.0.0.1', nativePort),
     { timeoutMs: 120000, child, logFile: path.join(dir, 'log', 'system.log') });

@@ -7,6 +7,7 @@
  * Extra arguments go to jest: npm test -- test/unit
  */
 const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
 const path = require('node:path');
 const infra = require('./lib/infra');
 
@@ -15,5 +16,12 @@ infra.ensureRedisInstalled();
 infra.ensureCassandraInstalled();
 infra.build();
 const jest = path.join(infra.ROOT, 'node_modules', 'jest', 'bin', 'jest.js');
-const r = spawnSync(process.execPath, [jest, ...process.argv.slice(2)], { stdio: 'inherit', cwd: infra.ROOT });
+const results = path.join(infra.LOCAL, 'jest-results.json');
+fs.rmSync(results, { force: true });
+const r = spawnSync(process.execPath, [jest, '--json', `--outputFile=${results}`, ...process.argv.slice(2)], { stdio: 'inherit', cwd: infra.ROOT });
+// A plain summary line that any CI can read.
+if (fs.existsSync(results)) {
+  const j = JSON.parse(fs.readFileSync(results, 'utf8'));
+  process.stdout.write(`\ntests: ${j.numPassedTests} passed, ${j.numFailedTests} failed\n`);
+}
 process.exit(r.status ?? 1);

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'not_found'
   | 'unknown_user'
   | 'username_taken'
+  | 'group_full'
   | 'rate_limited'
   | 'unavailable'
   | 'internal';

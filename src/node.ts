@@ -5,7 +5,11 @@ import type { Redis } from 'ioredis';
 import { AuthService } from './auth/AuthService';
 import { TokenStore } from './auth/TokenStore';
 import { ChatService } from './chat/ChatService';
+import { ClientMessageIds, IDEMPOTENCY_TTL_SECONDS } from './chat/ClientMessageIds';
+import { ConversationService } from './chat/ConversationService';
 import { DeviceService } from './chat/DeviceService';
+import { GroupService } from './chat/GroupService';
+import { SyncService } from './chat/SyncService';
 import { SnowflakeGenerator } from './chat/snowflake';
 import { Cluster } from './cluster/Cluster';
 import { Keys } from './cluster/keys';
@@ -17,7 +21,9 @@ import type { Config } from './config/config';
 import { createHttpApp } from './http/app';
 import type { Logger } from './log';
 import { createCassandraClient } from './store/cassandra';
+import { ClientMessageRepository } from './store/ClientMessageRepository';
 import { ConversationRepository } from './store/ConversationRepository';
+import { CursorRepository } from './store/CursorRepository';
 import { DeviceRepository } from './store/DeviceRepository';
 import { MessageRepository } from './store/MessageRepository';
 import { runMigrations } from './store/migrate';
@@ -53,29 +59,48 @@ async function buildNode(d: {
   const keys = new Keys(config.redis.keyPrefix);
   const connections = new ConnectionManager();
   let wsUrl = '';
+  // Late-bound: the lease exists before the cluster and the idempotency store it notifies.
+  let onRedisReset = (): void => undefined;
   const lease = new NodeLease(redis, keys, config.node.leaseTtlSeconds, log.child('lease'),
     () => ({ wsUrl, connections: connections.count }),
-    () => d.onFatal('node lease lost: another process may now hold this node id'));
+    () => d.onFatal('node lease lost: another process now holds this node id'),
+    () => onRedisReset());
   const nodeId = await lease.acquire(config.node.id);
   const nodeLog = log.child(`node-${nodeId}`);
 
   const users = new UserRepository(db);
-  const routes = new RouteRegistry(redis, keys, lease, config.auth.tokenTtlSeconds);
+  const conversationRepo = new ConversationRepository(db);
+  const messages = new MessageRepository(db);
+  const cursors = new CursorRepository(db);
+  const routeTtlSeconds = 3600;
+  const routes = new RouteRegistry(redis, keys, lease, routeTtlSeconds);
   const router = new StreamRouter(redis, blocking, keys, config.stream.maxLen, nodeLog.child('stream'));
   const cluster = new Cluster(lease, routes, router, connections, nodeLog.child('cluster'));
-  const chat = new ChatService(users, new ConversationRepository(db), new MessageRepository(db),
+  const clientIds = new ClientMessageIds(redis, keys, new ClientMessageRepository(db, IDEMPOTENCY_TTL_SECONDS));
+  const conversations = new ConversationService(conversationRepo, messages, cluster);
+  const chat = new ChatService(users, conversationRepo, conversations, messages, clientIds,
     new SnowflakeGenerator(nodeId), cluster, nodeLog.child('chat'));
+  const groups = new GroupService(conversationRepo, conversations, chat, config.chat.maxGroupMembers);
+  const sync = new SyncService(conversationRepo, messages);
   const auth = new AuthService(users, new TokenStore(redis, keys, config.auth.tokenTtlSeconds), config.auth.bcryptRounds, cluster);
-  const devices = new DeviceService(new DeviceRepository(db), cluster);
-  const gateway = new WsGateway(auth, devices, chat, cluster, connections, {
-    maxContentChars: config.chat.maxContentChars,
-    maxBufferedBytes: config.ws.maxBufferedBytes,
-    maxFramesPerSecond: config.ws.maxFramesPerSecond,
-    pingIntervalMs: config.ws.pingIntervalMs,
-  }, nodeLog.child('ws'));
+  const devices = new DeviceService(new DeviceRepository(db), cursors, cluster);
+  const gateway = new WsGateway(auth, devices, cluster, routes, connections, {
+    chat, conversations, sync, cursors,
+    safetyLagMs: config.sync.safetyLagMs,
+    log: nodeLog.child('ws'),
+    limits: {
+      maxContentChars: config.chat.maxContentChars,
+      maxBufferedBytes: config.ws.maxBufferedBytes,
+      maxFramesPerSecond: config.ws.maxFramesPerSecond,
+    },
+  }, { pingIntervalMs: config.ws.pingIntervalMs, routeRefreshMs: (routeTtlSeconds * 1000) / 4 });
+  onRedisReset = () => {
+    clientIds.redisWasReset();
+    cluster.recoverFromRedisReset().catch((err) => nodeLog.error('recovery after Redis reset failed', { err: String(err) }));
+  };
 
   const app = createHttpApp({
-    auth, devices, chat, log: nodeLog.child('http'),
+    auth, devices, conversations, groups, sync, maxGroupMembers: config.chat.maxGroupMembers, log: nodeLog.child('http'),
     health: {
       nodeId: () => nodeId,
       connections: () => connections.count,
@@ -100,11 +125,12 @@ async function buildNode(d: {
     stopping ??= (async () => {
       const timeout = config.shutdown.timeoutMs;
       nodeLog.info('shutting down', { connections: connections.count });
+      // Stop taking work, finish (store, route, ack) what was accepted, then close the sockets.
       gateway.stopAccepting();
       server.close();
       server.closeIdleConnections();
-      await gateway.closeAll(timeout);
       await withTimeout(chat.drain(), timeout, () => nodeLog.warn('in-flight sends did not finish in time'));
+      await gateway.closeAll(timeout);
       await router.stop();
       await lease.release().catch((err) => nodeLog.warn('lease release failed', { err: String(err) }));
       server.closeAllConnections();

@@ -3,12 +3,14 @@ import type { Logger } from '../log';
 import type { Conversation, ConversationRepository } from '../store/ConversationRepository';
 import type { MessageRepository, StoredMessage } from '../store/MessageRepository';
 import type { UserRepository } from '../store/UserRepository';
-import { minIdAt, parseId, type SnowflakeGenerator } from './snowflake';
-import { toMessageView, type MessageView } from './views';
+import type { ClientMessageIds } from './ClientMessageIds';
+import type { ConversationService } from './ConversationService';
+import type { SnowflakeGenerator } from './snowflake';
+import { toMessageView, type MessageView, type SystemEvent } from './views';
 
-/** Where a sent message goes after it is stored: every connected device of the members (src/cluster/Cluster.ts). */
+/** Where a stored message goes: every connected device of the given users (src/cluster/Cluster.ts). */
 export interface Delivery {
-  deliver(message: MessageView, members: readonly string[], excludeDeviceId: string): Promise<void>;
+  deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): Promise<void>;
 }
 
 export interface Sender {
@@ -17,22 +19,18 @@ export interface Sender {
 }
 
 export interface SendInput {
+  clientMsgId: string;
   to?: string;
   conversationId?: string;
   content: string;
 }
 
-export interface ConversationSummary {
-  conversationId: string;
-  type: Conversation['type'];
-  members: string[];
-  lastMessage: MessageView | null;
-}
-
-export interface HistoryPage {
-  messages: MessageView[];
-  nextBefore?: string | null;
-  nextAfter?: string | null;
+export interface Accepted {
+  message: MessageView;
+  /** True when this clientMsgId was sent before: the earlier message is returned, nothing new is stored or delivered. */
+  duplicate: boolean;
+  /** Settles once the message is stored and handed to routing (rejects with a retryable error if the write failed). */
+  durable: Promise<void>;
 }
 
 /** A direct conversation's id is derived from its two members, so both sides find the same one without coordination. */
@@ -43,26 +41,27 @@ export function directConversationId(a: string, b: string): string {
 const CACHE_LIMIT = 100_000;
 
 /**
- * Sending and reading messages. A send is stored in Cassandra first; only then is it acknowledged
- * and routed. Sends to one conversation are committed in id order: each message is written at once,
- * but its ack and delivery wait for the messages before it (see `commitInOrder`).
+ * Sending. A message is stored in Cassandra first; then routed to every member device; only then
+ * acknowledged (so an acked message is durable and already on its way to every live device, even
+ * if this node dies right after). Sends to one conversation are committed in id order: writes
+ * overlap, but each ack and delivery waits for the messages before it (`commitInOrder`).
  */
 export class ChatService {
   private readonly tails = new Map<string, Promise<void>>();
-  /** Conversations are immutable for now (direct only), so their metadata is cached. */
-  private readonly conversationCache = new Map<string, Conversation>();
   private readonly knownUsers = new Set<string>();
 
   constructor(
     private readonly users: UserRepository,
-    private readonly conversations: ConversationRepository,
+    private readonly conversationRepo: ConversationRepository,
+    private readonly conversations: ConversationService,
     private readonly messages: MessageRepository,
+    private readonly clientIds: ClientMessageIds,
     private readonly ids: SnowflakeGenerator,
     private readonly delivery: Delivery,
     private readonly log: Logger,
   ) {}
 
-  /** Stores the message and routes it; resolves (in per-conversation order) once it is durable. */
+  /** Stores and routes the message; resolves (in per-conversation order) once it is durable. */
   async send(sender: Sender, input: SendInput): Promise<MessageView> {
     const accepted = await this.accept(sender, input);
     await accepted.durable;
@@ -70,42 +69,75 @@ export class ChatService {
   }
 
   /**
-   * Resolves the conversation, gives the message its id and starts the writes. The returned
-   * `durable` settles once it is stored (then it is acked and routed). Callers that need one
-   * sender's messages in the order sent run `accept` calls one after another (ClientConnection).
+   * Resolves the conversation, gives the message its id, claims the clientMsgId and starts the
+   * writes. Callers that need one device's messages in the order sent run `accept` calls one after
+   * another (ClientConnection does).
    */
-  async accept(sender: Sender, input: SendInput): Promise<{ message: MessageView; durable: Promise<void> }> {
-    const conversation = input.to !== undefined
-      ? await this.directWith(sender.userId, input.to)
-      : await this.memberConversation(sender.userId, input.conversationId ?? '');
+  async accept(sender: Sender, input: SendInput): Promise<Accepted> {
+    let conversation: Conversation;
+    let messageId: bigint;
+    if (input.to !== undefined) {
+      conversation = await this.directWith(sender.userId, input.to);
+      messageId = this.ids.next();
+    } else {
+      // Id first, membership read after: a message with an id above a member's removal event is
+      // checked against the member set written before that event, so it never reaches them.
+      messageId = this.ids.next();
+      conversation = await this.conversations.requireMember(sender.userId, input.conversationId ?? '');
+    }
+    const earlier = await this.clientIds.claim(sender.userId, input.clientMsgId, { messageId, conversationId: conversation.conversationId });
+    if (earlier) return this.resend(sender, input, earlier.messageId, earlier.conversationId);
+
     const stored: StoredMessage = {
-      messageId: this.ids.next(),
+      messageId,
       conversationId: conversation.conversationId,
       senderId: sender.userId,
       senderDeviceId: sender.deviceId,
       kind: 'text',
       content: input.content,
     };
-    const view = toMessageView(stored);
-    const writes = Promise.all([
+    return { message: toMessageView(stored), duplicate: false, durable: this.commit(stored, conversation.members, input.clientMsgId) };
+  }
+
+  /**
+   * A resend of a clientMsgId already claimed. If the first attempt's message is stored, it is the
+   * answer and nothing happens. If not (its write failed, or it is still in flight elsewhere), the
+   * message is stored now under the same id: the row is the same, and devices drop a second copy.
+   */
+  private async resend(sender: Sender, input: SendInput, messageId: bigint, conversationId: string): Promise<Accepted> {
+    const found = await this.messages.get(conversationId, messageId);
+    if (found) return { message: toMessageView(found), duplicate: true, durable: Promise.resolve() };
+    const conversation = await this.conversations.requireMember(sender.userId, conversationId);
+    const stored: StoredMessage = {
+      messageId, conversationId, senderId: sender.userId, senderDeviceId: sender.deviceId, kind: 'text', content: input.content,
+    };
+    return { message: toMessageView(stored), duplicate: false, durable: this.commit(stored, conversation.members, input.clientMsgId) };
+  }
+
+  /** Writes, then (in conversation order) routes. Rejects with a retryable ChatError if the write fails. */
+  private commit(stored: StoredMessage, members: readonly string[], clientMsgId: string | null): Promise<void> {
+    const writes: Array<Promise<void>> = [
       this.messages.insert(stored),
-      this.conversations.touch(conversation.members, conversation.conversationId, stored.messageId),
-    ]);
-    const durable = this.commitInOrder(conversation.conversationId, writes, () => {
-      this.delivery.deliver(view, conversation.members, sender.deviceId).catch((err) => {
-        // Stored but not routed live: recipients get it from history (and from sync).
+      this.conversationRepo.touch(members, stored.conversationId, stored.messageId, stored.kind === 'text' ? stored.senderId : null),
+    ];
+    if (clientMsgId !== null) {
+      writes.push(this.clientIds.record(stored.senderId, clientMsgId, { messageId: stored.messageId, conversationId: stored.conversationId }));
+    }
+    const view = toMessageView(stored);
+    const durable = this.commitInOrder(stored.conversationId, Promise.all(writes), () =>
+      this.delivery.deliver(view, members, stored.senderDeviceId).catch((err) => {
+        // Stored but not routed live: devices get it through sync.
         this.log.error('live delivery failed', { messageId: view.messageId, err: String(err) });
-      });
-    });
-    durable.catch(() => undefined); // handled by whoever awaits it; never an unhandled rejection
-    return { message: view, durable };
+      }));
+    durable.catch(() => undefined); // whoever awaits it handles the error; never an unhandled rejection
+    return durable;
   }
 
   /**
    * Runs `then` when `work` and every earlier commit of the conversation have settled, so acks
    * and deliveries leave this node in id order while the writes themselves overlap.
    */
-  private async commitInOrder(conversationId: string, work: Promise<unknown>, then: () => void): Promise<void> {
+  private async commitInOrder(conversationId: string, work: Promise<unknown>, then: () => Promise<void>): Promise<void> {
     // Marks a failure as handled now; the chain below still sees it when its turn comes.
     work.catch(() => undefined);
     const prev = this.tails.get(conversationId) ?? Promise.resolve();
@@ -122,6 +154,23 @@ export class ChatService {
     }
   }
 
+  /**
+   * Stores a membership event in the conversation's history and delivers it to `audience`
+   * (the members after the change, plus a removed member for their own removal).
+   */
+  async appendSystem(conversationId: string, messageId: bigint, actorId: string, event: SystemEvent, audience: readonly string[]): Promise<MessageView> {
+    const stored: StoredMessage = {
+      messageId, conversationId, senderId: actorId, senderDeviceId: '', kind: 'system', content: JSON.stringify(event),
+    };
+    await this.commit(stored, audience, null);
+    return toMessageView(stored);
+  }
+
+  /** A fresh id (membership events take theirs before the member set is written; see GroupService). */
+  nextId(): bigint {
+    return this.ids.next();
+  }
+
   /** Waits for every send in progress on this node (graceful shutdown). */
   async drain(): Promise<void> {
     while (this.tails.size > 0) await Promise.all([...this.tails.values()]);
@@ -130,19 +179,17 @@ export class ChatService {
   private async directWith(userId: string, peerId: string): Promise<Conversation> {
     if (peerId === userId) throw new ChatError('invalid_request', 'cannot send a direct message to yourself');
     const conversationId = directConversationId(userId, peerId);
-    const cached = this.conversationCache.get(conversationId);
-    if (cached) return cached;
+    const existing = await this.conversations.get(conversationId);
+    if (existing) return existing;
     if (!(await this.userExists(peerId))) throw new ChatError('unknown_user', `no user ${peerId}`);
-    let conversation = await this.conversations.get(conversationId);
-    if (!conversation) {
-      conversation = { conversationId, type: 'direct', members: [userId, peerId].sort(), createdAt: new Date() };
-      await this.conversations.create(conversation);
-    }
-    this.cache(conversation);
+    const conversation: Conversation = {
+      conversationId, type: 'direct', name: null, ownerId: null, members: [userId, peerId].sort(), version: 0, createdAt: new Date(),
+    };
+    await this.conversationRepo.create(conversation, null);
     return conversation;
   }
 
-  private async userExists(userId: string): Promise<boolean> {
+  async userExists(userId: string): Promise<boolean> {
     if (this.knownUsers.has(userId)) return true;
     const found = (await this.users.findById(userId)) !== null;
     if (found) {
@@ -150,65 +197,5 @@ export class ChatService {
       this.knownUsers.add(userId);
     }
     return found;
-  }
-
-  private cache(c: Conversation): void {
-    if (this.conversationCache.size > CACHE_LIMIT) this.conversationCache.clear();
-    this.conversationCache.set(c.conversationId, c);
-  }
-
-  private async getConversation(conversationId: string): Promise<Conversation | null> {
-    const cached = this.conversationCache.get(conversationId);
-    if (cached) return cached;
-    const c = await this.conversations.get(conversationId);
-    if (c) this.cache(c);
-    return c;
-  }
-
-  /** The conversation, if `userId` is a member: 404 when it does not exist, 403 when not a member. */
-  async memberConversation(userId: string, conversationId: string): Promise<Conversation> {
-    const c = await this.getConversation(conversationId);
-    if (!c) throw new ChatError('not_found', `no conversation ${conversationId}`);
-    if (!c.members.includes(userId)) throw new ChatError('forbidden', 'you are not a member of this conversation');
-    return c;
-  }
-
-  async listConversations(userId: string): Promise<ConversationSummary[]> {
-    const rows = await this.conversations.listForUser(userId);
-    const summaries = await Promise.all(rows.map(async (row) => {
-      const [c, last] = await Promise.all([
-        this.getConversation(row.conversationId),
-        row.lastMessageId === null ? null : this.messages.get(row.conversationId, row.lastMessageId),
-      ]);
-      const sortKey = row.lastMessageId ?? minIdAt(row.joinedAt.getTime());
-      return {
-        sortKey,
-        summary: {
-          conversationId: row.conversationId,
-          type: row.type,
-          members: c?.members ?? [],
-          lastMessage: last ? toMessageView(last) : null,
-        },
-      };
-    }));
-    return summaries.sort((a, b) => (a.sortKey < b.sortKey ? 1 : a.sortKey > b.sortKey ? -1 : 0)).map((s) => s.summary);
-  }
-
-  /** A page of history: `before` (newest first, the default) or `after` (oldest first). */
-  async history(userId: string, conversationId: string, q: { before?: string; after?: string; limit: number }): Promise<HistoryPage> {
-    if (q.before !== undefined && q.after !== undefined) throw new ChatError('invalid_request', 'use either before or after, not both');
-    const before = q.before === undefined ? null : parseId(q.before);
-    const after = q.after === undefined ? null : parseId(q.after);
-    if (q.before !== undefined && before === null) throw new ChatError('invalid_request', 'before must be a message id');
-    if (q.after !== undefined && after === null) throw new ChatError('invalid_request', 'after must be a message id');
-    await this.memberConversation(userId, conversationId);
-    if (after !== null) {
-      const page = await this.messages.pageForward(conversationId, after, q.limit);
-      const messages = page.messages.map(toMessageView);
-      return { messages, nextAfter: page.more ? messages[messages.length - 1].messageId : null };
-    }
-    const page = await this.messages.pageBackward(conversationId, before, q.limit);
-    const messages = page.messages.map(toMessageView);
-    return { messages, nextBefore: page.more ? messages[messages.length - 1].messageId : null };
   }
 }

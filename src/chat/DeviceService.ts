@@ -1,6 +1,8 @@
 import crypto from 'node:crypto';
 import { ChatError } from '../errors';
+import type { CursorRepository, StoredCursor } from '../store/CursorRepository';
 import type { DeviceRecord, DeviceRepository } from '../store/DeviceRepository';
+import { DeviceCursor } from './DeviceCursor';
 
 export interface DeviceView {
   deviceId: string;
@@ -18,7 +20,11 @@ export interface ConnectionKicker {
 export const MAX_DEVICES_PER_USER = 100;
 
 export class DeviceService {
-  constructor(private readonly devices: DeviceRepository, private readonly kicker: ConnectionKicker) {}
+  constructor(
+    private readonly devices: DeviceRepository,
+    private readonly cursors: CursorRepository,
+    private readonly kicker: ConnectionKicker,
+  ) {}
 
   async register(userId: string, input: { name: string; platform: string | null; pushToken: string | null }): Promise<DeviceView> {
     const existing = await this.devices.list(userId);
@@ -33,6 +39,8 @@ export class DeviceService {
       pushToken: input.pushToken,
       createdAt: new Date(),
     };
+    // A new device starts at the present: it syncs what arrives from now on, not the whole history.
+    await this.cursors.save(userId, d.deviceId, DeviceCursor.atPresent());
     await this.devices.create(d);
     return toView(d);
   }
@@ -46,10 +54,20 @@ export class DeviceService {
     return (await this.devices.get(userId, deviceId)) !== null;
   }
 
+  /** The device's sync cursor; one made before cursors existed starts at the present. */
+  async cursor(userId: string, deviceId: string): Promise<StoredCursor> {
+    const stored = await this.cursors.get(userId, deviceId);
+    if (stored) return stored;
+    const fresh = DeviceCursor.atPresent();
+    await this.cursors.save(userId, deviceId, fresh);
+    return fresh;
+  }
+
   /** Deletes the device and closes its live connections on whatever node they are. */
   async remove(userId: string, deviceId: string): Promise<void> {
     if (!(await this.owns(userId, deviceId))) throw new ChatError('not_found', `no device ${deviceId}`);
     await this.devices.delete(userId, deviceId);
+    await this.cursors.delete(userId, deviceId);
     await this.kicker.kick({ userId, deviceId, reason: 'device_removed' });
   }
 }

@@ -34,6 +34,7 @@ export function optionalString(o: Obj, field: string, rule: StringRule): string 
 export const USERNAME = { min: 3, max: 32, pattern: /^[A-Za-z0-9_.-]+$/, patternText: 'may contain only letters, digits, _ . -' };
 export const PASSWORD = { min: 8, max: 128 };
 export const DEVICE_NAME = { min: 1, max: 64 };
+export const GROUP_NAME = { min: 1, max: 100 };
 export const PLATFORM = { min: 1, max: 32, pattern: /^[A-Za-z0-9_.-]+$/, patternText: 'may contain only letters, digits, _ . -' };
 export const PUSH_TOKEN = { min: 1, max: 4096 };
 /** User, device and conversation ids: what we issue is shorter; anything longer is not ours. */

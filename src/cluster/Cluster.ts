@@ -1,5 +1,6 @@
-import type { ConnectionKicker } from '../chat/DeviceService';
 import type { Delivery } from '../chat/ChatService';
+import type { EventFanout } from '../chat/ConversationService';
+import type { ConnectionKicker } from '../chat/DeviceService';
 import type { MessageView } from '../chat/views';
 import type { Logger } from '../log';
 import type { ClusterMessage } from './messages';
@@ -10,14 +11,17 @@ import type { StreamRouter } from './StreamRouter';
 /** The sockets of this node (src/ws/ConnectionManager.ts), as the cluster needs them. */
 export interface LocalSockets {
   deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): void;
+  event(frame: object, userIds: readonly string[]): void;
   kick(k: Extract<ClusterMessage, { type: 'kick' }>): void;
+  /** Every local (user, device) pair, to register again after Redis lost its data. */
+  all(): Array<{ userId: string; deviceId: string; session: { resync(): Promise<void> } }>;
 }
 
 /**
  * Routing between nodes: finds which node each member device is on, delivers locally what is
- * local, and writes one stream entry per other node. Also carries control messages (kicks).
+ * local, and writes one stream entry per other node. Also carries receipts and kicks.
  */
-export class Cluster implements Delivery, ConnectionKicker {
+export class Cluster implements Delivery, EventFanout, ConnectionKicker {
   constructor(
     private readonly lease: NodeLease,
     private readonly routes: RouteRegistry,
@@ -36,24 +40,40 @@ export class Cluster implements Delivery, ConnectionKicker {
 
   private onClusterMessage(m: ClusterMessage): void {
     if (m.type === 'deliver') this.local.deliver(m.message, m.userIds, m.excludeDeviceId);
+    else if (m.type === 'event') this.local.event(m.frame, m.userIds);
     else this.local.kick(m);
   }
 
-  async deliver(message: MessageView, members: readonly string[], excludeDeviceId: string): Promise<void> {
-    const routes = await this.routes.lookup(members);
-    const usersByNode = new Map<number, Set<string>>();
-    for (const r of routes) {
-      let users = usersByNode.get(r.nodeId);
-      if (!users) usersByNode.set(r.nodeId, (users = new Set()));
+  /** The users of `userIds` with a connected device, grouped by node. */
+  private async usersByNode(userIds: readonly string[]): Promise<Map<number, string[]>> {
+    const byNode = new Map<number, Set<string>>();
+    for (const r of await this.routes.lookup(userIds)) {
+      let users = byNode.get(r.nodeId);
+      if (!users) byNode.set(r.nodeId, (users = new Set()));
       users.add(r.userId);
     }
+    return new Map([...byNode].map(([node, users]) => [node, [...users]]));
+  }
+
+  async deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): Promise<void> {
+    const byNode = await this.usersByNode(userIds);
     const self = this.nodeId;
-    const local = usersByNode.get(self);
-    if (local) this.local.deliver(message, [...local], excludeDeviceId);
-    usersByNode.delete(self);
-    await this.router.publish([...usersByNode].map(([nodeId, users]) => ({
-      nodeId,
-      message: { type: 'deliver' as const, from: self, message, userIds: [...users], excludeDeviceId },
+    const local = byNode.get(self);
+    if (local) this.local.deliver(message, local, excludeDeviceId);
+    byNode.delete(self);
+    await this.router.publish([...byNode].map(([nodeId, users]) => ({
+      nodeId, message: { type: 'deliver' as const, from: self, message, userIds: users, excludeDeviceId },
+    })));
+  }
+
+  async fanout(frame: object, userIds: readonly string[]): Promise<void> {
+    const byNode = await this.usersByNode(userIds);
+    const self = this.nodeId;
+    const local = byNode.get(self);
+    if (local) this.local.event(frame, local);
+    byNode.delete(self);
+    await this.router.publish([...byNode].map(([nodeId, users]) => ({
+      nodeId, message: { type: 'event' as const, from: self, frame, userIds: users },
     })));
   }
 
@@ -72,5 +92,16 @@ export class Cluster implements Delivery, ConnectionKicker {
 
   unregister(userId: string, deviceId: string): Promise<void> {
     return this.routes.unregister(userId, deviceId);
+  }
+
+  /**
+   * Redis came back empty (restart without persistence): routes and stream entries are gone.
+   * Register every local device again, then let each catch up from Cassandra on what it missed.
+   */
+  async recoverFromRedisReset(): Promise<void> {
+    const conns = this.local.all();
+    this.log.warn('Redis lost its data: registering local devices again and resyncing them', { connections: conns.length });
+    for (const c of conns) await this.routes.register(c.userId, c.deviceId);
+    await Promise.all(conns.map((c) => c.session.resync().catch((err) => this.log.warn('resync failed', { err: String(err) }))));
   }
 }

@@ -51,8 +51,10 @@ export class NodeLease {
     private readonly ttlSeconds: number,
     private readonly log: Logger,
     private readonly describe: () => { wsUrl: string; connections: number },
-    /** Called when the lease was lost (e.g. the process stalled past the TTL): ids could collide, so the node must stop. */
+    /** Called when another process holds our id (we stalled past the TTL): ids could collide, so the node must stop. */
     private readonly onLost: () => void,
+    /** Called when our lease key was simply gone and we took it back: Redis lost its data (or expired us). */
+    private readonly onReset: () => void,
   ) {}
 
   get nodeId(): number {
@@ -87,8 +89,19 @@ export class NodeLease {
     try {
       const r = await this.redis.eval(REFRESH, 1, this.keys.node(this.nodeIdValue),
         JSON.stringify(this.info(this.nodeIdValue)), this.instance, this.ttlSeconds);
+      if (r === 0) {
+        // The key is gone (Redis restarted empty, or we were too slow and nobody took the id): take it back.
+        const ok = await this.redis.eval(CLAIM, 2, this.keys.node(this.nodeIdValue), this.keys.nodes(),
+          JSON.stringify(this.info(this.nodeIdValue)), this.ttlSeconds, this.nodeIdValue);
+        if (ok === 1) {
+          this.log.warn('node lease was gone; re-acquired it', { nodeId: this.nodeIdValue });
+          this.liveReadAt = 0;
+          this.onReset();
+          return;
+        }
+      }
       if (r !== 1) {
-        this.log.error('node lease lost', { nodeId: this.nodeIdValue, result: r });
+        this.log.error('node lease lost to another process', { nodeId: this.nodeIdValue, result: r });
         this.stopRefresh();
         this.onLost();
       }

@@ -35,6 +35,17 @@ export class RouteRegistry {
     await this.redis.multi().hset(key, deviceId, this.self).expire(key, this.routeTtlSeconds).exec();
   }
 
+  /** Keeps the route hashes of this node's users from expiring (called periodically by their node). */
+  async refresh(userIds: Iterable<string>): Promise<void> {
+    const pipe = this.redis.pipeline();
+    let n = 0;
+    for (const u of userIds) {
+      pipe.expire(this.keys.routes(u), this.routeTtlSeconds);
+      n++;
+    }
+    if (n > 0) await pipe.exec();
+  }
+
   async unregister(userId: string, deviceId: string): Promise<void> {
     await this.redis.eval(UNREGISTER, 1, this.keys.routes(userId), deviceId, this.self);
   }

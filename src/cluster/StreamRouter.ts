@@ -13,6 +13,8 @@ const GROUP = 'delivery';
 export class StreamRouter {
   private running = false;
   private loop: Promise<void> | null = null;
+  /** Entries handled but whose XACK failed (Redis blip): acknowledged on the next round. */
+  private unacked: string[] = [];
 
   constructor(
     private readonly redis: Redis,
@@ -43,11 +45,7 @@ export class StreamRouter {
   async start(nodeId: number, handle: (m: ClusterMessage) => void): Promise<void> {
     const stream = this.keys.stream(nodeId);
     const consumer = `node-${nodeId}`;
-    try {
-      await this.redis.xgroup('CREATE', stream, GROUP, '$', 'MKSTREAM');
-    } catch (err) {
-      if (!String(err).includes('BUSYGROUP')) throw err;
-    }
+    await this.ensureGroup(stream);
     this.handler = handle;
     this.running = true;
     const pending = await this.read(stream, consumer, '0', 0);
@@ -57,6 +55,14 @@ export class StreamRouter {
 
   private handler: ((m: ClusterMessage) => void) | null = null;
 
+  private async ensureGroup(stream: string): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', stream, GROUP, '$', 'MKSTREAM');
+    } catch (err) {
+      if (!String(err).includes('BUSYGROUP')) throw err;
+    }
+  }
+
   private async run(stream: string, consumer: string): Promise<void> {
     let backoff = 100;
     while (this.running) {
@@ -65,6 +71,8 @@ export class StreamRouter {
         backoff = 100;
       } catch (err) {
         if (!this.running) break;
+        // Redis restarted without its data: the group is gone; make it again and go on.
+        if (String(err).includes('NOGROUP')) await this.ensureGroup(stream).catch(() => undefined);
         this.log.warn('stream read failed', { err: String(err) });
         await new Promise((r) => setTimeout(r, backoff));
         backoff = Math.min(backoff * 2, 5000);
@@ -79,12 +87,17 @@ export class StreamRouter {
       const args: Array<string | number> = ['GROUP', GROUP, consumer, 'COUNT', 500];
       if (id === '>') args.push('BLOCK', blockMs);
       args.push('STREAMS', stream, id);
-      const res = (await this.blocking.call('XREADGROUP', ...args)) as Array<[string, Array<[string, string[]]>]> | null;
+      const res = (await this.blocking.call('XREADGROUP', ...args)) as Array<[string, Array<[string, string[] | null]>]> | null;
       const entries = res?.[0]?.[1] ?? [];
-      if (entries.length === 0) return total;
+      if (entries.length === 0) {
+        await this.ack(stream, []);
+        return total;
+      }
       const ids: string[] = [];
       for (const [entryId, fields] of entries) {
         ids.push(entryId);
+        // A pending entry that MAXLEN trimmed away comes back with no fields: nothing to deliver.
+        if (!fields) continue;
         const msg = decode(fields[1] ?? '');
         if (!msg) {
           this.log.warn('dropping malformed stream entry', { entryId });
@@ -96,10 +109,26 @@ export class StreamRouter {
           this.log.error('stream entry handler failed', { entryId, err });
         }
       }
-      await this.redis.xack(stream, GROUP, ...ids);
+      await this.ack(stream, ids);
       total += entries.length;
       // Pending entries ('0') are read until none are left; new ones ('>') one batch per call.
       if (id === '>') return total;
+    }
+  }
+
+  /**
+   * Acknowledges and deletes handled entries (a consumed entry is of no further use, and deleting
+   * it keeps the stream's memory to what is still unread). A failure is retried on the next round.
+   */
+  private async ack(stream: string, ids: string[]): Promise<void> {
+    const all = this.unacked.concat(ids);
+    if (all.length === 0) return;
+    try {
+      await this.redis.multi().xack(stream, GROUP, ...all).xdel(stream, ...all).exec();
+      this.unacked = [];
+    } catch (err) {
+      this.unacked = all;
+      this.log.warn('stream ack failed; will retry', { count: all.length, err: String(err) });
     }
   }
 

@@ -10,6 +10,8 @@ export class Keys {
   routes(userId: string): string { return `${this.prefix}routes:${userId}`; }
   /** Stream of deliveries and control messages for one node (consumer group "delivery"). */
   stream(nodeId: number): string { return `${this.prefix}stream:${nodeId}`; }
+  /** String "messageId|conversationId", EX 48 h: the idempotency claim of a clientMsgId. */
+  clientMsg(userId: string, clientMsgId: string): string { return `${this.prefix}cmid:${userId}:${clientMsgId}`; }
   /** String userId, EX token TTL, keyed by the SHA-256 of the bearer token. */
   token(tokenHash: string): string { return `${this.prefix}token:${tokenHash}`; }
 }

@@ -13,6 +13,13 @@ export type ClusterMessage =
     excludeDeviceId: string;
   }
   | {
+    type: 'event';
+    from: number;
+    /** A frame for clients (receipts), sent as is to every local device of `userIds`. */
+    frame: object;
+    userIds: string[];
+  }
+  | {
     type: 'kick';
     from: number;
     userId: string;
@@ -31,7 +38,7 @@ export function encode(m: ClusterMessage): string {
 export function decode(s: string): ClusterMessage | null {
   try {
     const m = JSON.parse(s) as ClusterMessage;
-    return m && (m.type === 'deliver' || m.type === 'kick') && typeof m.from === 'number' ? m : null;
+    return m && (m.type === 'deliver' || m.type === 'event' || m.type === 'kick') && typeof m.from === 'number' ? m : null;
   } catch {
     return null;
   }

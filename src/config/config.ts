@@ -38,6 +38,12 @@ export interface Config {
   chat: {
     /** @default 100000 */
     maxContentChars: number;
+    /** @default 100 */
+    maxGroupMembers: number;
+  };
+  sync: {
+    /** How far behind the present a device cursor stays: the bound on a write still in flight. @default 15000 */
+    safetyLagMs: number;
   };
   ws: {
     pingIntervalMs: number;
@@ -126,7 +132,7 @@ export const CONFIG_KEYS = [
   'server.host', 'server.publicWsUrl', 'redis.url', 'redis.keyPrefix',
   'cassandra.contactPoints', 'cassandra.localDataCenter', 'cassandra.keyspace', 'cassandra.replicationFactor',
   'cassandra.consistency', 'node.id', 'node.leaseTtlSeconds', 'auth.bcryptRounds', 'auth.tokenTtlSeconds',
-  'chat.maxContentChars', 'ws.pingIntervalMs', 'ws.maxBufferedBytes', 'ws.maxFramesPerSecond',
+  'chat.maxContentChars', 'chat.maxGroupMembers', 'sync.safetyLagMs', 'ws.pingIntervalMs', 'ws.maxBufferedBytes', 'ws.maxFramesPerSecond',
   'stream.maxLen', 'shutdown.timeoutMs', 'log.level',
 ] as const;
 
@@ -165,13 +171,17 @@ export function parseConfig(raw: Raw): Config {
       bcryptRounds: r.int('auth.bcryptRounds', 10, 4, 15),
       tokenTtlSeconds: r.int('auth.tokenTtlSeconds', 86400, 60, 31 * 86400),
     },
-    chat: { maxContentChars: r.int('chat.maxContentChars', 100000, 1, 1_000_000) },
+    chat: {
+      maxContentChars: r.int('chat.maxContentChars', 100000, 1, 1_000_000),
+      maxGroupMembers: r.int('chat.maxGroupMembers', 100, 2, 1000),
+    },
+    sync: { safetyLagMs: r.int('sync.safetyLagMs', 15000, 0, 600000) },
     ws: {
       pingIntervalMs: r.int('ws.pingIntervalMs', 15000, 100, 600000),
       maxBufferedBytes: r.int('ws.maxBufferedBytes', 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
       maxFramesPerSecond: r.int('ws.maxFramesPerSecond', 200, 1, 100000),
     },
-    stream: { maxLen: r.int('stream.maxLen', 100000, 100, 100_000_000) },
+    stream: { maxLen: r.int('stream.maxLen', 10000, 100, 100_000_000) },
     shutdown: { timeoutMs: r.int('shutdown.timeoutMs', 10000, 0, 600000) },
     log: { level: r.oneOf<LogLevel>('log.level', 'info', ['debug', 'info', 'warn', 'error']) },
   };

@@ -1,13 +1,17 @@
 import express, { type Express } from 'express';
 import type { AuthService } from '../auth/AuthService';
-import type { ChatService } from '../chat/ChatService';
+import type { ConversationService } from '../chat/ConversationService';
 import type { DeviceService } from '../chat/DeviceService';
+import type { GroupService } from '../chat/GroupService';
+import type { SyncService } from '../chat/SyncService';
 import type { Logger } from '../log';
 import { requireAuth } from './auth';
 import { errorHandler, notFound } from './errors';
 import { authRoutes } from './routes/authRoutes';
 import { conversationRoutes } from './routes/conversationRoutes';
 import { deviceRoutes } from './routes/deviceRoutes';
+import { groupRoutes } from './routes/groupRoutes';
+import { syncRoutes } from './routes/syncRoutes';
 import { userRoutes } from './routes/userRoutes';
 
 export interface HealthSource {
@@ -20,7 +24,10 @@ export interface HealthSource {
 export function createHttpApp(deps: {
   auth: AuthService;
   devices: DeviceService;
-  chat: ChatService;
+  conversations: ConversationService;
+  groups: GroupService;
+  sync: SyncService;
+  maxGroupMembers: number;
   health: HealthSource;
   log: Logger;
 }): Express {
@@ -42,7 +49,9 @@ export function createHttpApp(deps: {
   const authed = requireAuth(deps.auth);
   app.use('/api/users', authed, userRoutes(deps.auth));
   app.use('/api/devices', authed, deviceRoutes(deps.devices));
-  app.use('/api/conversations', authed, conversationRoutes(deps.chat));
+  app.use('/api/conversations', authed, conversationRoutes(deps.conversations));
+  app.use('/api/groups', authed, groupRoutes(deps.groups, deps.maxGroupMembers));
+  app.use('/api/sync', authed, syncRoutes(deps.devices, deps.sync));
 
   app.use(notFound);
   app.use(errorHandler(deps.log));

@@ -13,6 +13,7 @@ const STATUS: Record<ErrorCode, number> = {
   forbidden: 403,
   not_found: 404,
   username_taken: 409,
+  group_full: 409,
   rate_limited: 429,
   internal: 500,
   unavailable: 503,

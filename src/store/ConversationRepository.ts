@@ -1,61 +1,142 @@
 import type { Client, types } from 'cassandra-driver';
-import { fromLong, toLong } from './cassandra';
 import { idTimestamp } from '../chat/snowflake';
+import { fromLong, toLong } from './cassandra';
 
-export type ConversationType = 'direct';
+export type ConversationType = 'direct' | 'group';
 
 export interface Conversation {
   conversationId: string;
   type: ConversationType;
+  /** Groups only. */
+  name: string | null;
+  ownerId: string | null;
   members: string[];
+  /** Bumped by every membership change (compare-and-set). */
+  version: number;
   createdAt: Date;
 }
 
-export interface UserConversation {
+/** A user's row for one conversation: what they may see and how far they read. */
+export interface Membership {
   conversationId: string;
   type: ConversationType;
   joinedAt: Date;
   lastMessageId: bigint | null;
+  /** First message id they may see (their join); null = from the start. */
+  visibleFrom: bigint | null;
+  /** Id of the event that removed them; they see nothing after it. null = current member. */
+  leftAt: bigint | null;
+  readUpto: bigint | null;
+}
+
+const long = (v: unknown): bigint | null => (v ? fromLong(v as types.Long) : null);
+
+/** Cell timestamp for a write that must only move forward with message ids (ties: larger value wins). */
+function micros(messageId: bigint): types.Long {
+  return toLong(BigInt(idTimestamp(messageId)) * 1000n);
 }
 
 export class ConversationRepository {
   constructor(private readonly db: Client) {}
 
-  /** Writes the conversation and each member's index row. Idempotent: the same call twice stores the same thing. */
-  async create(c: Conversation): Promise<void> {
-    await this.db.execute('INSERT INTO conversations (conversation_id, type, members, created_at) VALUES (?, ?, ?, ?)',
-      [c.conversationId, c.type, c.members, c.createdAt]);
-    await Promise.all(c.members.map((m) => this.db.execute(
-      'INSERT INTO user_conversations (user_id, conversation_id, type, joined_at) VALUES (?, ?, ?, ?)',
-      [m, c.conversationId, c.type, c.createdAt])));
+  /** Writes the conversation and each member's index row. Idempotent. */
+  async create(c: Conversation, visibleFrom: bigint | null): Promise<void> {
+    if (c.type === 'group') {
+      await this.db.execute(
+        'INSERT INTO conversations (conversation_id, type, name, owner_id, members, version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        [c.conversationId, c.type, c.name ?? '', c.ownerId ?? '', c.members, c.version, c.createdAt]);
+    } else {
+      await this.db.execute('INSERT INTO conversations (conversation_id, type, members, version, created_at) VALUES (?, ?, ?, ?, ?)',
+        [c.conversationId, c.type, c.members, c.version, c.createdAt]);
+    }
+    await Promise.all(c.members.map((m) => this.join(m, c, visibleFrom)));
   }
 
   async get(conversationId: string): Promise<Conversation | null> {
-    const rs = await this.db.execute('SELECT conversation_id, type, members, created_at FROM conversations WHERE conversation_id = ?', [conversationId]);
+    const rs = await this.db.execute(
+      'SELECT conversation_id, type, name, owner_id, members, version, created_at FROM conversations WHERE conversation_id = ?', [conversationId]);
     const row = rs.first();
     if (!row) return null;
-    return { conversationId: row.conversation_id, type: row.type, members: [...(row.members ?? [])].sort(), createdAt: row.created_at };
-  }
-
-  async listForUser(userId: string): Promise<UserConversation[]> {
-    const rs = await this.db.execute('SELECT conversation_id, type, joined_at, last_message_id FROM user_conversations WHERE user_id = ?', [userId]);
-    return rs.rows.map((row) => ({
+    return {
       conversationId: row.conversation_id,
       type: row.type,
-      joinedAt: row.joined_at,
-      lastMessageId: row.last_message_id ? fromLong(row.last_message_id as types.Long) : null,
-    }));
+      name: row.name ?? null,
+      ownerId: row.owner_id ?? null,
+      members: [...(row.members ?? [])].sort(),
+      version: row.version ?? 0,
+      createdAt: row.created_at,
+    };
+  }
+
+  /** Replaces the member set if nobody changed it since `expectedVersion` (a lightweight transaction). */
+  async compareAndSetMembers(c: Conversation, members: string[], ownerId: string): Promise<boolean> {
+    const rs = await this.db.execute(
+      'UPDATE conversations SET members = ?, owner_id = ?, version = ? WHERE conversation_id = ? IF version = ?',
+      [members, ownerId, c.version + 1, c.conversationId, c.version]);
+    return rs.wasApplied();
+  }
+
+  /** Adds (or re-adds) the user's row; they see messages from `visibleFrom` on. */
+  async join(userId: string, c: Pick<Conversation, 'conversationId' | 'type'>, visibleFrom: bigint | null): Promise<void> {
+    if (visibleFrom === null) {
+      await this.db.execute('INSERT INTO user_conversations (user_id, conversation_id, type, joined_at) VALUES (?, ?, ?, ?)',
+        [userId, c.conversationId, c.type, new Date()]);
+    } else {
+      await this.db.execute(
+        'INSERT INTO user_conversations (user_id, conversation_id, type, joined_at, visible_from) VALUES (?, ?, ?, ?, ?)',
+        [userId, c.conversationId, c.type, new Date(), toLong(visibleFrom)]);
+    }
+    await this.db.execute('DELETE left_at FROM user_conversations WHERE user_id = ? AND conversation_id = ?', [userId, c.conversationId]);
+  }
+
+  async leave(userId: string, conversationId: string, leftAt: bigint): Promise<void> {
+    await this.db.execute('UPDATE user_conversations SET left_at = ? WHERE user_id = ? AND conversation_id = ?',
+      [toLong(leftAt), userId, conversationId]);
+  }
+
+  async membership(userId: string, conversationId: string): Promise<Membership | null> {
+    const rs = await this.db.execute(
+      'SELECT conversation_id, type, joined_at, last_message_id, visible_from, left_at, read_upto FROM user_conversations WHERE user_id = ? AND conversation_id = ?',
+      [userId, conversationId]);
+    const row = rs.first();
+    return row ? toMembership(row) : null;
+  }
+
+  async listForUser(userId: string): Promise<Membership[]> {
+    const rs = await this.db.execute(
+      'SELECT conversation_id, type, joined_at, last_message_id, visible_from, left_at, read_upto FROM user_conversations WHERE user_id = ?', [userId]);
+    return rs.rows.map(toMembership);
   }
 
   /**
-   * Moves each member's "last message" pointer. Written with the message's own time as the cell
-   * timestamp, so a late write of an older message never overwrites a newer one (on equal
-   * timestamps Cassandra keeps the larger value, which is the larger id).
+   * Moves each member's "last message" pointer; for the sender also the read watermark (sending
+   * implies having read). Cell timestamps come from the message, so late writes never go back.
    */
-  async touch(members: readonly string[], conversationId: string, messageId: bigint): Promise<void> {
-    const micros = toLong(BigInt(idTimestamp(messageId)) * 1000n);
-    await Promise.all(members.map((m) => this.db.execute(
-      'UPDATE user_conversations USING TIMESTAMP ? SET last_message_id = ? WHERE user_id = ? AND conversation_id = ?',
-      [micros, toLong(messageId), m, conversationId])));
+  async touch(members: readonly string[], conversationId: string, messageId: bigint, senderId: string | null): Promise<void> {
+    const ts = micros(messageId);
+    const id = toLong(messageId);
+    await Promise.all(members.map((m) => (m === senderId
+      ? this.db.execute('UPDATE user_conversations USING TIMESTAMP ? SET last_message_id = ?, read_upto = ? WHERE user_id = ? AND conversation_id = ?',
+        [ts, id, id, m, conversationId])
+      : this.db.execute('UPDATE user_conversations USING TIMESTAMP ? SET last_message_id = ? WHERE user_id = ? AND conversation_id = ?',
+        [ts, id, m, conversationId]))));
   }
+
+  /** Moves the read watermark forward (a smaller id never overwrites a larger one). */
+  async markRead(userId: string, conversationId: string, messageId: bigint): Promise<void> {
+    await this.db.execute('UPDATE user_conversations USING TIMESTAMP ? SET read_upto = ? WHERE user_id = ? AND conversation_id = ?',
+      [micros(messageId), toLong(messageId), userId, conversationId]);
+  }
+}
+
+function toMembership(row: Record<string, any>): Membership { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return {
+    conversationId: row.conversation_id,
+    type: row.type,
+    joinedAt: row.joined_at,
+    lastMessageId: long(row.last_message_id),
+    visibleFrom: long(row.visible_from),
+    leftAt: long(row.left_at),
+    readUpto: long(row.read_upto),
+  };
 }

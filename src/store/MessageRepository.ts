@@ -13,7 +13,7 @@ export function bucketOf(id: bigint): number {
   return bucketOfMs(idTimestamp(id));
 }
 
-export type MessageKind = 'text';
+export type MessageKind = 'text' | 'system';
 
 export interface StoredMessage {
   messageId: bigint;
@@ -60,33 +60,61 @@ export class MessageRepository {
     return row ? toMessage(row) : null;
   }
 
-  /** Newest first, ids below `before` (or from the newest when null). */
-  async pageBackward(conversationId: string, before: bigint | null, limit: number): Promise<Page> {
+  /**
+   * Newest first: ids below `before` (from the newest when null) and at or above `floor`
+   * (a member's join; null = no floor).
+   */
+  async pageBackward(conversationId: string, before: bigint | null, limit: number, floor: bigint | null = null): Promise<Page> {
     const startBucket = before === null ? Number.MAX_SAFE_INTEGER : bucketOf(before);
+    const stopBucket = floor === null ? Number.MIN_SAFE_INTEGER : bucketOf(floor);
     const out: StoredMessage[] = [];
     for await (const bucket of this.buckets(conversationId, startBucket, 'desc')) {
-      const rs = before === null
-        ? await this.db.execute(`SELECT ${COLUMNS} FROM messages WHERE conversation_id = ? AND bucket = ? LIMIT ?`,
-          [conversationId, bucket, limit + 1 - out.length])
-        : await this.db.execute(`SELECT ${COLUMNS} FROM messages WHERE conversation_id = ? AND bucket = ? AND message_id < ? LIMIT ?`,
-          [conversationId, bucket, toLong(before), limit + 1 - out.length]);
-      out.push(...rs.rows.map(toMessage));
+      if (bucket < stopBucket) break;
+      out.push(...await this.slice(conversationId, bucket, floor === null ? null : floor - 1n, before, 'DESC', limit + 1 - out.length));
       if (out.length > limit) break;
     }
     return { messages: out.slice(0, limit), more: out.length > limit };
   }
 
-  /** Oldest first, ids above `after`. */
-  async pageForward(conversationId: string, after: bigint, limit: number): Promise<Page> {
+  /** Oldest first: ids above `after` and at or below `ceiling` (a member's removal; null = none). */
+  async pageForward(conversationId: string, after: bigint, limit: number, ceiling: bigint | null = null): Promise<Page> {
+    const stopBucket = ceiling === null ? Number.MAX_SAFE_INTEGER : bucketOf(ceiling);
     const out: StoredMessage[] = [];
     for await (const bucket of this.buckets(conversationId, bucketOf(after), 'asc')) {
-      const rs = await this.db.execute(
-        `SELECT ${COLUMNS} FROM messages WHERE conversation_id = ? AND bucket = ? AND message_id > ? ORDER BY message_id ASC LIMIT ?`,
-        [conversationId, bucket, toLong(after), limit + 1 - out.length]);
-      out.push(...rs.rows.map(toMessage));
+      if (bucket > stopBucket) break;
+      out.push(...await this.slice(conversationId, bucket, after, ceiling === null ? null : ceiling + 1n, 'ASC', limit + 1 - out.length));
       if (out.length > limit) break;
     }
     return { messages: out.slice(0, limit), more: out.length > limit };
+  }
+
+  /** How many messages lie above `after` (up to `ceiling`), counting no further than `cap`. */
+  async countAfter(conversationId: string, after: bigint, ceiling: bigint | null, cap: number): Promise<number> {
+    const stopBucket = ceiling === null ? Number.MAX_SAFE_INTEGER : bucketOf(ceiling);
+    let n = 0;
+    for await (const bucket of this.buckets(conversationId, bucketOf(after), 'asc')) {
+      if (bucket > stopBucket || n >= cap) break;
+      const upper = ceiling === null ? '' : ' AND message_id < ?';
+      const params: unknown[] = [conversationId, bucket, toLong(after)];
+      if (ceiling !== null) params.push(toLong(ceiling + 1n));
+      params.push(cap - n);
+      const rs = await this.db.execute(
+        `SELECT message_id FROM messages WHERE conversation_id = ? AND bucket = ? AND message_id > ?${upper} LIMIT ?`, params);
+      n += rs.rows.length;
+    }
+    return Math.min(n, cap);
+  }
+
+  /** One bucket's messages strictly between `lower` and `upper` (null = unbounded), in `order`. */
+  private async slice(conversationId: string, bucket: number, lower: bigint | null, upper: bigint | null,
+    order: 'ASC' | 'DESC', limit: number): Promise<StoredMessage[]> {
+    let where = 'conversation_id = ? AND bucket = ?';
+    const params: unknown[] = [conversationId, bucket];
+    if (lower !== null) { where += ' AND message_id > ?'; params.push(toLong(lower)); }
+    if (upper !== null) { where += ' AND message_id < ?'; params.push(toLong(upper)); }
+    params.push(limit);
+    const rs = await this.db.execute(`SELECT ${COLUMNS} FROM messages WHERE ${where} ORDER BY message_id ${order} LIMIT ?`, params);
+    return rs.rows.map(toMessage);
   }
 
   /** The conversation's non-empty buckets from `start` on, in the given direction, read a few at a time. */

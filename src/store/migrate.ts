@@ -51,7 +51,14 @@ export async function migrate(client: Client, redis: Redis, config: Config, log:
     for (const m of readMigrations()) {
       if (done.has(m.id)) continue;
       log.info('applying migration', { keyspace: ks, migration: m.name });
-      for (const stmt of m.statements) await client.execute(qualify(stmt, ks));
+      for (const stmt of m.statements) {
+        try {
+          await client.execute(qualify(stmt, ks));
+        } catch (err) {
+          // A re-run after a crash half-way: the column is already there (2.1 has no ADD IF NOT EXISTS).
+          if (!(/^ALTER TABLE/i.test(stmt) && /already exist|conflicts with an existing column/i.test(String(err)))) throw err;
+        }
+      }
       await client.execute(`INSERT INTO ${ks}.schema_migrations (id, name, applied_at) VALUES (?, ?, ?)`,
         [m.id, m.name, new Date()], { prepare: true });
       applied++;

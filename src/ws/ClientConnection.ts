@@ -1,14 +1,25 @@
 import type { RawData, WebSocket } from 'ws';
 import type { ChatService } from '../chat/ChatService';
+import type { ConversationService } from '../chat/ConversationService';
+import { parseId } from '../chat/snowflake';
 import { asObject, CLIENT_MSG_ID, ID, requireString } from '../chat/validation';
+import type { StoredCursor } from '../store/CursorRepository';
 import { ChatError, toChatError } from '../errors';
 import type { Logger } from '../log';
 import { CloseCodes, type CloseCode } from './closeCodes';
+import { DeviceSession, type SessionDeps } from './DeviceSession';
 
 export interface ConnectionLimits {
   maxContentChars: number;
   maxBufferedBytes: number;
   maxFramesPerSecond: number;
+}
+
+/** What a connection needs from the rest of the node. */
+export interface ConnectionDeps extends SessionDeps {
+  chat: ChatService;
+  conversations: ConversationService;
+  limits: ConnectionLimits;
 }
 
 /**
@@ -27,16 +38,23 @@ export class ClientConnection {
   /** Settles when the underlying socket is fully closed (handshake done or terminated). */
   readonly socketClosed: Promise<void>;
 
+  readonly session: DeviceSession;
+  private readonly limits: ConnectionLimits;
+  private readonly log: Logger;
+
   constructor(
     private readonly ws: WebSocket,
     readonly userId: string,
     readonly deviceId: string,
     readonly tokenHash: string,
-    private readonly chat: ChatService,
-    private readonly limits: ConnectionLimits,
-    private readonly log: Logger,
+    cursor: StoredCursor,
+    private readonly deps: ConnectionDeps,
   ) {
-    this.tokens = limits.maxFramesPerSecond * 2;
+    this.limits = deps.limits;
+    this.log = deps.log;
+    this.session = new DeviceSession(userId, deviceId, cursor, (json) => this.sendRaw(json),
+      () => this.close(CloseCodes.slowConsumer), deps);
+    this.tokens = this.limits.maxFramesPerSecond * 2;
     this.socketClosed = new Promise((resolve) => ws.once('close', () => resolve()));
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('pong', () => { this.alive = true; });
@@ -69,6 +87,11 @@ export class ClientConnection {
     this.sendRaw(JSON.stringify(frame));
   }
 
+  /** Stops reading frames (shutdown drains what was already accepted before sockets close). */
+  pauseInput(): void {
+    if (!this.closed) this.ws.pause();
+  }
+
   /** Called on the ping interval: a peer that did not answer the previous ping is dropped. */
   heartbeat(): void {
     if (this.closed) return;
@@ -93,6 +116,7 @@ export class ClientConnection {
   private dispose(): void {
     if (this.closed) return;
     this.closed = true;
+    void this.session.close();
     for (const cb of this.onCloseCallbacks.splice(0)) cb(this);
   }
 
@@ -141,6 +165,12 @@ export class ClientConnection {
     switch (frame.type) {
       case 'message.send':
         return this.onSend(frame);
+      case 'message.received':
+        return this.session.received(requireMessageId(frame));
+      case 'message.read': {
+        const conversationId = requireString(frame, 'conversationId', { ...ID, code: 'invalid_frame' });
+        return this.deps.conversations.markRead(this.userId, conversationId, requireMessageId(frame));
+      }
       default:
         throw new ChatError('unknown_type', typeof frame.type === 'string'
           ? `unknown frame type ${JSON.stringify(frame.type.slice(0, 64))}`
@@ -164,11 +194,13 @@ export class ClientConnection {
     // Sends are accepted (conversation resolved, id given) one at a time, in the order they came,
     // so one device's messages keep their order; the writes themselves overlap.
     const accepted = this.acceptQueue.then(() =>
-      this.chat.accept({ userId: this.userId, deviceId: this.deviceId }, { to, conversationId, content }));
+      this.deps.chat.accept({ userId: this.userId, deviceId: this.deviceId }, { clientMsgId, to, conversationId, content }));
     this.acceptQueue = accepted.then(() => undefined, () => undefined);
-    const { message: m, durable } = await accepted;
+    const { message: m, durable, duplicate } = await accepted;
     await durable;
-    this.send({ type: 'message.ack', clientMsgId, messageId: m.messageId, conversationId: m.conversationId, createdAt: m.createdAt });
+    const ack: Record<string, unknown> = { type: 'message.ack', clientMsgId, messageId: m.messageId, conversationId: m.conversationId, createdAt: m.createdAt };
+    if (duplicate) ack.duplicate = true;
+    this.send(ack);
   }
 
   private sendError(err: ChatError, clientMsgId: string | undefined): void {
@@ -177,4 +209,10 @@ export class ClientConnection {
     if (clientMsgId !== undefined) frame.clientMsgId = clientMsgId;
     this.send(frame);
   }
+}
+
+function requireMessageId(frame: Record<string, unknown>): bigint {
+  const id = parseId(frame.messageId);
+  if (id === null) throw new ChatError('invalid_frame', 'messageId must be a message id (a decimal string)');
+  return id;
 }

@@ -33,28 +33,39 @@ export class ConnectionManager implements LocalSockets {
     return true;
   }
 
-  /** Hands a message to every local device of these users but the sending one; serialized once. */
+  /** Offers a message to every local device of these users but the sending one; serialized once. */
   deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): void {
     let json: string | null = null;
-    for (const userId of userIds) {
-      const devices = this.byUser.get(userId);
-      if (!devices) continue;
-      for (const [deviceId, conn] of devices) {
-        if (deviceId === excludeDeviceId) continue;
-        json ??= JSON.stringify({ type: 'message.new', message });
-        conn.sendRaw(json);
-      }
+    const id = BigInt(message.messageId);
+    for (const conn of this.devicesOf(userIds)) {
+      if (conn.deviceId === excludeDeviceId) continue;
+      json ??= JSON.stringify({ type: 'message.new', message });
+      conn.session.offer(id, json);
+    }
+  }
+
+  /** A frame that is not a message (receipts): sent to every local device of these users. */
+  event(frame: object, userIds: readonly string[]): void {
+    let json: string | null = null;
+    for (const conn of this.devicesOf(userIds)) {
+      json ??= JSON.stringify(frame);
+      conn.sendRaw(json);
     }
   }
 
   kick(k: Extract<ClusterMessage, { type: 'kick' }>): void {
-    const devices = this.byUser.get(k.userId);
-    if (!devices) return;
     const code = k.reason === 'logged_out' ? CloseCodes.unauthorized : CloseCodes.deviceRemoved;
-    for (const conn of [...devices.values()]) {
+    for (const conn of this.devicesOf([k.userId])) {
       if (k.deviceId !== undefined && conn.deviceId !== k.deviceId) continue;
       if (k.tokenHash !== undefined && conn.tokenHash !== k.tokenHash) continue;
       conn.close(code);
+    }
+  }
+
+  private *devicesOf(userIds: readonly string[]): Generator<ClientConnection> {
+    for (const userId of userIds) {
+      const devices = this.byUser.get(userId);
+      if (devices) yield* [...devices.values()];
     }
   }
 

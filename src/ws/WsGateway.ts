@@ -2,72 +2,95 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AuthService } from '../auth/AuthService';
-import type { ChatService } from '../chat/ChatService';
 import type { DeviceService } from '../chat/DeviceService';
+import { parseId } from '../chat/snowflake';
 import { ID } from '../chat/validation';
 import type { Cluster } from '../cluster/Cluster';
+import type { RouteRegistry } from '../cluster/RouteRegistry';
 import { ChatError, toChatError } from '../errors';
 import { errorStatus } from '../http/errors';
-import type { Logger } from '../log';
-import { ClientConnection, type ConnectionLimits } from './ClientConnection';
+import type { StoredCursor } from '../store/CursorRepository';
+import { ClientConnection, type ConnectionDeps } from './ClientConnection';
 import { CloseCodes } from './closeCodes';
 import type { ConnectionManager } from './ConnectionManager';
 
 /** Bytes a frame may take beyond its content (JSON envelope, ids). */
 const ENVELOPE_BYTES = 4096;
+/** How often moved cursors are written to Cassandra. */
+const CURSOR_FLUSH_MS = 1000;
+
+interface Authorized {
+  userId: string;
+  tokenHash: string;
+  deviceId: string;
+  cursor: StoredCursor;
+}
 
 /**
- * The WebSocket edge: authenticates the upgrade (token and device) before any socket exists,
- * refusing with an HTTP status and JSON body, then hands the socket to a ClientConnection.
+ * The WebSocket edge: authenticates the upgrade (token and device) and loads the device's sync
+ * cursor before any socket exists, refusing with an HTTP status and JSON body; then registers the
+ * device's route and starts its catch-up.
  */
 export class WsGateway {
   private readonly wss: WebSocketServer;
   private accepting = true;
-  private pingTimer: NodeJS.Timeout | null = null;
+  private readonly timers: NodeJS.Timeout[] = [];
 
   constructor(
     private readonly auth: AuthService,
     private readonly devices: DeviceService,
-    private readonly chat: ChatService,
     private readonly cluster: Cluster,
+    private readonly routes: RouteRegistry,
     private readonly connections: ConnectionManager,
-    private readonly limits: ConnectionLimits & { pingIntervalMs: number },
-    private readonly log: Logger,
+    private readonly deps: ConnectionDeps,
+    private readonly timing: { pingIntervalMs: number; routeRefreshMs: number },
   ) {
     // Content is counted in UTF-16 units; JSON may escape one as up to 6 bytes (\uXXXX).
     this.wss = new WebSocketServer({
       noServer: true,
-      maxPayload: limits.maxContentChars * 6 + ENVELOPE_BYTES,
+      maxPayload: deps.limits.maxContentChars * 6 + ENVELOPE_BYTES,
       perMessageDeflate: false,
       clientTracking: false,
     });
   }
 
   start(): void {
-    this.pingTimer = setInterval(() => {
+    const every = (ms: number, fn: () => void) => {
+      const t = setInterval(fn, ms);
+      t.unref();
+      this.timers.push(t);
+    };
+    every(this.timing.pingIntervalMs, () => {
       for (const c of this.connections.all()) c.heartbeat();
-    }, this.limits.pingIntervalMs);
-    this.pingTimer.unref();
+    });
+    every(CURSOR_FLUSH_MS, () => {
+      for (const c of this.connections.all()) void c.session.flush();
+    });
+    every(this.timing.routeRefreshMs, () => {
+      const users = new Set(this.connections.all().map((c) => c.userId));
+      this.routes.refresh(users).catch((err) => this.deps.log.warn('route refresh failed', { err: String(err) }));
+    });
   }
 
-  /** New upgrades get 503 from now on (graceful shutdown). */
+  /** New upgrades get 503 from now on, and open sockets stop reading frames (graceful shutdown). */
   stopAccepting(): void {
     this.accepting = false;
-    if (this.pingTimer) clearInterval(this.pingTimer);
+    for (const t of this.timers.splice(0)) clearInterval(t);
+    for (const c of this.connections.all()) c.pauseInput();
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', (err) => this.log.debug('upgrade socket error', { err: String(err) }));
+    socket.on('error', (err) => this.deps.log.debug('upgrade socket error', { err: String(err) }));
     this.authorize(req).then(
-      ({ userId, tokenHash, deviceId }) => {
+      (a) => {
         if (socket.destroyed) return;
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, userId, tokenHash, deviceId));
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, a));
       },
       (err) => abortHandshake(socket, toChatError(err)),
     );
   }
 
-  private async authorize(req: IncomingMessage): Promise<{ userId: string; tokenHash: string; deviceId: string }> {
+  private async authorize(req: IncomingMessage): Promise<Authorized> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== '/ws') throw new ChatError('not_found', 'no such endpoint; WebSocket clients connect to /ws');
     if (!this.accepting) throw new ChatError('unavailable', 'this node is shutting down; connect to another node');
@@ -76,14 +99,18 @@ export class WsGateway {
     if (!deviceId || deviceId.length > ID.max || !ID.pattern.test(deviceId)) {
       throw new ChatError('invalid_request', 'deviceId query parameter is required (register one with POST /api/devices)');
     }
+    const afterParam = url.searchParams.get('after');
+    const after = afterParam === null ? null : parseId(afterParam);
+    if (afterParam !== null && after === null) throw new ChatError('invalid_request', 'after must be a message id');
     if (!(await this.devices.owns(principal.userId, deviceId))) {
       throw new ChatError('forbidden', 'this device is not registered to this user');
     }
-    return { ...principal, deviceId };
+    const cursor = after !== null ? { safe: after, seen: [] } : await this.devices.cursor(principal.userId, deviceId);
+    return { ...principal, deviceId, cursor };
   }
 
-  private accept(ws: WebSocket, userId: string, tokenHash: string, deviceId: string): void {
-    const conn = new ClientConnection(ws, userId, deviceId, tokenHash, this.chat, this.limits, this.log);
+  private accept(ws: WebSocket, a: Authorized): void {
+    const conn = new ClientConnection(ws, a.userId, a.deviceId, a.tokenHash, a.cursor, this.deps);
     if (!this.accepting) {
       conn.close(CloseCodes.goingAway);
       return;
@@ -91,13 +118,16 @@ export class WsGateway {
     this.connections.add(conn);
     conn.onClose((c) => {
       if (this.connections.remove(c)) {
-        this.cluster.unregister(c.userId, c.deviceId).catch((err) => this.log.warn('route unregister failed', { err: String(err) }));
+        this.cluster.unregister(c.userId, c.deviceId).catch((err) => this.deps.log.warn('route unregister failed', { err: String(err) }));
       }
     });
-    this.cluster.register(userId, deviceId).catch((err) => {
-      this.log.error('route register failed', { err: String(err) });
-      conn.close(CloseCodes.internalError);
-    });
+    // The route is registered before catch-up reads: anything stored after the read comes live.
+    this.cluster.register(a.userId, a.deviceId)
+      .then(() => conn.session.catchUp())
+      .catch((err) => {
+        this.deps.log.error('connection set-up failed', { userId: a.userId, err: String(err) });
+        conn.close(CloseCodes.internalError);
+      });
   }
 
   /** Closes every socket with 1001 and waits (bounded) for the close handshakes to finish. */
@@ -110,6 +140,7 @@ export class WsGateway {
       new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); }),
     ]);
     clearTimeout(timer);
+    await Promise.all(sockets.map((c) => c.session.close()));
     this.wss.close();
   }
 }
@@ -124,6 +155,8 @@ function abortHandshake(socket: Duplex, err: ChatError): void {
   if (socket.destroyed) return;
   const status = errorStatus(err.code);
   const body = JSON.stringify({ error: { code: err.code, message: err.message } });
+  // Destroy once written: a client that never closes its side must not hold the descriptor.
+  socket.once('finish', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${status} ${statusText(status)}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,

@@ -19,7 +19,7 @@ afterAll(async () => {
 });
 
 function lease(keys: Keys, ttl = 15): NodeLease {
-  return new NodeLease(redis(), keys, ttl, log, () => ({ wsUrl: 'ws://x', connections: 0 }), () => undefined);
+  return new NodeLease(redis(), keys, ttl, log, () => ({ wsUrl: 'ws://x', connections: 0 }), () => undefined, () => undefined);
 }
 
 describe('NodeLease', () => {

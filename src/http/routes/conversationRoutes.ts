@@ -1,13 +1,13 @@
 import { Router } from 'express';
-import type { ChatService } from '../../chat/ChatService';
+import type { ConversationService } from '../../chat/ConversationService';
 import { ID, parseLimit, requireString } from '../../chat/validation';
 import { ChatError } from '../../errors';
 import { principal } from '../auth';
 
-export function conversationRoutes(chat: ChatService): Router {
+export function conversationRoutes(chat: ConversationService): Router {
   const r = Router();
   r.get('/', async (req, res) => {
-    res.json({ conversations: await chat.listConversations(principal(req).userId) });
+    res.json({ conversations: await chat.list(principal(req).userId) });
   });
   r.get('/:conversationId/messages', async (req, res) => {
     const conversationId = requireString(req.params, 'conversationId', ID);

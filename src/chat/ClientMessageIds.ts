@@ -1,0 +1,48 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../cluster/keys';
+import type { ClientMessageRef, ClientMessageRepository } from '../store/ClientMessageRepository';
+
+export const IDEMPOTENCY_TTL_SECONDS = 48 * 3600;
+
+/**
+ * Idempotent sends: the first send of a (user, clientMsgId) claims it with its message id; a resend
+ * finds the claim. The claim is a Redis SET NX (atomic across nodes, one round trip); a durable copy
+ * in Cassandra answers instead for a day after a node saw Redis lose its data.
+ */
+export class ClientMessageIds {
+  private suspectUntil = 0;
+
+  constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly durable: ClientMessageRepository) {}
+
+  /** Redis lost its data (seen by the node lease): claims there are not to be trusted alone for a while. */
+  redisWasReset(): void {
+    this.suspectUntil = Date.now() + IDEMPOTENCY_TTL_SECONDS * 1000;
+  }
+
+  /** Claims the id for a new message, or returns the message an earlier send with this clientMsgId made. */
+  async claim(userId: string, clientMsgId: string, ref: ClientMessageRef): Promise<ClientMessageRef | null> {
+    const key = this.keys.clientMsg(userId, clientMsgId);
+    const value = `${ref.messageId}|${ref.conversationId}`;
+    const ok = await this.redis.set(key, value, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
+    if (ok !== 'OK') {
+      const existing = await this.redis.get(key);
+      if (existing) {
+        const i = existing.indexOf('|');
+        return { messageId: BigInt(existing.slice(0, i)), conversationId: existing.slice(i + 1) };
+      }
+    }
+    if (Date.now() < this.suspectUntil) {
+      const earlier = await this.durable.find(userId, clientMsgId);
+      if (earlier && earlier.messageId !== ref.messageId) {
+        await this.redis.set(key, `${earlier.messageId}|${earlier.conversationId}`, 'EX', IDEMPOTENCY_TTL_SECONDS);
+        return earlier;
+      }
+    }
+    return null;
+  }
+
+  /** The durable copy, written with the message. */
+  record(userId: string, clientMsgId: string, ref: ClientMessageRef): Promise<void> {
+    return this.durable.record(userId, clientMsgId, ref);
+  }
+}

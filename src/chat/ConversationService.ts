@@ -1,0 +1,152 @@
+import { ChatError } from '../errors';
+import type { Conversation, ConversationRepository, Membership } from '../store/ConversationRepository';
+import type { MessageRepository } from '../store/MessageRepository';
+import { minIdAt, parseId } from './snowflake';
+import { toMessageView, type MessageView } from './views';
+
+export interface ConversationSummary {
+  conversationId: string;
+  type: Conversation['type'];
+  name: string | null;
+  members: string[];
+  lastMessage: MessageView | null;
+  unreadCount: number;
+}
+
+export interface HistoryPage {
+  messages: MessageView[];
+  nextBefore?: string | null;
+  nextAfter?: string | null;
+}
+
+/** Unread counts stop at this (clients show "999+"). */
+export const UNREAD_CAP = 1000;
+const CACHE_LIMIT = 100_000;
+
+/** Sends receipts to other members (src/cluster/Cluster.ts). */
+export interface EventFanout {
+  fanout(frame: object, userIds: readonly string[]): Promise<void>;
+}
+
+/**
+ * Reading conversations: who may see what (a member sees messages from their join to their
+ * removal), the conversation list with unread counts, history pages, and read watermarks.
+ */
+export class ConversationService {
+  /** Direct conversations never change, so their metadata is cached; groups are always read fresh. */
+  private readonly directCache = new Map<string, Conversation>();
+
+  constructor(
+    private readonly conversations: ConversationRepository,
+    private readonly messages: MessageRepository,
+    private readonly events: EventFanout,
+  ) {}
+
+  /** Current metadata: cached for direct conversations, read from Cassandra for groups. */
+  async get(conversationId: string): Promise<Conversation | null> {
+    const cached = this.directCache.get(conversationId);
+    if (cached) return cached;
+    const c = await this.conversations.get(conversationId);
+    if (c?.type === 'direct') {
+      if (this.directCache.size > CACHE_LIMIT) this.directCache.clear();
+      this.directCache.set(conversationId, c);
+    }
+    return c;
+  }
+
+  /** The conversation if `userId` is a current member: 404 when it does not exist, 403 when not a member. */
+  async requireMember(userId: string, conversationId: string): Promise<Conversation> {
+    const c = await this.get(conversationId);
+    if (!c) throw new ChatError('not_found', `no conversation ${conversationId}`);
+    if (!c.members.includes(userId)) throw new ChatError('forbidden', 'you are not a member of this conversation');
+    return c;
+  }
+
+  /** The user's row, for reading history: former members keep reading up to their removal. */
+  private async requireAccess(userId: string, conversationId: string): Promise<Membership> {
+    const m = await this.conversations.membership(userId, conversationId);
+    if (m) return m;
+    if (!(await this.get(conversationId))) throw new ChatError('not_found', `no conversation ${conversationId}`);
+    throw new ChatError('forbidden', 'you are not a member of this conversation');
+  }
+
+  async list(userId: string): Promise<ConversationSummary[]> {
+    const rows = (await this.conversations.listForUser(userId)).filter((m) => m.leftAt === null);
+    const summaries = await mapLimited(rows, 16, async (row) => {
+      const [c, last, unreadCount] = await Promise.all([
+        this.get(row.conversationId),
+        row.lastMessageId === null ? null : this.messages.get(row.conversationId, row.lastMessageId),
+        this.unread(row),
+      ]);
+      return {
+        sortKey: row.lastMessageId ?? minIdAt(row.joinedAt.getTime()),
+        summary: {
+          conversationId: row.conversationId,
+          type: row.type,
+          name: c?.name ?? null,
+          members: c?.members ?? [],
+          lastMessage: last ? toMessageView(last) : null,
+          unreadCount,
+        },
+      };
+    });
+    return summaries.sort((a, b) => (a.sortKey < b.sortKey ? 1 : a.sortKey > b.sortKey ? -1 : 0)).map((s) => s.summary);
+  }
+
+  /** Messages after the read watermark (and after the join), counted up to UNREAD_CAP. */
+  private async unread(m: Membership): Promise<number> {
+    if (m.lastMessageId === null) return 0;
+    let from = m.readUpto ?? 0n;
+    if (m.visibleFrom !== null && m.visibleFrom - 1n > from) from = m.visibleFrom - 1n;
+    if (m.lastMessageId <= from) return 0;
+    return this.messages.countAfter(m.conversationId, from, m.leftAt, UNREAD_CAP);
+  }
+
+  /** A page of history: `before` (newest first, the default) or `after` (oldest first), within what the user may see. */
+  async history(userId: string, conversationId: string, q: { before?: string; after?: string; limit: number }): Promise<HistoryPage> {
+    if (q.before !== undefined && q.after !== undefined) throw new ChatError('invalid_request', 'use either before or after, not both');
+    const before = q.before === undefined ? null : parseId(q.before);
+    const after = q.after === undefined ? null : parseId(q.after);
+    if (q.before !== undefined && before === null) throw new ChatError('invalid_request', 'before must be a message id');
+    if (q.after !== undefined && after === null) throw new ChatError('invalid_request', 'after must be a message id');
+    const m = await this.requireAccess(userId, conversationId);
+    if (after !== null) {
+      const floor = m.visibleFrom !== null && m.visibleFrom - 1n > after ? m.visibleFrom - 1n : after;
+      const page = await this.messages.pageForward(conversationId, floor, q.limit, m.leftAt);
+      const messages = page.messages.map(toMessageView);
+      return { messages, nextAfter: page.more ? messages[messages.length - 1].messageId : null };
+    }
+    const ceiling = m.leftAt !== null && (before === null || m.leftAt + 1n < before) ? m.leftAt + 1n : before;
+    const page = await this.messages.pageBackward(conversationId, ceiling, q.limit, m.visibleFrom);
+    const messages = page.messages.map(toMessageView);
+    return { messages, nextBefore: page.more ? messages[messages.length - 1].messageId : null };
+  }
+
+  /** `message.read`: moves the user's watermark forward and tells the other members. */
+  async markRead(userId: string, conversationId: string, messageId: bigint): Promise<void> {
+    const c = await this.requireMember(userId, conversationId);
+    const m = await this.conversations.membership(userId, conversationId);
+    if (m?.lastMessageId != null && messageId > m.lastMessageId) {
+      throw new ChatError('invalid_request', 'messageId is newer than the last message of the conversation');
+    }
+    if (m?.readUpto != null && messageId <= m.readUpto) return; // watermarks only move forward
+    await this.conversations.markRead(userId, conversationId, messageId);
+    await this.events.fanout(
+      { type: 'receipt.read', conversationId, userId, messageId: messageId.toString() },
+      c.members.filter((u) => u !== userId));
+  }
+}
+
+/** Promise.all with at most `limit` calls running at once (a user with many conversations must not flood the driver). */
+export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}

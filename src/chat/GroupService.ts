@@ -1,0 +1,103 @@
+import { ChatError } from '../errors';
+import type { Conversation, ConversationRepository } from '../store/ConversationRepository';
+import type { ChatService } from './ChatService';
+import type { ConversationService } from './ConversationService';
+import type { SystemAction } from './views';
+
+export interface GroupView {
+  conversationId: string;
+  type: 'group';
+  name: string;
+  ownerId: string;
+  members: string[];
+  createdAt: string;
+}
+
+const CAS_ATTEMPTS = 8;
+
+/**
+ * Small groups (up to `maxMembers`). Membership changes are compare-and-set on the conversation's
+ * version, then recorded as a system event in the history. The member set is written before the
+ * event takes its id, and a send reads members after taking its id, so a message with an id after
+ * a removal never reaches the removed member, and one after a join always reaches the new member.
+ */
+export class GroupService {
+  constructor(
+    private readonly repo: ConversationRepository,
+    private readonly conversations: ConversationService,
+    private readonly chat: ChatService,
+    private readonly maxMembers: number,
+  ) {}
+
+  async create(ownerId: string, name: string, memberIds: readonly string[]): Promise<GroupView> {
+    const members = [...new Set([ownerId, ...memberIds])].sort();
+    if (members.length > this.maxMembers) throw new ChatError('group_full', `a group has at most ${this.maxMembers} members`);
+    await this.requireUsers(members.filter((m) => m !== ownerId));
+    const conversationId = `g_${this.chat.nextId()}`;
+    const eventId = this.chat.nextId();
+    const c: Conversation = { conversationId, type: 'group', name, ownerId, members, version: 1, createdAt: new Date() };
+    await this.repo.create(c, eventId);
+    await this.chat.appendSystem(conversationId, eventId, ownerId, { action: 'group.created', userId: ownerId }, members);
+    return view(c);
+  }
+
+  async get(userId: string, conversationId: string): Promise<GroupView> {
+    return view(await this.requireGroupMember(userId, conversationId));
+  }
+
+  /** The owner adds a member. Adding a current member changes nothing. */
+  async addMember(actorId: string, conversationId: string, userId: string): Promise<GroupView> {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const c = await this.requireGroupMember(actorId, conversationId);
+      if (c.ownerId !== actorId) throw new ChatError('forbidden', 'only the owner adds members');
+      if (c.members.includes(userId)) return view(c);
+      await this.requireUsers([userId]);
+      if (c.members.length >= this.maxMembers) throw new ChatError('group_full', `a group has at most ${this.maxMembers} members`);
+      const members = [...c.members, userId].sort();
+      if (!(await this.repo.compareAndSetMembers(c, members, c.ownerId ?? actorId))) continue;
+      const eventId = this.chat.nextId();
+      await this.repo.join(userId, c, eventId);
+      await this.chat.appendSystem(conversationId, eventId, actorId, { action: 'member.added', userId }, members);
+      return view({ ...c, members, version: c.version + 1 });
+    }
+    throw new ChatError('unavailable', 'the group changed too often; retry');
+  }
+
+  /** The owner removes anyone; a member removes itself (leaves). An owner who leaves passes ownership on. */
+  async removeMember(actorId: string, conversationId: string, userId: string): Promise<void> {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const c = await this.requireGroupMember(actorId, conversationId);
+      if (actorId !== userId && c.ownerId !== actorId) throw new ChatError('forbidden', 'only the owner removes other members');
+      if (!c.members.includes(userId)) throw new ChatError('not_found', `${userId} is not a member`);
+      const members = c.members.filter((m) => m !== userId);
+      const ownerId = c.ownerId === userId ? (members[0] ?? '') : (c.ownerId ?? '');
+      if (!(await this.repo.compareAndSetMembers(c, members, ownerId))) continue;
+      const eventId = this.chat.nextId();
+      await this.repo.leave(userId, conversationId, eventId);
+      const action: SystemAction = actorId === userId ? 'member.left' : 'member.removed';
+      // The removed member gets the event of their own removal, and nothing after it.
+      await this.chat.appendSystem(conversationId, eventId, actorId, { action, userId }, [...members, userId]);
+      return;
+    }
+    throw new ChatError('unavailable', 'the group changed too often; retry');
+  }
+
+  private async requireGroupMember(userId: string, conversationId: string): Promise<Conversation> {
+    const c = await this.conversations.requireMember(userId, conversationId);
+    if (c.type !== 'group') throw new ChatError('not_found', `${conversationId} is not a group`);
+    return c;
+  }
+
+  private async requireUsers(userIds: readonly string[]): Promise<void> {
+    const exists = await Promise.all(userIds.map((u) => this.chat.userExists(u)));
+    const missing = userIds.filter((_, i) => !exists[i]);
+    if (missing.length) throw new ChatError('unknown_user', `no user ${missing.join(', ')}`);
+  }
+}
+
+function view(c: Conversation): GroupView {
+  return {
+    conversationId: c.conversationId, type: 'group', name: c.name ?? '', ownerId: c.ownerId ?? '',
+    members: c.members, createdAt: c.createdAt.toISOString(),
+  };
+}

@@ -1,0 +1,39 @@
+import type { ConversationRepository, Membership } from '../store/ConversationRepository';
+import { mapLimited } from './ConversationService';
+import type { MessageRepository, StoredMessage } from '../store/MessageRepository';
+
+export interface SyncPage {
+  messages: StoredMessage[];
+  /** Resume point: the last id read (also when the page's messages were filtered out). */
+  nextAfter: bigint;
+  hasMore: boolean;
+}
+
+const PARALLEL = 16;
+
+/**
+ * Reads "everything of this user's conversations after id X", oldest first.
+ * Cost follows what was missed: one read of the user's conversation index (one partition), then
+ * only the conversations whose last message is newer than X, each from X on (bucket index: no
+ * empty windows). Pages merge conversations by id, so one id is a valid resume point for all.
+ */
+export class SyncService {
+  constructor(private readonly conversations: ConversationRepository, private readonly messages: MessageRepository) {}
+
+  async readSince(userId: string, after: bigint, limit: number, opts: { excludeDeviceId?: string; skip?: Set<bigint> } = {}): Promise<SyncPage> {
+    const rows = (await this.conversations.listForUser(userId)).filter((m) => m.lastMessageId !== null && m.lastMessageId > after);
+    const pages = await mapLimited(rows, PARALLEL, (m) => this.readOne(m, after, limit));
+    const merged = pages.flatMap((p) => p.messages).sort((a, b) => (a.messageId < b.messageId ? -1 : 1));
+    const page = merged.slice(0, limit);
+    const hasMore = merged.length > limit || pages.some((p) => p.more);
+    const nextAfter = page.length ? page[page.length - 1].messageId : after;
+    const messages = page.filter((m) => (opts.excludeDeviceId === undefined || m.senderDeviceId !== opts.excludeDeviceId)
+      && !opts.skip?.has(m.messageId));
+    return { messages, nextAfter, hasMore: hasMore && page.length > 0 };
+  }
+
+  private readOne(m: Membership, after: bigint, limit: number): Promise<{ messages: StoredMessage[]; more: boolean }> {
+    const from = m.visibleFrom !== null && m.visibleFrom - 1n > after ? m.visibleFrom - 1n : after;
+    return this.messages.pageForward(m.conversationId, from, limit, m.leftAt);
+  }
+}

@@ -1,0 +1,117 @@
+import { DeviceCursor } from '../chat/DeviceCursor';
+import type { SyncService } from '../chat/SyncService';
+import { toMessageView } from '../chat/views';
+import type { Logger } from '../log';
+import type { CursorRepository, StoredCursor } from '../store/CursorRepository';
+
+const CATCH_UP_PAGE = 200;
+/** Live messages held while catch-up runs; beyond this the client is too far behind to buffer for. */
+const MAX_BUFFERED_LIVE = 20_000;
+
+export interface SessionDeps {
+  sync: SyncService;
+  cursors: CursorRepository;
+  safetyLagMs: number;
+  log: Logger;
+}
+
+/**
+ * The sync side of one device connection: first every stored message the device does not have
+ * (catch-up, oldest first), then live ones, with no gap and no duplicate at the switch. Live
+ * messages that arrive during catch-up are held and sent after it, minus what catch-up already
+ * sent. Every message goes through the cursor's `wants` check, so a second copy (a stream entry
+ * re-read after a crash, a resend that was stored twice) never reaches the device.
+ */
+export class DeviceSession {
+  readonly cursor: DeviceCursor;
+  private live = false;
+  private held: Array<{ id: bigint; json: string }> = [];
+  private closed = false;
+  private saving: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly userId: string,
+    private readonly deviceId: string,
+    start: StoredCursor,
+    private readonly send: (json: string) => void,
+    private readonly onOverflow: () => void,
+    private readonly deps: SessionDeps,
+  ) {
+    this.cursor = new DeviceCursor(start, deps.safetyLagMs);
+  }
+
+  /** A live message for this device (already serialized as a `message.new` frame). */
+  offer(id: bigint, json: string): void {
+    if (this.closed) return;
+    if (!this.live) {
+      if (this.held.length >= MAX_BUFFERED_LIVE) {
+        this.onOverflow();
+        return;
+      }
+      this.held.push({ id, json });
+      return;
+    }
+    if (!this.cursor.wants(id)) return;
+    this.cursor.markSent(id);
+    this.send(json);
+  }
+
+  /** Sends everything stored above the cursor, then switches to live delivery. Ends with a `sync.complete` frame. */
+  async catchUp(): Promise<void> {
+    const sent = await this.sendStored();
+    if (this.closed) return;
+    const held = this.held.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    this.held = [];
+    this.live = true;
+    for (const h of held) this.offer(h.id, h.json);
+    this.cursor.caughtUp();
+    this.send(JSON.stringify({ type: 'sync.complete', count: sent, cursor: this.cursor.safe.toString() }));
+  }
+
+  /** Reads again from the cursor and sends what is missing (after Redis lost live routes). Live delivery goes on meanwhile. */
+  async resync(): Promise<void> {
+    if (!this.live) return;
+    const sent = await this.sendStored();
+    if (sent > 0) this.deps.log.info('resync sent missed messages', { userId: this.userId, deviceId: this.deviceId, count: sent });
+  }
+
+  private async sendStored(): Promise<number> {
+    let after = this.cursor.safe;
+    let sent = 0;
+    for (;;) {
+      if (this.closed) return sent;
+      const page = await this.deps.sync.readSince(this.userId, after, CATCH_UP_PAGE, { excludeDeviceId: this.deviceId, skip: this.cursor.skip() });
+      for (const m of page.messages) {
+        if (!this.cursor.wants(m.messageId)) continue;
+        this.cursor.markSent(m.messageId);
+        this.send(JSON.stringify({ type: 'message.new', message: toMessageView(m) }));
+        sent++;
+      }
+      if (!page.hasMore) return sent;
+      after = page.nextAfter;
+    }
+  }
+
+  /** `message.received`: cumulative confirmation. */
+  received(upto: bigint): void {
+    this.cursor.confirm(upto);
+  }
+
+  /** Persists the cursor if it moved (called on a timer and at close). */
+  flush(): Promise<void> {
+    this.cursor.tick();
+    const snap = this.cursor.takeSnapshot();
+    if (!snap) return this.saving;
+    this.saving = this.saving.then(() => this.deps.cursors.save(this.userId, this.deviceId, snap)).catch((err) => {
+      this.cursor.markDirty();
+      this.deps.log.warn('cursor save failed', { userId: this.userId, deviceId: this.deviceId, err: String(err) });
+    });
+    return this.saving;
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    this.held = [];
+    return this.flush();
+  }
+}

@@ -61,10 +61,12 @@ async function buildNode(d: {
   let wsUrl = '';
   // Late-bound: the lease exists before the cluster and the idempotency store it notifies.
   let onRedisReset = (): void => undefined;
+  let onPeersGone = (_gone: number[]): void => undefined;
   const lease = new NodeLease(redis, keys, config.node.leaseTtlSeconds, log.child('lease'),
     () => ({ wsUrl, connections: connections.count }),
     () => d.onFatal('node lease lost: another process now holds this node id'),
-    () => onRedisReset());
+    () => onRedisReset(),
+    (gone) => onPeersGone(gone.map((n) => n.nodeId)));
   const nodeId = await lease.acquire(config.node.id);
   const nodeLog = log.child(`node-${nodeId}`);
 
@@ -94,6 +96,9 @@ async function buildNode(d: {
       maxFramesPerSecond: config.ws.maxFramesPerSecond,
     },
   }, { pingIntervalMs: config.ws.pingIntervalMs, routeRefreshMs: (routeTtlSeconds * 1000) / 4 });
+  onPeersGone = (gone) => {
+    cluster.recoverFromPeerLoss(gone).catch((err) => nodeLog.error('recovery after node loss failed', { err: String(err) }));
+  };
   onRedisReset = () => {
     clientIds.redisWasReset();
     cluster.recoverFromRedisReset().catch((err) => nodeLog.error('recovery after Redis reset failed', { err: String(err) }));

@@ -100,14 +100,20 @@ export class ChatService {
   }
 
   /**
-   * A resend of a clientMsgId already claimed. If the first attempt's message is stored, it is the
-   * answer and nothing happens. If not (its write failed, or it is still in flight elsewhere), the
-   * message is stored now under the same id: the row is the same, and devices drop a second copy.
+   * A resend of a clientMsgId already claimed: nothing new is stored. If the first attempt's message
+   * is stored, it is routed once more (its node may have died between storing and routing; devices
+   * that have it drop the copy) and acked as a duplicate. If not (its write failed, or it is still in
+   * flight elsewhere), it is stored now under the same id: the same row, delivered once per device.
    */
   private async resend(sender: Sender, input: SendInput, messageId: bigint, conversationId: string): Promise<Accepted> {
-    const found = await this.messages.get(conversationId, messageId);
-    if (found) return { message: toMessageView(found), duplicate: true, durable: Promise.resolve() };
     const conversation = await this.conversations.requireMember(sender.userId, conversationId);
+    const found = await this.messages.get(conversationId, messageId);
+    if (found) {
+      const view = toMessageView(found);
+      const durable = this.delivery.deliver(view, conversation.members, found.senderDeviceId)
+        .catch((err) => this.log.warn('re-delivery of a resent message failed', { messageId: view.messageId, err: String(err) }));
+      return { message: view, duplicate: true, durable };
+    }
     const stored: StoredMessage = {
       messageId, conversationId, senderId: sender.userId, senderDeviceId: sender.deviceId, kind: 'text', content: input.content,
     };

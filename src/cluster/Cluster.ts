@@ -102,6 +102,26 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
     const conns = this.local.all();
     this.log.warn('Redis lost its data: registering local devices again and resyncing them', { connections: conns.length });
     for (const c of conns) await this.routes.register(c.userId, c.deviceId);
-    await Promise.all(conns.map((c) => c.session.resync().catch((err) => this.log.warn('resync failed', { err: String(err) }))));
+    await this.resyncAll();
+  }
+
+  /**
+   * A node died: it may have stored messages it never routed. Every local device reads again from
+   * its cursor (which the sync lag keeps behind such messages) and gets what it is missing.
+   */
+  async recoverFromPeerLoss(gone: readonly number[]): Promise<void> {
+    this.log.warn('nodes gone: resyncing local devices', { nodes: gone.join(','), connections: this.local.all().length });
+    await this.resyncAll();
+  }
+
+  private async resyncAll(): Promise<void> {
+    const conns = this.local.all();
+    let next = 0;
+    const worker = async () => {
+      while (next < conns.length) {
+        await conns[next++].session.resync().catch((err) => this.log.warn('resync failed', { err: String(err) }));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(16, conns.length) }, worker));
   }
 }

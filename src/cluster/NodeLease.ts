@@ -55,7 +55,11 @@ export class NodeLease {
     private readonly onLost: () => void,
     /** Called when our lease key was simply gone and we took it back: Redis lost its data (or expired us). */
     private readonly onReset: () => void,
+    /** Called when node instances that were live are gone (crashed, or stopped). */
+    private readonly onPeersGone: (gone: NodeInfo[]) => void = () => undefined,
   ) {}
+
+  private known = new Map<number, NodeInfo>();
 
   get nodeId(): number {
     if (this.nodeIdValue < 0) throw new Error('node lease not acquired');
@@ -104,11 +108,21 @@ export class NodeLease {
         this.log.error('node lease lost to another process', { nodeId: this.nodeIdValue, result: r });
         this.stopRefresh();
         this.onLost();
+        return;
       }
+      await this.watchPeers();
     } catch (err) {
       // Redis unreachable: keep trying; the lease survives as long as one refresh lands within the TTL.
       this.log.warn('node lease refresh failed', { err: String(err) });
     }
+  }
+
+  /** Compares the live set with the one seen last time and reports instances that went away. */
+  private async watchPeers(): Promise<void> {
+    const live = await this.liveNodes(0);
+    const gone = [...this.known.values()].filter((n) => live.get(n.nodeId)?.instance !== n.instance && n.instance !== this.instance);
+    this.known = new Map(live);
+    if (gone.length) this.onPeersGone(gone);
   }
 
   /** Live node instances, read from Redis at most every `maxAgeMs`. */

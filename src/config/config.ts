@@ -42,7 +42,7 @@ export interface Config {
     maxGroupMembers: number;
   };
   sync: {
-    /** How far behind the present a device cursor stays: the bound on a write still in flight. @default 15000 */
+    /** How far behind the present a device cursor stays: covers writes in flight and a dead node going unnoticed. @default 30000 */
     safetyLagMs: number;
   };
   ws: {
@@ -175,7 +175,7 @@ export function parseConfig(raw: Raw): Config {
       maxContentChars: r.int('chat.maxContentChars', 100000, 1, 1_000_000),
       maxGroupMembers: r.int('chat.maxGroupMembers', 100, 2, 1000),
     },
-    sync: { safetyLagMs: r.int('sync.safetyLagMs', 15000, 0, 600000) },
+    sync: { safetyLagMs: r.int('sync.safetyLagMs', 30000, 1000, 3_600_000) },
     ws: {
       pingIntervalMs: r.int('ws.pingIntervalMs', 15000, 100, 600000),
       maxBufferedBytes: r.int('ws.maxBufferedBytes', 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
@@ -185,6 +185,11 @@ export function parseConfig(raw: Raw): Config {
     shutdown: { timeoutMs: r.int('shutdown.timeoutMs', 10000, 0, 600000) },
     log: { level: r.oneOf<LogLevel>('log.level', 'info', ['debug', 'info', 'warn', 'error']) },
   };
+  // A node that died between storing and routing a message is noticed when its lease expires; device
+  // cursors must still be behind that message then, so the lag has to cover the lease TTL twice over.
+  if (config.sync.safetyLagMs < config.node.leaseTtlSeconds * 2000) {
+    throw new ConfigError('sync.safetyLagMs', `must be at least 2 x node.leaseTtlSeconds (${config.node.leaseTtlSeconds * 2000} ms)`);
+  }
   const unknown = Object.keys(raw).filter((k) => !r.used.has(k));
   if (unknown.length > 0) throw new ConfigError(unknown[0], 'is not a known key');
   return deepFreeze(config);

@@ -27,7 +27,9 @@ export class DeviceSession {
   private live = false;
   private held: Array<{ id: bigint; json: string }> = [];
   private closed = false;
-  private saving: Promise<void> = Promise.resolve();
+  /** The save in flight, if any; at most one runs, and the latest state is written after it. */
+  private saving: Promise<void> | null = null;
+  private saveAgain = false;
 
   constructor(
     private readonly userId: string,
@@ -92,26 +94,40 @@ export class DeviceSession {
     }
   }
 
-  /** `message.received`: cumulative confirmation. */
+  /** `message.received`: cumulative confirmation, persisted at once (coalesced with saves in flight). */
   received(upto: bigint): void {
-    this.cursor.confirm(upto);
+    if (this.cursor.confirm(upto)) void this.flush();
   }
 
-  /** Persists the cursor if it moved (called on a timer and at close). */
+  /** Persists the cursor if it moved (also called on a timer, as time moves the lag bound, and at close). */
   flush(): Promise<void> {
+    if (this.saving) {
+      this.saveAgain = true;
+      return this.saving;
+    }
     this.cursor.tick();
     const snap = this.cursor.takeSnapshot();
-    if (!snap) return this.saving;
-    this.saving = this.saving.then(() => this.deps.cursors.save(this.userId, this.deviceId, snap)).catch((err) => {
-      this.cursor.markDirty();
-      this.deps.log.warn('cursor save failed', { userId: this.userId, deviceId: this.deviceId, err: String(err) });
-    });
+    if (!snap) return Promise.resolve();
+    this.saving = this.deps.cursors.save(this.userId, this.deviceId, snap)
+      .catch((err) => {
+        this.cursor.markDirty();
+        this.deps.log.warn('cursor save failed', { userId: this.userId, deviceId: this.deviceId, err: String(err) });
+      })
+      .finally(() => {
+        this.saving = null;
+        if (this.saveAgain) {
+          this.saveAgain = false;
+          void this.flush();
+        }
+      });
     return this.saving;
   }
 
-  close(): Promise<void> {
+  /** Final save: waits for a save in flight, then writes the last state. */
+  async close(): Promise<void> {
     this.closed = true;
     this.held = [];
-    return this.flush();
+    while (this.saving) await this.saving;
+    await this.flush();
   }
 }

@@ -152,7 +152,8 @@ export class WsClient {
   closeCode: number | null = null;
   readonly closed: Promise<number>;
 
-  private constructor(readonly ws: WebSocket) {
+  private constructor(readonly ws: WebSocket, early: Buffer[]) {
+    for (const d of early) this.frames.push(JSON.parse(d.toString()));
     ws.on('message', (d) => this.frames.push(JSON.parse(d.toString())));
     this.closed = new Promise((resolve) => ws.on('close', (code) => {
       this.closeCode = code;
@@ -160,10 +161,18 @@ export class WsClient {
     }));
   }
 
-  static connect(wsUrl: string, token: string, deviceId: string): Promise<WsClient> {
-    const ws = new WebSocket(`${wsUrl}?token=${encodeURIComponent(token)}&deviceId=${encodeURIComponent(deviceId)}`);
+  static connect(wsUrl: string, token: string, deviceId: string, after?: string): Promise<WsClient> {
+    const q = after === undefined ? '' : `&after=${after}`;
+    const ws = new WebSocket(`${wsUrl}?token=${encodeURIComponent(token)}&deviceId=${encodeURIComponent(deviceId)}${q}`);
+    // Frames can arrive before 'open' listeners run (catch-up starts at once): keep them.
+    const early: Buffer[] = [];
+    const keep = (d: Buffer) => early.push(d);
+    ws.on('message', keep);
     return new Promise((resolve, reject) => {
-      ws.once('open', () => resolve(new WsClient(ws)));
+      ws.once('open', () => {
+        ws.off('message', keep);
+        resolve(new WsClient(ws, early));
+      });
       ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
       ws.once('error', reject);
     });
@@ -185,6 +194,39 @@ export class WsClient {
 
   send(frame: unknown): void {
     this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  /** `message.new` payloads received so far. */
+  messages(): any[] { // eslint-disable-line @typescript-eslint/no-explicit-any
+    return this.ofType('message.new').map((f) => f.message);
+  }
+
+  /** Confirms every message as it arrives (`message.received`, cumulative), like a well-behaved client. */
+  autoConfirm(): this {
+    const already = this.messages();
+    if (already.length) this.send({ type: 'message.received', messageId: already[already.length - 1].messageId });
+    this.ws.on('message', (d) => {
+      const f = JSON.parse(d.toString());
+      if (f.type === 'message.new' && this.ws.readyState === WebSocket.OPEN) {
+        this.ws.send(JSON.stringify({ type: 'message.received', messageId: f.message.messageId }));
+      }
+    });
+    return this;
+  }
+
+  /** Resolves once catch-up ended (`sync.complete`). */
+  synced(timeoutMs = 10000): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    return this.next((f) => f.type === 'sync.complete', timeoutMs);
+  }
+
+  /** Sends `message.send` frames for these clientMsgIds back to back; resolves with clientMsgId → ack or error frame. */
+  async sendAll(target: { to?: string; conversationId?: string }, clientMsgIds: string[], timeoutMs = 30000): Promise<Map<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    for (const id of clientMsgIds) this.send({ type: 'message.send', clientMsgId: id, ...target, content: `content of ${id}` });
+    const want = new Set(clientMsgIds);
+    await eventually(() => this.frames.filter((f) => want.has(f.clientMsgId)).length >= want.size, timeoutMs);
+    const out = new Map<string, any>(); // eslint-disable-line @typescript-eslint/no-explicit-any
+    for (const f of this.frames) if (want.has(f.clientMsgId) && !out.has(f.clientMsgId)) out.set(f.clientMsgId, f);
+    return out;
   }
 
   /** Waits for a frame matching `pred` (already received or arriving), returns it. */

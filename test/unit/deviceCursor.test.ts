@@ -1,0 +1,86 @@
+import { DeviceCursor } from '../../src/chat/DeviceCursor';
+import { minIdAt } from '../../src/chat/snowflake';
+
+const T0 = Date.UTC(2026, 0, 1);
+const LAG = 10_000;
+/** An id made at T0 + ms (plus a small sequence to make several per ms). */
+const id = (ms: number, seq = 0) => minIdAt(T0 + ms) + BigInt(seq);
+
+function cursor(now: { t: number }, safe = id(0)): DeviceCursor {
+  return new DeviceCursor({ safe, seen: [] }, LAG, () => T0 + now.t);
+}
+
+describe('DeviceCursor', () => {
+  it('wants what is above safe and neither seen nor sent', () => {
+    const now = { t: 60_000 };
+    const c = cursor(now);
+    expect(c.wants(id(-5))).toBe(false);
+    expect(c.wants(id(5))).toBe(true);
+    c.markSent(id(5));
+    expect(c.wants(id(5))).toBe(false);
+  });
+
+  it('does not move safe while catching up', () => {
+    const now = { t: 60_000 };
+    const c = cursor(now);
+    c.markSent(id(5));
+    c.confirm(id(5));
+    expect(c.safe).toBe(id(0));
+    c.caughtUp();
+    expect(c.safe).toBe(id(5));
+  });
+
+  it('never passes an id that was sent but not confirmed', () => {
+    const now = { t: 60_000 };
+    const c = cursor(now);
+    c.caughtUp();
+    c.markSent(id(100)); // a slow write from another node, delivered after...
+    c.markSent(id(200));
+    c.confirm(id(50)); // ...the device confirmed only up to 50 so far
+    expect(c.safe).toBe(id(50));
+    // The device confirms 200 while 100 arrived later and is still unconfirmed? No: cumulative means
+    // everything sent <= 200 is confirmed, including 100.
+    c.confirm(id(200));
+    expect(c.safe).toBe(id(200));
+    expect(c.wants(id(100))).toBe(false);
+  });
+
+  it('stays lagMs behind the present, keeping recent confirmations in seen', () => {
+    const now = { t: 20_000 };
+    const c = cursor(now);
+    c.caughtUp();
+    for (const ms of [5_000, 12_000, 19_000]) c.markSent(id(ms));
+    c.confirm(id(19_000));
+    expect(c.safe).toBe(minIdAt(T0 + 10_000)); // now - LAG
+    const snap = c.snapshot();
+    expect(snap.seen).toEqual([id(12_000), id(19_000)]);
+    // A message written late with an id inside the lag window is still wanted.
+    expect(c.wants(id(15_000))).toBe(true);
+    expect(c.wants(id(12_000))).toBe(false);
+    // Time passes: safe catches up to the confirmed point and seen empties.
+    now.t = 40_000;
+    c.tick();
+    expect(c.safe).toBe(id(19_000));
+    expect(c.snapshot().seen).toEqual([]);
+  });
+
+  it('round-trips through its stored form and skips seen ids on catch-up', () => {
+    const now = { t: 20_000 };
+    const c = cursor(now);
+    c.caughtUp();
+    c.markSent(id(15_000));
+    c.confirm(id(15_000));
+    const stored = c.takeSnapshot()!;
+    expect(c.takeSnapshot()).toBeNull(); // nothing changed since
+    const again = new DeviceCursor(stored, LAG, () => T0 + now.t);
+    expect(again.wants(id(15_000))).toBe(false);
+    expect(again.wants(id(16_000))).toBe(true);
+    expect(again.skip()).toEqual(new Set([id(15_000)]));
+  });
+
+  it('a new device starts at the present', () => {
+    const start = DeviceCursor.atPresent(T0 + 1234);
+    expect(start.safe).toBe(minIdAt(T0 + 1234));
+    expect(start.seen).toEqual([]);
+  });
+});

@@ -55,6 +55,8 @@ describe('parseConfig validation names the key', () => {
     [{ 'server.publicWsUrl': 'http://x' }, 'server.publicWsUrl'],
     [{ 'chat.maxContentChars': '0' }, 'chat.maxContentChars'],
     [{ 'redis.ulr': 'redis://x' }, 'redis.ulr'],
+    [{ 'sync.safetyLagMs': '20000' }, 'sync.safetyLagMs'], // below 2 x the 15 s lease
+    [{ 'chat.maxGroupMembers': '1' }, 'chat.maxGroupMembers'],
   ])('%j', (raw, key) => {
     try {
       parseConfig(raw as Record<string, string>);

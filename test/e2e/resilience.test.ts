@@ -1,0 +1,129 @@
+import path from 'node:path';
+import { api, eventually, newDevice, newUser, startCluster, startNodeProcess, WsClient, type NodeProc, type TestUser } from '../support/helpers';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const infra = require('../../scripts/lib/infra');
+
+/** Fast failure detection for these tests: leases expire in 3 s; cursors stay 10 s behind. */
+const FAST = { CHAT_NODE_LEASE_TTL_SECONDS: '3', CHAT_SYNC_SAFETY_LAG_MS: '10000', CHAT_WS_MAX_FRAMES_PER_SECOND: '100000' };
+const sockets: WsClient[] = [];
+afterEach(async () => {
+  await Promise.all(sockets.splice(0).map((s) => (s.closeCode === null ? s.close() : undefined)));
+});
+
+async function connect(node: NodeProc, user: TestUser, deviceId: string, after?: string): Promise<WsClient> {
+  const ws = await WsClient.connect(node.wsUrl, user.token, deviceId, after);
+  sockets.push(ws);
+  return ws;
+}
+
+function expectExactlyOnce(received: string[], acked: string[]): void {
+  expect(received.length).toBe(new Set(received).size);
+  expect([...received].sort()).toEqual([...acked].sort());
+}
+
+describe('a node killed with SIGKILL mid-burst', () => {
+  it('loses no acked message: survivors get them at once, the dead node’s devices on reconnect, each exactly once', async () => {
+    const cluster = await startCluster(3, FAST);
+    try {
+      const [n0, victim, n2] = cluster.nodes;
+      const [alice, bob, carol] = await Promise.all([newUser(n0.url), newUser(n0.url), newUser(n0.url)]);
+      const g = (await api(n0.url, 'POST', '/api/groups', { token: alice.token, body: { name: 'crash', members: [bob.userId, carol.userId] } })).body;
+      const aliceDevice = await newDevice(n0.url, alice);
+      const carolDevice = await newDevice(n0.url, carol);
+      const a = await connect(victim, alice, aliceDevice);
+      const b0 = await connect(n0, bob, await newDevice(n0.url, bob));
+      const b2 = await connect(n2, bob, await newDevice(n0.url, bob));
+      const c = await connect(victim, carol, carolDevice);
+      c.autoConfirm();
+      await Promise.all([a, b0, b2, c].map((ws) => ws.synced()));
+
+      const clientIds = Array.from({ length: 300 }, (_, i) => `k${i}`);
+      for (const id of clientIds) a.send({ type: 'message.send', clientMsgId: id, conversationId: g.conversationId, content: id });
+      await eventually(() => a.ofType('message.ack').length >= 50, 20000);
+      victim.proc.kill('SIGKILL');
+      await a.closed;
+      await c.closed;
+
+      // Alice reconnects elsewhere and resends everything not acked, with the same clientMsgIds.
+      const ackedBefore = new Map(a.ofType('message.ack').map((f) => [f.clientMsgId, f.messageId]));
+      const a2 = await connect(n0, alice, aliceDevice);
+      const resent = await a2.sendAll({ conversationId: g.conversationId }, clientIds.filter((id) => !ackedBefore.has(id)), 30000);
+      for (const f of resent.values()) expect(f.type).toBe('message.ack');
+      const acked = clientIds.map((id) => ackedBefore.get(id) ?? resent.get(id).messageId);
+      expect(new Set(acked).size).toBe(300);
+
+      // Bob's devices on the surviving nodes: every acked message, once.
+      for (const ws of [b0, b2]) {
+        await eventually(() => ws.messages().length >= 300, 20000);
+        expectExactlyOnce(ws.messages().filter((m) => m.type === 'text').map((m) => m.messageId), acked);
+      }
+      // Carol was on the dead node: she reconnects to a survivor from what she has and gets the rest.
+      const had = c.messages().map((m) => m.messageId);
+      const newest = had.length ? [...had].sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1))[had.length - 1] : undefined;
+      const c2 = await connect(n2, carol, carolDevice, newest);
+      await eventually(() => had.length + c2.messages().length >= 300, 20000);
+      expectExactlyOnce([...had, ...c2.messages().map((m) => m.messageId)], acked);
+
+      // The dead node's id comes back: the entries it left unacknowledged are read, and go to no device twice.
+      // (Its id is refused until the dead process's lease expires.)
+      const back = await eventually(() => startNodeProcess({ ...FAST, CHAT_REDIS_KEY_PREFIX: cluster.prefix, CHAT_NODE_ID: String(victim.nodeId) }), 15000);
+      cluster.nodes.push(back);
+      const c3 = await connect(back, carol, await newDevice(n0.url, carol));
+      await c3.synced();
+      await eventually(async () => (await api(back.url, 'GET', '/health')).status === 200);
+      expect(c3.messages()).toEqual([]);
+      for (const ws of [b0, b2]) expect(ws.messages().filter((m) => m.type === 'text')).toHaveLength(300);
+    } finally {
+      await cluster.stop();
+    }
+  });
+});
+
+describe('Redis restarting without its data', () => {
+  it('loses no acked message: devices get what they missed from Cassandra, once', async () => {
+    const port: number = await infra.freePort();
+    const dir = path.join(infra.LOCAL, 'test-runs', String(process.env.TEST_RUN_ID), `redis-restart-${port}`);
+    let redis = await infra.startRedis({ port, dir, persist: false });
+    const env = { ...FAST, CHAT_REDIS_URL: `redis://127.0.0.1:${port}` };
+    const nodes = [await startNodeProcess(env), await startNodeProcess(env)];
+    try {
+      const [alice, bob] = await Promise.all([newUser(nodes[0].url), newUser(nodes[0].url)]);
+      const a = await connect(nodes[0], alice, await newDevice(nodes[0].url, alice));
+      const b = await connect(nodes[1], bob, await newDevice(nodes[0].url, bob));
+      b.autoConfirm();
+      await Promise.all([a.synced(), b.synced()]);
+      const before = await a.sendAll({ to: bob.userId }, ['r0', 'r1', 'r2', 'r3', 'r4']);
+      await eventually(() => b.messages().length === 5);
+
+      await redis.stop();
+      redis = await infra.startRedis({ port, dir, persist: false });
+
+      // Send 20 more, retrying what fails while the nodes reconnect (retryable errors are not acked).
+      const acked = [...before.values()].map((f) => f.messageId);
+      for (let i = 0; i < 20; i++) {
+        const id = `after${i}`;
+        for (let attempt = 0; ; attempt++) {
+          a.frames.length = 0;
+          const f = (await a.sendAll({ to: bob.userId }, [id])).get(id);
+          if (f.type === 'message.ack') {
+            acked.push(f.messageId);
+            break;
+          }
+          expect(f.retryable).toBe(true);
+          if (attempt > 100) throw new Error(`send ${id} kept failing: ${JSON.stringify(f)}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      await eventually(() => b.messages().length >= 25, 20000);
+      expectExactlyOnce(b.messages().map((m) => m.messageId), acked);
+      // And live delivery works again once routes are re-registered.
+      const late = (await a.sendAll({ to: bob.userId }, ['late'])).get('late');
+      await b.next((f) => f.message?.messageId === late.messageId, 10000);
+    } finally {
+      for (const n of nodes) n.proc.kill('SIGTERM');
+      await Promise.all(nodes.map((n) => n.exited));
+      await redis.stop();
+    }
+  });
+});

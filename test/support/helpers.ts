@@ -203,16 +203,21 @@ export class WsClient {
 
   /** Confirms every message as it arrives (`message.received`, cumulative), like a well-behaved client. */
   autoConfirm(): this {
-    const already = this.messages();
-    if (already.length) this.send({ type: 'message.received', messageId: already[already.length - 1].messageId });
+    const confirm = (id: string) => {
+      this.ws.send(JSON.stringify({ type: 'message.received', messageId: id }));
+      this.confirmed.push(id);
+    };
+    for (const m of this.messages()) confirm(m.messageId);
     this.ws.on('message', (d) => {
       const f = JSON.parse(d.toString());
-      if (f.type === 'message.new' && this.ws.readyState === WebSocket.OPEN) {
-        this.ws.send(JSON.stringify({ type: 'message.received', messageId: f.message.messageId }));
-      }
+      // Once closing, a message is still received but can no longer be confirmed: the server sends it again.
+      if (f.type === 'message.new' && this.ws.readyState === WebSocket.OPEN) confirm(f.message.messageId);
     });
     return this;
   }
+
+  /** Ids this client confirmed with `message.received` (autoConfirm). */
+  readonly confirmed: string[] = [];
 
   /** Resolves once catch-up ended (`sync.complete`). */
   synced(timeoutMs = 10000): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any

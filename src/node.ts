@@ -13,13 +13,18 @@ import { SyncService } from './chat/SyncService';
 import { SnowflakeGenerator } from './chat/snowflake';
 import { Cluster } from './cluster/Cluster';
 import { Keys } from './cluster/keys';
-import { NodeLease } from './cluster/NodeLease';
+import { Discovery } from './cluster/Discovery';
+import { NodeLease, type NodeInfo } from './cluster/NodeLease';
 import { createRedis } from './cluster/redis';
 import { RouteRegistry } from './cluster/RouteRegistry';
 import { StreamRouter } from './cluster/StreamRouter';
 import type { Config } from './config/config';
 import { createHttpApp } from './http/app';
 import type { Logger } from './log';
+import { PresenceService } from './presence/PresenceService';
+import { LogProvider, WebhookProvider } from './push/providers';
+import { PushQueue } from './push/PushQueue';
+import { PushWorker } from './push/PushWorker';
 import { createCassandraClient } from './store/cassandra';
 import { ClientMessageRepository } from './store/ClientMessageRepository';
 import { ConversationRepository } from './store/ConversationRepository';
@@ -44,29 +49,30 @@ export async function startNode(config: Config, port: number, log: Logger, onFat
   await runMigrations(config, log.child('migrate'));
   const redis = createRedis(config, 'chat-commands');
   const blocking = createRedis(config, 'chat-stream');
-  await Promise.all([redis.connect(), blocking.connect()]);
+  const pushBlocking = createRedis(config, 'chat-push');
+  await Promise.all([redis.connect(), blocking.connect(), pushBlocking.connect()]);
   const db = createCassandraClient(config);
   await db.connect();
 
-  return buildNode({ config, port, log, onFatal, redis, blocking, db });
+  return buildNode({ config, port, log, onFatal, redis, blocking, pushBlocking, db });
 }
 
 async function buildNode(d: {
   config: Config; port: number; log: Logger; onFatal: (reason: string) => void;
-  redis: Redis; blocking: Redis; db: Client;
+  redis: Redis; blocking: Redis; pushBlocking: Redis; db: Client;
 }): Promise<ChatNode> {
-  const { config, log, redis, blocking, db } = d;
+  const { config, log, redis, blocking, pushBlocking, db } = d;
   const keys = new Keys(config.redis.keyPrefix);
   const connections = new ConnectionManager();
   let wsUrl = '';
   // Late-bound: the lease exists before the cluster and the idempotency store it notifies.
   let onRedisReset = (): void => undefined;
-  let onPeersGone = (_gone: number[]): void => undefined;
+  let onPeersGone = (_gone: NodeInfo[]): void => undefined;
   const lease = new NodeLease(redis, keys, config.node.leaseTtlSeconds, log.child('lease'),
     () => ({ wsUrl, connections: connections.count }),
     () => d.onFatal('node lease lost: another process now holds this node id'),
     () => onRedisReset(),
-    (gone) => onPeersGone(gone.map((n) => n.nodeId)));
+    (gone) => onPeersGone(gone));
   const nodeId = await lease.acquire(config.node.id);
   const nodeLog = log.child(`node-${nodeId}`);
 
@@ -80,14 +86,23 @@ async function buildNode(d: {
   const cluster = new Cluster(lease, routes, router, connections, nodeLog.child('cluster'));
   const clientIds = new ClientMessageIds(redis, keys, new ClientMessageRepository(db, IDEMPOTENCY_TTL_SECONDS));
   const conversations = new ConversationService(conversationRepo, messages, cluster);
+  const pushQueue = new PushQueue(redis, keys, config.push.delayMs);
   const chat = new ChatService(users, conversationRepo, conversations, messages, clientIds,
-    new SnowflakeGenerator(nodeId), cluster, nodeLog.child('chat'));
+    new SnowflakeGenerator(nodeId), cluster, pushQueue, nodeLog.child('chat'));
+  const presence = new PresenceService(redis, keys, db, conversations, cluster, config.presence.typingIntervalMs, nodeLog.child('presence'));
+  const discovery = new Discovery(redis, keys, lease);
+  const deviceRepo = new DeviceRepository(db);
+  const pushWorker = new PushWorker(redis, pushBlocking, keys, {
+    devices: deviceRepo, cursors, users, conversations,
+    isConnected: (userId, deviceId) => cluster.isConnected(userId, deviceId),
+  }, config.push.provider === 'webhook' ? new WebhookProvider(config.push.webhookUrl as string) : new LogProvider(nodeLog.child('push')),
+  config.push, nodeLog.child('push'));
   const groups = new GroupService(conversationRepo, conversations, chat, config.chat.maxGroupMembers);
   const sync = new SyncService(conversationRepo, messages);
   const auth = new AuthService(users, new TokenStore(redis, keys, config.auth.tokenTtlSeconds), config.auth.bcryptRounds, cluster);
-  const devices = new DeviceService(new DeviceRepository(db), cursors, cluster);
+  const devices = new DeviceService(deviceRepo, cursors, cluster);
   const gateway = new WsGateway(auth, devices, cluster, routes, connections, {
-    chat, conversations, sync, cursors,
+    chat, conversations, sync, cursors, presence,
     safetyLagMs: config.sync.safetyLagMs,
     log: nodeLog.child('ws'),
     limits: {
@@ -95,17 +110,20 @@ async function buildNode(d: {
       maxBufferedBytes: config.ws.maxBufferedBytes,
       maxFramesPerSecond: config.ws.maxFramesPerSecond,
     },
-  }, { pingIntervalMs: config.ws.pingIntervalMs, routeRefreshMs: (routeTtlSeconds * 1000) / 4 });
+  }, { pingIntervalMs: config.ws.pingIntervalMs, routeRefreshMs: (routeTtlSeconds * 1000) / 4, presenceTimeoutMs: config.presence.timeoutMs });
   onPeersGone = (gone) => {
-    cluster.recoverFromPeerLoss(gone).catch((err) => nodeLog.error('recovery after node loss failed', { err: String(err) }));
+    presence.sweep(gone).catch((err) => nodeLog.error('presence sweep failed', { err: String(err) }));
+    cluster.recoverFromPeerLoss(gone.map((n) => n.nodeId)).catch((err) => nodeLog.error('recovery after node loss failed', { err: String(err) }));
   };
   onRedisReset = () => {
     clientIds.redisWasReset();
-    cluster.recoverFromRedisReset().catch((err) => nodeLog.error('recovery after Redis reset failed', { err: String(err) }));
+    cluster.recoverFromRedisReset()
+      .then((users) => Promise.all(users.map((u) => presence.refresh(u))))
+      .catch((err) => nodeLog.error('recovery after Redis reset failed', { err: String(err) }));
   };
 
   const app = createHttpApp({
-    auth, devices, conversations, groups, sync, maxGroupMembers: config.chat.maxGroupMembers, log: nodeLog.child('http'),
+    auth, devices, conversations, groups, sync, presence, discovery, maxGroupMembers: config.chat.maxGroupMembers, log: nodeLog.child('http'),
     health: {
       nodeId: () => nodeId,
       connections: () => connections.count,
@@ -116,6 +134,7 @@ async function buildNode(d: {
   server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
 
   await cluster.start();
+  await pushWorker.start(nodeId);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(d.port, config.server.host, () => resolve());
@@ -123,6 +142,7 @@ async function buildNode(d: {
   const port = (server.address() as AddressInfo).port;
   wsUrl = config.server.publicWsUrl ?? `ws://${config.server.host}:${port}/ws`;
   gateway.start();
+  discovery.start(() => connections.count, 2000);
   nodeLog.info('node started', { nodeId, port, url: `http://${config.server.host}:${port}`, wsUrl });
 
   let stopping: Promise<void> | null = null;
@@ -136,10 +156,13 @@ async function buildNode(d: {
       server.closeIdleConnections();
       await withTimeout(chat.drain(), timeout, () => nodeLog.warn('in-flight sends did not finish in time'));
       await gateway.closeAll(timeout);
+      // Sockets closed above announced their users' presence; what is left of this instance goes.
+      await Promise.allSettled([discovery.stop(), routes.dropNodeUsers()]);
       await router.stop();
+      await withTimeout(pushWorker.stop(), timeout, () => nodeLog.warn('push jobs still in progress at shutdown'));
       await lease.release().catch((err) => nodeLog.warn('lease release failed', { err: String(err) }));
       server.closeAllConnections();
-      await Promise.allSettled([redis.quit(), blocking.quit(), db.shutdown()]);
+      await Promise.allSettled([redis.quit(), blocking.quit(), pushBlocking.quit(), db.shutdown()]);
       nodeLog.info('stopped');
     })();
     return stopping;

@@ -10,7 +10,13 @@ import { toMessageView, type MessageView, type SystemEvent } from './views';
 
 /** Where a stored message goes: every connected device of the given users (src/cluster/Cluster.ts). */
 export interface Delivery {
-  deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): Promise<void>;
+  /** Resolves with the users that had no connected device. */
+  deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): Promise<string[]>;
+}
+
+/** Push notifications for recipients with no connected device (src/push/PushQueue.ts). */
+export interface OfflineNotifier {
+  enqueue(message: MessageView, userIds: readonly string[]): Promise<void>;
 }
 
 export interface Sender {
@@ -58,6 +64,7 @@ export class ChatService {
     private readonly clientIds: ClientMessageIds,
     private readonly ids: SnowflakeGenerator,
     private readonly delivery: Delivery,
+    private readonly notifier: OfflineNotifier,
     private readonly log: Logger,
   ) {}
 
@@ -111,7 +118,7 @@ export class ChatService {
     if (found) {
       const view = toMessageView(found);
       const durable = this.delivery.deliver(view, conversation.members, found.senderDeviceId)
-        .catch((err) => this.log.warn('re-delivery of a resent message failed', { messageId: view.messageId, err: String(err) }));
+        .then(() => undefined, (err) => this.log.warn('re-delivery of a resent message failed', { messageId: view.messageId, err: String(err) }));
       return { message: view, duplicate: true, durable };
     }
     const stored: StoredMessage = {
@@ -130,11 +137,16 @@ export class ChatService {
       writes.push(this.clientIds.record(stored.senderId, clientMsgId, { messageId: stored.messageId, conversationId: stored.conversationId }));
     }
     const view = toMessageView(stored);
-    const durable = this.commitInOrder(stored.conversationId, Promise.all(writes), () =>
-      this.delivery.deliver(view, members, stored.senderDeviceId).catch((err) => {
+    const durable = this.commitInOrder(stored.conversationId, Promise.all(writes), async () => {
+      try {
+        const offline = await this.delivery.deliver(view, members, stored.senderDeviceId);
+        const notify = stored.kind === 'text' ? offline.filter((u) => u !== stored.senderId) : [];
+        if (notify.length) await this.notifier.enqueue(view, notify);
+      } catch (err) {
         // Stored but not routed live: devices get it through sync.
         this.log.error('live delivery failed', { messageId: view.messageId, err: String(err) });
-      }));
+      }
+    });
     durable.catch(() => undefined); // whoever awaits it handles the error; never an unhandled rejection
     return durable;
   }

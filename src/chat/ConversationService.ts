@@ -102,6 +102,23 @@ export class ConversationService {
     return this.messages.countAfter(m.conversationId, from, m.leftAt, UNREAD_CAP);
   }
 
+  /** Everyone sharing a current conversation with the user (a direct peer comes from the id itself). */
+  async contactsOf(userId: string): Promise<string[]> {
+    const rows = (await this.conversations.listForUser(userId)).filter((m) => m.leftAt === null);
+    const ids = new Set<string>();
+    const groups: string[] = [];
+    for (const row of rows) {
+      if (row.type === 'direct') {
+        for (const part of row.conversationId.slice(2).split('_')) if (part !== userId) ids.add(part);
+      } else {
+        groups.push(row.conversationId);
+      }
+    }
+    const members = await mapLimited(groups, 16, async (cid) => (await this.get(cid))?.members ?? []);
+    for (const list of members) for (const m of list) if (m !== userId) ids.add(m);
+    return [...ids];
+  }
+
   /** A page of history: `before` (newest first, the default) or `after` (oldest first), within what the user may see. */
   async history(userId: string, conversationId: string, q: { before?: string; after?: string; limit: number }): Promise<HistoryPage> {
     if (q.before !== undefined && q.after !== undefined) throw new ChatError('invalid_request', 'use either before or after, not both');

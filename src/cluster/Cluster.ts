@@ -55,8 +55,10 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
     return new Map([...byNode].map(([node, users]) => [node, [...users]]));
   }
 
-  async deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): Promise<void> {
+  /** Routes the message; resolves with the users that had no connected device anywhere. */
+  async deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): Promise<string[]> {
     const byNode = await this.usersByNode(userIds);
+    const reached = new Set([...byNode.values()].flat());
     const self = this.nodeId;
     const local = byNode.get(self);
     if (local) this.local.deliver(message, local, excludeDeviceId);
@@ -64,6 +66,12 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
     await this.router.publish([...byNode].map(([nodeId, users]) => ({
       nodeId, message: { type: 'deliver' as const, from: self, message, userIds: users, excludeDeviceId },
     })));
+    return userIds.filter((u) => !reached.has(u));
+  }
+
+  /** Whether this device has a live connection anywhere. */
+  async isConnected(userId: string, deviceId: string): Promise<boolean> {
+    return (await this.routes.lookup([userId])).some((r) => r.deviceId === deviceId);
   }
 
   async fanout(frame: object, userIds: readonly string[]): Promise<void> {
@@ -98,11 +106,12 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
    * Redis came back empty (restart without persistence): routes and stream entries are gone.
    * Register every local device again, then let each catch up from Cassandra on what it missed.
    */
-  async recoverFromRedisReset(): Promise<void> {
+  async recoverFromRedisReset(): Promise<string[]> {
     const conns = this.local.all();
     this.log.warn('Redis lost its data: registering local devices again and resyncing them', { connections: conns.length });
     for (const c of conns) await this.routes.register(c.userId, c.deviceId);
     await this.resyncAll();
+    return [...new Set(conns.map((c) => c.userId))];
   }
 
   /**

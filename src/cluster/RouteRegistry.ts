@@ -30,9 +30,17 @@ export class RouteRegistry {
     return `${this.lease.nodeId}/${this.lease.instance}`;
   }
 
+  /** Records the device on this node, and the user in this instance's set (swept for presence if the node dies). */
   async register(userId: string, deviceId: string): Promise<void> {
     const key = this.keys.routes(userId);
-    await this.redis.multi().hset(key, deviceId, this.self).expire(key, this.routeTtlSeconds).exec();
+    const users = this.keys.nodeUsers(this.self);
+    await this.redis.multi().hset(key, deviceId, this.self).expire(key, this.routeTtlSeconds)
+      .sadd(users, userId).expire(users, 2 * 86400).exec();
+  }
+
+  /** Forgets this instance's user set (graceful stop: every device was unregistered already). */
+  async dropNodeUsers(): Promise<void> {
+    await this.redis.del(this.keys.nodeUsers(this.self));
   }
 
   /** Keeps the route hashes of this node's users from expiring (called periodically by their node). */

@@ -3,7 +3,8 @@ export class Keys {
   constructor(readonly prefix: string) {}
 
   /** String, JSON NodeInfo, EX lease TTL: the node's id lease, liveness and discovery entry. */
-  node(nodeId: number): string { return `${this.prefix}node:${nodeId}`; }
+  node(nodeId: number): string { return `${this.nodePrefix()}${nodeId}`; }
+  nodePrefix(): string { return `${this.prefix}node:`; }
   /** Set of node ids that may be live (pruned when their lease key is gone). */
   nodes(): string { return `${this.prefix}nodes`; }
   /** Hash deviceId → "nodeId/instance": where each connected device of a user is. */
@@ -12,6 +13,22 @@ export class Keys {
   stream(nodeId: number): string { return `${this.prefix}stream:${nodeId}`; }
   /** String "messageId|conversationId", EX 48 h: the idempotency claim of a clientMsgId. */
   clientMsg(userId: string, clientMsgId: string): string { return `${this.prefix}cmid:${userId}:${clientMsgId}`; }
+  /** Hash {status, at}: a user's presence as last announced (changed only by the presence script). */
+  presence(userId: string): string { return `${this.prefix}presence:${userId}`; }
+  /** Set of user ids that connected to one node instance ("nodeId/instance"): swept when it dies. */
+  nodeUsers(nodeInstance: string): string { return `${this.prefix}node-users:${nodeInstance}`; }
+  /** String, NX: which surviving node sweeps a dead instance's presence. */
+  sweep(nodeInstance: string): string { return `${this.prefix}sweep:${nodeInstance}`; }
+  /** String, NX PX: a typing event of (user, conversation) passed recently. */
+  typing(userId: string, conversationId: string): string { return `${this.prefix}typing:${userId}:${conversationId}`; }
+  /** Sorted set nodeId → connections + recommendations since the node last reported: discovery load. */
+  load(): string { return `${this.prefix}load`; }
+  /** Stream of push notification jobs (consumer group "push", one consumer per node). */
+  pushJobs(): string { return `${this.prefix}push:jobs`; }
+  /** Stream of notifications that failed every attempt. */
+  pushDeadLetter(): string { return `${this.prefix}push:dead-letter`; }
+  /** String, NX PX push.throttleMs: a device was notified about a conversation recently. */
+  pushThrottle(deviceId: string, conversationId: string): string { return `${this.prefix}push-throttle:${deviceId}:${conversationId}`; }
   /** String userId, EX token TTL, keyed by the SHA-256 of the bearer token. */
   token(tokenHash: string): string { return `${this.prefix}token:${tokenHash}`; }
 }

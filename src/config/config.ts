@@ -53,6 +53,28 @@ export interface Config {
   stream: {
     maxLen: number;
   };
+  presence: {
+    /** Interval clients are told to send `heartbeat` frames at. @default 5000 */
+    heartbeatIntervalMs: number;
+    /** A device silent (no frame, no pong) this long is dropped and counts as gone. @default 30000 */
+    timeoutMs: number;
+    /** Typing frames per user and conversation pass at most once per this interval. @default 1000 */
+    typingIntervalMs: number;
+  };
+  push: {
+    provider: 'log' | 'webhook';
+    webhookUrl: string | null;
+    /** Tries per notification before it goes to the dead-letter stream. @default 4 */
+    maxAttempts: number;
+    /** First retry delay; doubles each time. @default 500 */
+    retryBaseMs: number;
+    /** At most one notification per device and conversation within this window. @default 60000 */
+    throttleMs: number;
+    /** Wait before notifying, so a device that comes back at once gets no notification. @default 0 */
+    delayMs: number;
+    /** A job pending this long on a node (that died) is taken over by another. @default 30000 */
+    reclaimIdleMs: number;
+  };
   shutdown: {
     timeoutMs: number;
   };
@@ -129,6 +151,8 @@ class Reader {
 }
 
 export const CONFIG_KEYS = [
+  'presence.heartbeatIntervalMs', 'presence.timeoutMs', 'presence.typingIntervalMs',
+  'push.provider', 'push.webhookUrl', 'push.maxAttempts', 'push.retryBaseMs', 'push.throttleMs', 'push.delayMs', 'push.reclaimIdleMs',
   'server.host', 'server.publicWsUrl', 'redis.url', 'redis.keyPrefix',
   'cassandra.contactPoints', 'cassandra.localDataCenter', 'cassandra.keyspace', 'cassandra.replicationFactor',
   'cassandra.consistency', 'node.id', 'node.leaseTtlSeconds', 'auth.bcryptRounds', 'auth.tokenTtlSeconds',
@@ -177,11 +201,25 @@ export function parseConfig(raw: Raw): Config {
     },
     sync: { safetyLagMs: r.int('sync.safetyLagMs', 30000, 1000, 3_600_000) },
     ws: {
-      pingIntervalMs: r.int('ws.pingIntervalMs', 15000, 100, 600000),
+      pingIntervalMs: r.int('ws.pingIntervalMs', 10000, 100, 600000),
       maxBufferedBytes: r.int('ws.maxBufferedBytes', 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
       maxFramesPerSecond: r.int('ws.maxFramesPerSecond', 200, 1, 100000),
     },
     stream: { maxLen: r.int('stream.maxLen', 10000, 100, 100_000_000) },
+    presence: {
+      heartbeatIntervalMs: r.int('presence.heartbeatIntervalMs', 5000, 100, 600000),
+      timeoutMs: r.int('presence.timeoutMs', 30000, 200, 3_600_000),
+      typingIntervalMs: r.int('presence.typingIntervalMs', 1000, 0, 60000),
+    },
+    push: {
+      provider: r.oneOf<'log' | 'webhook'>('push.provider', 'log', ['log', 'webhook']),
+      webhookUrl: r.optional('push.webhookUrl'),
+      maxAttempts: r.int('push.maxAttempts', 4, 1, 20),
+      retryBaseMs: r.int('push.retryBaseMs', 500, 1, 600000),
+      throttleMs: r.int('push.throttleMs', 60000, 0, 86_400_000),
+      delayMs: r.int('push.delayMs', 0, 0, 600000),
+      reclaimIdleMs: r.int('push.reclaimIdleMs', 30000, 100, 3_600_000),
+    },
     shutdown: { timeoutMs: r.int('shutdown.timeoutMs', 10000, 0, 600000) },
     log: { level: r.oneOf<LogLevel>('log.level', 'info', ['debug', 'info', 'warn', 'error']) },
   };
@@ -189,6 +227,12 @@ export function parseConfig(raw: Raw): Config {
   // cursors must still be behind that message then, so the lag has to cover the lease TTL twice over.
   if (config.sync.safetyLagMs < config.node.leaseTtlSeconds * 2000) {
     throw new ConfigError('sync.safetyLagMs', `must be at least 2 x node.leaseTtlSeconds (${config.node.leaseTtlSeconds * 2000} ms)`);
+  }
+  if (config.push.provider === 'webhook' && !/^https?:\/\/.+/.test(config.push.webhookUrl ?? '')) {
+    throw new ConfigError('push.webhookUrl', 'must be an http(s) URL when push.provider=webhook');
+  }
+  if (config.presence.timeoutMs <= config.ws.pingIntervalMs) {
+    throw new ConfigError('presence.timeoutMs', `must be longer than ws.pingIntervalMs (${config.ws.pingIntervalMs})`);
   }
   const unknown = Object.keys(raw).filter((k) => !r.used.has(k));
   if (unknown.length > 0) throw new ConfigError(unknown[0], 'is not a known key');

@@ -4,6 +4,8 @@ import type { ConversationService } from '../chat/ConversationService';
 import type { DeviceService } from '../chat/DeviceService';
 import type { GroupService } from '../chat/GroupService';
 import type { SyncService } from '../chat/SyncService';
+import type { Discovery } from '../cluster/Discovery';
+import type { PresenceService } from '../presence/PresenceService';
 import type { Logger } from '../log';
 import { requireAuth } from './auth';
 import { errorHandler, notFound } from './errors';
@@ -11,6 +13,8 @@ import { authRoutes } from './routes/authRoutes';
 import { conversationRoutes } from './routes/conversationRoutes';
 import { deviceRoutes } from './routes/deviceRoutes';
 import { groupRoutes } from './routes/groupRoutes';
+import { nodeRoutes } from './routes/nodeRoutes';
+import { presenceRoutes } from './routes/presenceRoutes';
 import { syncRoutes } from './routes/syncRoutes';
 import { userRoutes } from './routes/userRoutes';
 
@@ -27,6 +31,8 @@ export function createHttpApp(deps: {
   conversations: ConversationService;
   groups: GroupService;
   sync: SyncService;
+  presence: PresenceService;
+  discovery: Discovery;
   maxGroupMembers: number;
   health: HealthSource;
   log: Logger;
@@ -47,7 +53,10 @@ export function createHttpApp(deps: {
 
   app.use('/api/auth', authRoutes(deps.auth));
   const authed = requireAuth(deps.auth);
-  app.use('/api/users', authed, userRoutes(deps.auth));
+  const presence = presenceRoutes(deps.presence);
+  app.use('/api/users', authed, presence.single, userRoutes(deps.auth));
+  app.use('/api/presence', authed, presence.batch);
+  app.use('/api/nodes', authed, nodeRoutes(deps.discovery));
   app.use('/api/devices', authed, deviceRoutes(deps.devices));
   app.use('/api/conversations', authed, conversationRoutes(deps.conversations));
   app.use('/api/groups', authed, groupRoutes(deps.groups, deps.maxGroupMembers));

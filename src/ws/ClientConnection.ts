@@ -1,6 +1,7 @@
 import type { RawData, WebSocket } from 'ws';
 import type { ChatService } from '../chat/ChatService';
 import type { ConversationService } from '../chat/ConversationService';
+import type { PresenceService } from '../presence/PresenceService';
 import { parseId } from '../chat/snowflake';
 import { asObject, CLIENT_MSG_ID, ID, requireString } from '../chat/validation';
 import type { StoredCursor } from '../store/CursorRepository';
@@ -19,6 +20,7 @@ export interface ConnectionLimits {
 export interface ConnectionDeps extends SessionDeps {
   chat: ChatService;
   conversations: ConversationService;
+  presence: PresenceService;
   limits: ConnectionLimits;
 }
 
@@ -27,7 +29,8 @@ export interface ConnectionDeps extends SessionDeps {
  * bad one with an error frame (the socket stays usable), and has a single idempotent close path.
  */
 export class ClientConnection {
-  private alive = true;
+  /** Last time the peer showed life: any frame or pong. */
+  private lastSeen = Date.now();
   private closed = false;
   private tokens: number;
   private refilledAt = Date.now();
@@ -57,7 +60,7 @@ export class ClientConnection {
     this.tokens = this.limits.maxFramesPerSecond * 2;
     this.socketClosed = new Promise((resolve) => ws.once('close', () => resolve()));
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
-    ws.on('pong', () => { this.alive = true; });
+    ws.on('pong', () => { this.lastSeen = Date.now(); });
     ws.on('close', () => this.dispose());
     ws.on('error', (err) => {
       this.log.debug('socket error', { userId, deviceId, err: String(err) });
@@ -92,17 +95,17 @@ export class ClientConnection {
     if (!this.closed) this.ws.pause();
   }
 
-  /** Called on the ping interval: a peer that did not answer the previous ping is dropped. */
-  heartbeat(): void {
-    if (this.closed) return;
-    if (!this.alive) {
-      this.log.debug('ping timeout', { userId: this.userId, deviceId: this.deviceId });
-      this.ws.terminate();
-      this.dispose();
-      return;
-    }
-    this.alive = false;
-    this.ws.ping();
+  /** Drops the socket if the peer has been silent (no frame, no pong) for `timeoutMs`. */
+  checkAlive(timeoutMs: number): void {
+    if (this.closed || Date.now() - this.lastSeen <= timeoutMs) return;
+    this.log.debug('device silent past the timeout', { userId: this.userId, deviceId: this.deviceId });
+    this.ws.terminate();
+    this.dispose();
+  }
+
+  /** A server ping; its pong counts as activity (so clients need not send heartbeats). */
+  ping(): void {
+    if (!this.closed) this.ws.ping();
   }
 
   /** Closes with `code`; safe to call any number of times. */
@@ -135,6 +138,7 @@ export class ClientConnection {
 
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
+    this.lastSeen = Date.now();
     if (!this.admit()) {
       const second = Math.floor(Date.now() / 1000);
       if (second !== this.droppedSecond) {
@@ -171,6 +175,10 @@ export class ClientConnection {
         const conversationId = requireString(frame, 'conversationId', { ...ID, code: 'invalid_frame' });
         return this.deps.conversations.markRead(this.userId, conversationId, requireMessageId(frame));
       }
+      case 'heartbeat':
+        return; // its arrival is the point (lastSeen)
+      case 'typing':
+        return this.deps.presence.typing(this.userId, requireString(frame, 'conversationId', { ...ID, code: 'invalid_frame' }));
       default:
         throw new ChatError('unknown_type', typeof frame.type === 'string'
           ? `unknown frame type ${JSON.stringify(frame.type.slice(0, 64))}`

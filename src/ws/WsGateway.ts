@@ -43,7 +43,7 @@ export class WsGateway {
     private readonly routes: RouteRegistry,
     private readonly connections: ConnectionManager,
     private readonly deps: ConnectionDeps,
-    private readonly timing: { pingIntervalMs: number; routeRefreshMs: number },
+    private readonly timing: { pingIntervalMs: number; routeRefreshMs: number; presenceTimeoutMs: number },
   ) {
     // Content is counted in UTF-16 units; JSON may escape one as up to 6 bytes (\uXXXX).
     this.wss = new WebSocketServer({
@@ -61,7 +61,10 @@ export class WsGateway {
       this.timers.push(t);
     };
     every(this.timing.pingIntervalMs, () => {
-      for (const c of this.connections.all()) c.heartbeat();
+      for (const c of this.connections.all()) c.ping();
+    });
+    every(Math.min(1000, this.timing.presenceTimeoutMs / 4), () => {
+      for (const c of this.connections.all()) c.checkAlive(this.timing.presenceTimeoutMs);
     });
     every(CURSOR_FLUSH_MS, () => {
       for (const c of this.connections.all()) void c.session.flush();
@@ -118,12 +121,17 @@ export class WsGateway {
     this.connections.add(conn);
     conn.onClose((c) => {
       if (this.connections.remove(c)) {
-        this.cluster.unregister(c.userId, c.deviceId).catch((err) => this.deps.log.warn('route unregister failed', { err: String(err) }));
+        this.cluster.unregister(c.userId, c.deviceId)
+          .then(() => this.deps.presence.refresh(c.userId))
+          .catch((err) => this.deps.log.warn('route unregister failed', { err: String(err) }));
       }
     });
     // The route is registered before catch-up reads: anything stored after the read comes live.
     this.cluster.register(a.userId, a.deviceId)
-      .then(() => conn.session.catchUp())
+      .then(() => {
+        this.deps.presence.refresh(a.userId).catch((err) => this.deps.log.warn('presence update failed', { err: String(err) }));
+        return conn.session.catchUp();
+      })
       .catch((err) => {
         this.deps.log.error('connection set-up failed', { userId: a.userId, err: String(err) });
         conn.close(CloseCodes.internalError);

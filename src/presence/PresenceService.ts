@@ -1,0 +1,137 @@
+import type { Client } from 'cassandra-driver';
+import type { Redis } from 'ioredis';
+import type { ConversationService, EventFanout } from '../chat/ConversationService';
+import type { Keys } from '../cluster/keys';
+import type { NodeInfo } from '../cluster/NodeLease';
+import { ChatError } from '../errors';
+import type { Logger } from '../log';
+
+export type Status = 'online' | 'offline';
+
+export interface PresenceView {
+  userId: string;
+  status: Status;
+  /** Now for an online user; when they went offline otherwise; null if never seen. */
+  lastActiveAt: string | null;
+}
+
+/**
+ * Recomputes a user's status from their routes, counting only devices on a live node instance
+ * (pruning the rest), and records it if it changed. Atomic: when several nodes react to the same
+ * change, exactly one sees it as a change, so exactly one event goes out.
+ * KEYS[1] routes:<user>, KEYS[2] presence:<user>; ARGV[1] node key prefix, ARGV[2] now (ms).
+ * Returns {changed (0|1), status, at}.
+ */
+const UPDATE = `
+local entries = redis.call('hgetall', KEYS[1])
+local live = 0
+for i = 1, #entries, 2 do
+  local dev, val = entries[i], entries[i + 1]
+  local slash = string.find(val, '/', 1, true)
+  local info = slash and redis.call('get', ARGV[1] .. string.sub(val, 1, slash - 1))
+  if info and cjson.decode(info).instance == string.sub(val, slash + 1) then
+    live = live + 1
+  else
+    redis.call('hdel', KEYS[1], dev)
+  end
+end
+local status = 'offline'
+if live > 0 then status = 'online' end
+local old = redis.call('hget', KEYS[2], 'status')
+if old == status then return {0, status, redis.call('hget', KEYS[2], 'at') or ''} end
+redis.call('hset', KEYS[2], 'status', status, 'at', ARGV[2])
+if status == 'offline' then redis.call('expire', KEYS[2], 604800) else redis.call('persist', KEYS[2]) end
+return {1, status, ARGV[2]}`;
+
+const CONTACTS_TTL_MS = 30_000;
+const SWEEP_BATCH = 200;
+
+/**
+ * Presence (online while at least one device is connected anywhere) and typing. A status change is
+ * announced once, to the user's contacts (everyone sharing a conversation), through one pipelined
+ * route lookup for all of them; the event is `{"type":"presence","userId","status","lastActiveAt"}`.
+ */
+export class PresenceService {
+  private readonly contactsCache = new Map<string, { at: number; ids: string[] }>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly db: Client,
+    private readonly conversations: ConversationService,
+    private readonly events: EventFanout,
+    private readonly typingIntervalMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  /** Re-evaluates the user's status (after a device connected or left) and announces a change. */
+  async refresh(userId: string): Promise<void> {
+    const [changed, status, at] = (await this.redis.eval(UPDATE, 2, this.keys.routes(userId), this.keys.presence(userId),
+      this.keys.nodePrefix(), Date.now())) as [number, Status, string];
+    if (changed !== 1) return;
+    const lastActiveAt = new Date(Number(at));
+    await this.db.execute('INSERT INTO user_presence (user_id, last_active_at) VALUES (?, ?)', [userId, lastActiveAt]);
+    await this.announce({ userId, status, lastActiveAt: status === 'online' ? new Date().toISOString() : lastActiveAt.toISOString() });
+  }
+
+  private async announce(view: PresenceView): Promise<void> {
+    const contacts = await this.contactsOf(view.userId);
+    if (contacts.length) await this.events.fanout({ type: 'presence', ...view }, contacts);
+  }
+
+  /** Everyone sharing a conversation with the user (cached briefly: membership changes are rare). */
+  async contactsOf(userId: string): Promise<string[]> {
+    const cached = this.contactsCache.get(userId);
+    if (cached && Date.now() - cached.at < CONTACTS_TTL_MS) return cached.ids;
+    const ids = await this.conversations.contactsOf(userId);
+    if (this.contactsCache.size > 100_000) this.contactsCache.clear();
+    this.contactsCache.set(userId, { at: Date.now(), ids });
+    return ids;
+  }
+
+  /** Presence of these users, for `asker`: each must be the asker or one of their contacts (else 403). */
+  async get(asker: string, userIds: readonly string[]): Promise<PresenceView[]> {
+    const contacts = new Set(await this.conversations.contactsOf(asker));
+    const strangers = userIds.filter((u) => u !== asker && !contacts.has(u));
+    if (strangers.length) throw new ChatError('forbidden', `not a contact: ${strangers.slice(0, 5).join(', ')}`);
+    const pipe = this.redis.pipeline();
+    for (const u of userIds) pipe.hgetall(this.keys.presence(u));
+    const results = (await pipe.exec()) ?? [];
+    return Promise.all(userIds.map(async (userId, i) => {
+      const h = (results[i]?.[1] ?? {}) as { status?: Status; at?: string };
+      if (h.status === 'online') return { userId, status: 'online' as const, lastActiveAt: new Date().toISOString() };
+      if (h.status === 'offline' && h.at) return { userId, status: 'offline' as const, lastActiveAt: new Date(Number(h.at)).toISOString() };
+      const rs = await this.db.execute('SELECT last_active_at FROM user_presence WHERE user_id = ?', [userId]);
+      const at = rs.first()?.last_active_at as Date | undefined;
+      return { userId, status: 'offline' as const, lastActiveAt: at ? at.toISOString() : null };
+    }));
+  }
+
+  /**
+   * Node instances that died: one surviving node (whichever claims the sweep) re-evaluates every
+   * user that was connected there, so they turn offline, once, unless connected elsewhere.
+   */
+  async sweep(gone: readonly NodeInfo[]): Promise<void> {
+    for (const node of gone) {
+      const instance = `${node.nodeId}/${node.instance}`;
+      if ((await this.redis.set(this.keys.sweep(instance), '1', 'EX', 3600, 'NX')) !== 'OK') continue;
+      const users = await this.redis.smembers(this.keys.nodeUsers(instance));
+      this.log.info('sweeping presence of a dead node', { node: instance, users: users.length });
+      for (let i = 0; i < users.length; i += SWEEP_BATCH) {
+        await Promise.all(users.slice(i, i + SWEEP_BATCH).map((u) => this.refresh(u).catch((err) =>
+          this.log.warn('presence sweep failed for a user', { userId: u, err: String(err) }))));
+      }
+      await this.redis.del(this.keys.nodeUsers(instance));
+    }
+  }
+
+  /** `typing`: members only; passes at most once per interval per user and conversation, cluster-wide. */
+  async typing(userId: string, conversationId: string): Promise<void> {
+    const c = await this.conversations.requireMember(userId, conversationId);
+    if (this.typingIntervalMs > 0) {
+      const ok = await this.redis.set(this.keys.typing(userId, conversationId), '1', 'PX', this.typingIntervalMs, 'NX');
+      if (ok !== 'OK') return;
+    }
+    await this.events.fanout({ type: 'typing', conversationId, userId }, c.members.filter((m) => m !== userId));
+  }
+}

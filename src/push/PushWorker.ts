@@ -1,0 +1,152 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../cluster/keys';
+import type { ConversationService } from '../chat/ConversationService';
+import type { Logger } from '../log';
+import type { CursorRepository } from '../store/CursorRepository';
+import type { DeviceRepository } from '../store/DeviceRepository';
+import type { UserRepository } from '../store/UserRepository';
+import type { PushProvider } from './providers';
+import type { PushJob } from './PushQueue';
+
+const GROUP = 'push';
+
+export interface PushSettings {
+  maxAttempts: number;
+  retryBaseMs: number;
+  throttleMs: number;
+  reclaimIdleMs: number;
+}
+
+/**
+ * The notification worker inside every node: a consumer of the shared push stream's group, so any
+ * live node does the work, and jobs a dead node left pending are claimed (XAUTOCLAIM) by another
+ * after `reclaimIdleMs`. Per job and device with a push token: skip a device that is connected or
+ * already has the message (its sync cursor), throttle to one per device and conversation per
+ * window, send with retries and exponential backoff, and after the last try write the failure to
+ * the dead-letter stream.
+ */
+export class PushWorker {
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private lastReclaim = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly blocking: Redis,
+    private readonly keys: Keys,
+    private readonly deps: {
+      devices: DeviceRepository;
+      cursors: CursorRepository;
+      users: UserRepository;
+      conversations: ConversationService;
+      isConnected: (userId: string, deviceId: string) => Promise<boolean>;
+    },
+    private readonly provider: PushProvider,
+    private readonly settings: PushSettings,
+    private readonly log: Logger,
+  ) {}
+
+  async start(nodeId: number): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', this.keys.pushJobs(), GROUP, '$', 'MKSTREAM');
+    } catch (err) {
+      if (!String(err).includes('BUSYGROUP')) throw err;
+    }
+    this.running = true;
+    this.loop = this.run(`node-${nodeId}`);
+  }
+
+  private async run(consumer: string): Promise<void> {
+    const stream = this.keys.pushJobs();
+    while (this.running) {
+      try {
+        if (Date.now() - this.lastReclaim > this.settings.reclaimIdleMs / 2) {
+          this.lastReclaim = Date.now();
+          // Jobs another (dead) node read and never finished.
+          const claimed = (await this.redis.call('XAUTOCLAIM', stream, GROUP, consumer, this.settings.reclaimIdleMs, '0-0', 'COUNT', 100)) as [string, Array<[string, string[] | null]>];
+          this.handle(stream, claimed[1] ?? []);
+        }
+        const res = (await this.blocking.call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', 50, 'BLOCK', 1000, 'STREAMS', stream, '>')) as
+          Array<[string, Array<[string, string[] | null]>]> | null;
+        this.handle(stream, res?.[0]?.[1] ?? []);
+      } catch (err) {
+        if (!this.running) break;
+        if (String(err).includes('NOGROUP')) {
+          await this.redis.xgroup('CREATE', stream, GROUP, '$', 'MKSTREAM').catch(() => undefined);
+        }
+        this.log.warn('push stream read failed', { err: String(err) });
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  private handle(stream: string, entries: Array<[string, string[] | null]>): void {
+    for (const [entryId, fields] of entries) {
+      const p = this.process(fields)
+        .catch((err) => this.log.error('push job failed', { entryId, err: String(err) }))
+        .then(() => this.redis.multi().xack(stream, GROUP, entryId).xdel(stream, entryId).exec())
+        .catch((err) => this.log.warn('push ack failed', { entryId, err: String(err) }))
+        .then(() => { this.inFlight.delete(p); });
+      this.inFlight.add(p);
+    }
+  }
+
+  private async process(fields: string[] | null): Promise<void> {
+    if (!fields) return; // trimmed away
+    const job = JSON.parse(fields[1] ?? 'null') as PushJob | null;
+    if (!job) return;
+    const wait = job.notBefore - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const messageId = BigInt(job.messageId);
+    const devices = (await this.deps.devices.list(job.userId)).filter((d) => d.pushToken !== null);
+    if (devices.length === 0) return;
+    const title = await this.title(job);
+    await Promise.all(devices.map(async (d) => {
+      if (await this.deps.isConnected(job.userId, d.deviceId)) return;
+      const cursor = await this.deps.cursors.get(job.userId, d.deviceId);
+      if (cursor && (messageId <= cursor.safe || cursor.seen.includes(messageId))) return; // already has it
+      if (this.settings.throttleMs > 0) {
+        const ok = await this.redis.set(this.keys.pushThrottle(d.deviceId, job.conversationId), job.messageId, 'PX', this.settings.throttleMs, 'NX');
+        if (ok !== 'OK') return;
+      }
+      await this.deliver({
+        deviceId: d.deviceId, pushToken: d.pushToken as string, title, body: job.preview,
+        conversationId: job.conversationId, messageId: job.messageId,
+      });
+    }));
+  }
+
+  /** Sends with retries (backoff doubling from retryBaseMs); after the last failure, to the dead-letter stream. */
+  private async deliver(n: Parameters<PushProvider['send']>[0]): Promise<void> {
+    let lastError = '';
+    for (let attempt = 1; attempt <= this.settings.maxAttempts; attempt++) {
+      try {
+        await this.provider.send(n);
+        return;
+      } catch (err) {
+        lastError = String(err);
+        if (attempt < this.settings.maxAttempts) {
+          await new Promise((r) => setTimeout(r, this.settings.retryBaseMs * 2 ** (attempt - 1)));
+        }
+      }
+    }
+    this.log.warn('push notification failed every attempt; dead-lettered', { deviceId: n.deviceId, messageId: n.messageId, error: lastError });
+    await this.redis.xadd(this.keys.pushDeadLetter(), 'MAXLEN', '~', 100_000, '*',
+      'notification', JSON.stringify(n), 'attempts', String(this.settings.maxAttempts), 'error', lastError, 'provider', this.provider.name);
+  }
+
+  /** The group's name, or the sender's username for a direct message. */
+  private async title(job: PushJob): Promise<string> {
+    const c = await this.deps.conversations.get(job.conversationId);
+    if (c?.type === 'group' && c.name) return c.name;
+    return (await this.deps.users.findById(job.senderId))?.username ?? 'New message';
+  }
+
+  /** Stops taking jobs and waits for those in progress (bounded by their retries). */
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+    await Promise.all([...this.inFlight]);
+  }
+}

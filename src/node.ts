@@ -141,6 +141,7 @@ async function buildNode(d: {
   });
   const port = (server.address() as AddressInfo).port;
   wsUrl = config.server.publicWsUrl ?? `ws://${config.server.host}:${port}/ws`;
+  await lease.publish();
   gateway.start();
   discovery.start(() => connections.count, 2000);
   nodeLog.info('node started', { nodeId, port, url: `http://${config.server.host}:${port}`, wsUrl });

@@ -89,6 +89,11 @@ export class NodeLease {
     throw new Error(wanted !== null ? `node id ${wanted} is held by another live node` : 'no free node id (1024 in use)');
   }
 
+  /** Publishes the node's info now (e.g. its URL, known once the server listens). */
+  publish(): Promise<void> {
+    return this.refresh();
+  }
+
   private async refresh(): Promise<void> {
     try {
       const r = await this.redis.eval(REFRESH, 1, this.keys.node(this.nodeIdValue),

@@ -28,44 +28,14 @@ function parseArgs(argv) {
   return opts;
 }
 
-function hostPort(s, defPort) {
-  const m = /^(?:[a-z]+:\/\/)?(?:[^@/]*@)?([^:/]+):?(\d+)?/.exec(s);
-  return { host: m[1], port: Number(m[2] ?? defPort) };
-}
-
-const isLoopback = (h) => h === 'localhost' || h.startsWith('127.');
-
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   infra.ensureNodeModules();
   infra.build();
   const { loadConfig } = require(path.join(infra.ROOT, 'dist', 'config', 'config.js'));
   const config = loadConfig();
-  const started = [];
-  const stopAll = async () => {
-    for (const s of started.reverse()) await s.stop();
-  };
-
-  const redis = hostPort(config.redis.url, 6379);
-  if (!(await infra.redisAnswers(redis.host, redis.port))) {
-    if (!isLoopback(redis.host)) throw new Error(`Redis at ${config.redis.url} does not answer`);
-    infra.ensureRedisInstalled();
-    infra.log(`starting Redis on 127.0.0.1:${redis.port} (data in .local/data/redis)`);
-    started.push(await infra.startRedis({ port: redis.port, dir: path.join(infra.LOCAL, 'data', 'redis'), persist: true }));
-  } else infra.log(`using the Redis already answering at ${redis.host}:${redis.port}`);
-
-  const cas = hostPort(config.cassandra.contactPoints[0], 9042);
+  const { stopAll } = await infra.bringUpLocal(config);
   try {
-    if (!(await infra.cassandraAnswers(cas.host, cas.port))) {
-      if (!isLoopback(cas.host)) throw new Error(`Cassandra at ${cas.host}:${cas.port} does not answer`);
-      infra.ensureCassandraInstalled();
-      infra.log(`starting Cassandra 2.1 on 127.0.0.1:${cas.port} (data in .local/data/cassandra; takes ~10 s)`);
-      const storagePort = Number(process.env.CASSANDRA_STORAGE_PORT ?? 7000);
-      started.push(await infra.startCassandra({
-        dir: path.join(infra.LOCAL, 'data', 'cassandra'), nativePort: cas.port, storagePort, sslStoragePort: storagePort + 1,
-      }));
-    } else infra.log(`using the Cassandra already answering at ${cas.host}:${cas.port}`);
-
     infra.log('applying the schema');
     await run(process.execPath, [path.join(__dirname, 'migrate.js')]);
   } catch (err) {

@@ -63,6 +63,7 @@ async function buildNode(d: {
 }): Promise<ChatNode> {
   const { config, log, redis, blocking, pushBlocking, db } = d;
   const keys = new Keys(config.redis.keyPrefix);
+  let stopping: Promise<void> | null = null;
   const connections = new ConnectionManager();
   let wsUrl = '';
   // Late-bound: the lease exists before the cluster and the idempotency store it notifies.
@@ -88,7 +89,7 @@ async function buildNode(d: {
   const conversations = new ConversationService(conversationRepo, messages, cluster);
   const pushQueue = new PushQueue(redis, keys, config.push.delayMs);
   const chat = new ChatService(users, conversationRepo, conversations, messages, clientIds,
-    new SnowflakeGenerator(nodeId), cluster, pushQueue, nodeLog.child('chat'));
+    new SnowflakeGenerator(nodeId), cluster, pushQueue, nodeLog.child('chat'), config.sync.safetyLagMs / 2);
   const presence = new PresenceService(redis, keys, db, conversations, cluster, config.presence.typingIntervalMs, nodeLog.child('presence'));
   const discovery = new Discovery(redis, keys, lease);
   const deviceRepo = new DeviceRepository(db);
@@ -115,6 +116,14 @@ async function buildNode(d: {
     presence.sweep(gone).catch((err) => nodeLog.error('presence sweep failed', { err: String(err) }));
     cluster.recoverFromPeerLoss(gone.map((n) => n.nodeId)).catch((err) => nodeLog.error('recovery after node loss failed', { err: String(err) }));
   };
+  // After any Redis outage, deliveries may have failed: every local device reads again from its cursor.
+  let redisWasDown = false;
+  redis.on('close', () => { redisWasDown = true; });
+  redis.on('ready', () => {
+    if (!redisWasDown) return;
+    redisWasDown = false;
+    if (!stopping) cluster.resyncAll().catch((err) => nodeLog.error('resync after a Redis outage failed', { err: String(err) }));
+  });
   onRedisReset = () => {
     clientIds.redisWasReset();
     cluster.recoverFromRedisReset()
@@ -146,7 +155,6 @@ async function buildNode(d: {
   discovery.start(() => connections.count, 2000);
   nodeLog.info('node started', { nodeId, port, url: `http://${config.server.host}:${port}`, wsUrl });
 
-  let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       const timeout = config.shutdown.timeoutMs;

@@ -250,7 +250,51 @@ function build() {
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
 }
 
+function hostPort(s, defPort) {
+  const m = /^(?:[a-z]+:\/\/)?(?:[^@/]*@)?([^:/]+):?(\d+)?/.exec(s);
+  return { host: m[1], port: Number(m[2] ?? defPort) };
+}
+
+const isLoopback = (h) => h === 'localhost' || h.startsWith('127.');
+
+/**
+ * Makes sure the Redis and Cassandra named in `config` answer: reuses what already answers there,
+ * otherwise (on loopback) installs and starts them with their data under .local/data.
+ * Returns the handles of what it started, to stop later (most recent last).
+ */
+async function bringUpLocal(config) {
+  const started = [];
+  const stopAll = async () => {
+    for (const s of started.reverse()) await s.stop();
+  };
+  try {
+    const redis = hostPort(config.redis.url, 6379);
+    if (!(await redisAnswers(redis.host, redis.port))) {
+      if (!isLoopback(redis.host)) throw new Error(`Redis at ${config.redis.url} does not answer`);
+      ensureRedisInstalled();
+      log(`starting Redis on 127.0.0.1:${redis.port} (data in .local/data/redis)`);
+      started.push(await startRedis({ port: redis.port, dir: path.join(LOCAL, 'data', 'redis'), persist: true }));
+    } else log(`using the Redis already answering at ${redis.host}:${redis.port}`);
+
+    const cas = hostPort(config.cassandra.contactPoints[0], 9042);
+    if (!(await cassandraAnswers(cas.host, cas.port))) {
+      if (!isLoopback(cas.host)) throw new Error(`Cassandra at ${cas.host}:${cas.port} does not answer`);
+      ensureCassandraInstalled();
+      log(`starting Cassandra 2.1 on 127.0.0.1:${cas.port} (data in .local/data/cassandra; takes ~10 s)`);
+      const storagePort = Number(process.env.CASSANDRA_STORAGE_PORT ?? 7000);
+      started.push(await startCassandra({
+        dir: path.join(LOCAL, 'data', 'cassandra'), nativePort: cas.port, storagePort, sslStoragePort: storagePort + 1,
+      }));
+    } else log(`using the Cassandra already answering at ${cas.host}:${cas.port}`);
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  return { started, stopAll, redis: hostPort(config.redis.url, 6379), cassandra: hostPort(config.cassandra.contactPoints[0], 9042) };
+}
+
 module.exports = {
+  bringUpLocal,
   ROOT, LOCAL, log, freePort, redisAnswers, cassandraAnswers, waitFor, stopChild,
   ensureNodeModules, ensureRedisInstalled, ensureJavaInstalled, ensureCassandraInstalled, build,
   startRedis, startCassandra,

@@ -5,7 +5,7 @@ import type { MessageRepository, StoredMessage } from '../store/MessageRepositor
 import type { UserRepository } from '../store/UserRepository';
 import type { ClientMessageIds } from './ClientMessageIds';
 import type { ConversationService } from './ConversationService';
-import type { SnowflakeGenerator } from './snowflake';
+import { idTimestamp, type SnowflakeGenerator } from './snowflake';
 import { toMessageView, type MessageView, type SystemEvent } from './views';
 
 /** Where a stored message goes: every connected device of the given users (src/cluster/Cluster.ts). */
@@ -66,6 +66,8 @@ export class ChatService {
     private readonly delivery: Delivery,
     private readonly notifier: OfflineNotifier,
     private readonly log: Logger,
+    /** A claimed id older than this is not reused for a first store (half the sync lag). */
+    private readonly staleIdMs: number,
   ) {}
 
   /** Stores and routes the message; resolves (in per-conversation order) once it is durable. */
@@ -112,9 +114,16 @@ export class ChatService {
    * that have it drop the copy) and acked as a duplicate. If not (its write failed, or it is still in
    * flight elsewhere), it is stored now under the same id: the same row, delivered once per device.
    */
-  private async resend(sender: Sender, input: SendInput, messageId: bigint, conversationId: string): Promise<Accepted> {
+  private async resend(sender: Sender, input: SendInput, claimedId: bigint, conversationId: string): Promise<Accepted> {
     const conversation = await this.conversations.requireMember(sender.userId, conversationId);
-    const found = await this.messages.get(conversationId, messageId);
+    const found = await this.messages.get(conversationId, claimedId);
+    let messageId = claimedId;
+    if (!found && idTimestamp(claimedId) < Date.now() - this.staleIdMs) {
+      // The first attempt failed long ago: device cursors may have moved past its id, so the
+      // message is stored under a fresh one, and the claim now points there.
+      messageId = this.ids.next();
+      await this.clientIds.reclaim(sender.userId, input.clientMsgId, { messageId, conversationId });
+    }
     if (found) {
       const view = toMessageView(found);
       const durable = this.delivery.deliver(view, conversation.members, found.senderDeviceId)
@@ -139,11 +148,11 @@ export class ChatService {
     const view = toMessageView(stored);
     const durable = this.commitInOrder(stored.conversationId, Promise.all(writes), async () => {
       try {
-        const offline = await this.delivery.deliver(view, members, stored.senderDeviceId);
+        const offline = await retry(() => this.delivery.deliver(view, members, stored.senderDeviceId));
         const notify = stored.kind === 'text' ? offline.filter((u) => u !== stored.senderId) : [];
         if (notify.length) await this.notifier.enqueue(view, notify);
       } catch (err) {
-        // Stored but not routed live: devices get it through sync.
+        // Stored but not routed live (Redis down): nodes resync their devices when Redis is back.
         this.log.error('live delivery failed', { messageId: view.messageId, err: String(err) });
       }
     });
@@ -215,5 +224,17 @@ export class ChatService {
       this.knownUsers.add(userId);
     }
     return found;
+  }
+}
+
+/** Tries `fn` up to 4 times (50, 250, 1250 ms apart): rides out a Redis failover or reconnect. */
+async function retry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      await new Promise((r) => setTimeout(r, 50 * 5 ** attempt));
+    }
   }
 }

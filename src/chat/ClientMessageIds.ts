@@ -41,6 +41,11 @@ export class ClientMessageIds {
     return null;
   }
 
+  /** Points the claim at a new message id (a first attempt that failed long ago; see ChatService.resend). */
+  async reclaim(userId: string, clientMsgId: string, ref: ClientMessageRef): Promise<void> {
+    await this.redis.set(this.keys.clientMsg(userId, clientMsgId), `${ref.messageId}|${ref.conversationId}`, 'EX', IDEMPOTENCY_TTL_SECONDS);
+  }
+
   /** The durable copy, written with the message. */
   record(userId: string, clientMsgId: string, ref: ClientMessageRef): Promise<void> {
     return this.durable.record(userId, clientMsgId, ref);

@@ -65,7 +65,13 @@ export class ConversationService {
   /** The user's row, for reading history: former members keep reading up to their removal. */
   private async requireAccess(userId: string, conversationId: string): Promise<Membership> {
     const m = await this.conversations.membership(userId, conversationId);
-    if (m) return m;
+    if (m && m.leftAt !== null) return m;
+    if (m) {
+      // A current member per their row must also be in the member set (a removal that died half-way).
+      const c = await this.get(conversationId);
+      if (c?.members.includes(userId)) return m;
+      throw new ChatError('forbidden', 'you are not a member of this conversation');
+    }
     if (!(await this.get(conversationId))) throw new ChatError('not_found', `no conversation ${conversationId}`);
     throw new ChatError('forbidden', 'you are not a member of this conversation');
   }

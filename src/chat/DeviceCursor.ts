@@ -20,7 +20,14 @@ import { minIdAt } from './snowflake';
 export class DeviceCursor {
   private safeId: bigint;
   private readonly seen: Set<bigint>;
-  private readonly sent = new Set<bigint>();
+  /** Sent, unconfirmed id → its send sequence number on this connection. */
+  private readonly sent = new Map<bigint, number>();
+  /** Send sequence numbers of ids sent and already confirmed (to place a repeated confirmation). */
+  private readonly confirmedSeq = new Map<bigint, number>();
+  private sendSeq = 0;
+  /** Beyond this many unconfirmed ids, new sends are not tracked, and `safe` stays below the first of them. */
+  static readonly MAX_TRACKED = 100_000;
+  private untrackedFloor: bigint | null = null;
   private dirty = false;
   /** Until catch-up has sent everything above `safe`, confirmations are recorded but `safe` stays. */
   private catchingUp = true;
@@ -45,7 +52,13 @@ export class DeviceCursor {
   }
 
   markSent(id: bigint): void {
-    if (id > this.safeId) this.sent.add(id);
+    if (id <= this.safeId) return;
+    if (this.sent.size >= DeviceCursor.MAX_TRACKED) {
+      // A client that never confirms: stop tracking, but never let `safe` pass what it was sent.
+      if (this.untrackedFloor === null || id - 1n < this.untrackedFloor) this.untrackedFloor = id - 1n;
+      return;
+    }
+    this.sent.set(id, ++this.sendSeq);
   }
 
   /** Catch-up has sent every stored message above `safe`; from now on every new one comes live. */
@@ -54,14 +67,25 @@ export class DeviceCursor {
     this.tick();
   }
 
+  /** Freezes `safe` until the next `caughtUp()` (a resync must read from where the device really is). */
+  hold(): void {
+    this.catchingUp = true;
+  }
+
   /** `message.received`: the device has everything sent to it with an id <= upto. Returns whether anything changed. */
   confirm(upto: bigint): boolean {
+    // The client has the frame of `upto` and, the socket being ordered, every frame sent before it;
+    // frames sent after it may still be on their way, whatever their ids.
+    const seq = this.sent.get(upto) ?? this.confirmedSeq.get(upto);
     let changed = false;
-    for (const id of this.sent) {
-      if (id <= upto) {
-        this.sent.delete(id);
-        this.seen.add(id);
-        changed = true;
+    if (seq !== undefined) {
+      for (const [id, s] of this.sent) {
+        if (id <= upto && s <= seq) {
+          this.sent.delete(id);
+          this.confirmedSeq.set(id, s);
+          this.seen.add(id);
+          changed = true;
+        }
       }
     }
     changed = this.advance(upto) || changed;
@@ -75,13 +99,15 @@ export class DeviceCursor {
     let candidate = upto;
     const lagBound = minIdAt(this.now() - this.lagMs);
     if (lagBound < candidate) candidate = lagBound;
-    for (const id of this.sent) if (id - 1n < candidate) candidate = id - 1n;
+    for (const id of this.sent.keys()) if (id - 1n < candidate) candidate = id - 1n;
+    if (this.untrackedFloor !== null && this.untrackedFloor < candidate) candidate = this.untrackedFloor;
     if (candidate <= this.safeId) return false;
     // Every message stored with an id in (safe, candidate] was sent on this connection (catch-up sent
     // all stored above `safe`, live sent the rest, and the lag bound means none is still being
     // written); none of them is still in `sent`, so all are confirmed: `safe` may pass them.
     this.safeId = candidate;
     for (const id of this.seen) if (id <= candidate) this.seen.delete(id);
+    for (const id of this.confirmedSeq.keys()) if (id <= candidate) this.confirmedSeq.delete(id);
     return true;
   }
 
@@ -113,6 +139,6 @@ export class DeviceCursor {
 
   /** Ids to skip when reading from `safe` (catch-up). */
   skip(): Set<bigint> {
-    return new Set([...this.seen, ...this.sent]);
+    return new Set([...this.seen, ...this.sent.keys()]);
   }
 }

@@ -50,14 +50,17 @@ export class GroupService {
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const c = await this.requireGroupMember(actorId, conversationId);
       if (c.ownerId !== actorId) throw new ChatError('forbidden', 'only the owner adds members');
-      if (c.members.includes(userId)) return view(c);
+      if (c.members.includes(userId)) {
+        // Already in the set; if an earlier add died before writing the member's row, finish it.
+        const row = await this.repo.membership(userId, conversationId);
+        if (!row || row.leftAt !== null) await this.recordJoin(c, actorId, userId, c.members);
+        return view(c);
+      }
       await this.requireUsers([userId]);
       if (c.members.length >= this.maxMembers) throw new ChatError('group_full', `a group has at most ${this.maxMembers} members`);
       const members = [...c.members, userId].sort();
       if (!(await this.repo.compareAndSetMembers(c, members, c.ownerId ?? actorId))) continue;
-      const eventId = this.chat.nextId();
-      await this.repo.join(userId, c, eventId);
-      await this.chat.appendSystem(conversationId, eventId, actorId, { action: 'member.added', userId }, members);
+      await this.recordJoin(c, actorId, userId, members);
       return view({ ...c, members, version: c.version + 1 });
     }
     throw new ChatError('unavailable', 'the group changed too often; retry');
@@ -68,18 +71,38 @@ export class GroupService {
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       const c = await this.requireGroupMember(actorId, conversationId);
       if (actorId !== userId && c.ownerId !== actorId) throw new ChatError('forbidden', 'only the owner removes other members');
-      if (!c.members.includes(userId)) throw new ChatError('not_found', `${userId} is not a member`);
+      if (!c.members.includes(userId)) {
+        // Out of the set; if an earlier removal died before marking the member's row, finish it.
+        const row = await this.repo.membership(userId, conversationId);
+        if (row && row.leftAt === null) {
+          await this.recordLeave(c, actorId, userId, c.members);
+          return;
+        }
+        throw new ChatError('not_found', `${userId} is not a member`);
+      }
       const members = c.members.filter((m) => m !== userId);
       const ownerId = c.ownerId === userId ? (members[0] ?? '') : (c.ownerId ?? '');
       if (!(await this.repo.compareAndSetMembers(c, members, ownerId))) continue;
-      const eventId = this.chat.nextId();
-      await this.repo.leave(userId, conversationId, eventId);
-      const action: SystemAction = actorId === userId ? 'member.left' : 'member.removed';
-      // The removed member gets the event of their own removal, and nothing after it.
-      await this.chat.appendSystem(conversationId, eventId, actorId, { action, userId }, [...members, userId]);
+      await this.recordLeave(c, actorId, userId, members);
       return;
     }
     throw new ChatError('unavailable', 'the group changed too often; retry');
+  }
+
+  /** The join event (its id is the member's first visible message) and the member's row. */
+  private async recordJoin(c: Conversation, actorId: string, userId: string, members: string[]): Promise<void> {
+    const eventId = this.chat.nextId();
+    await this.repo.join(userId, c, eventId);
+    await this.chat.appendSystem(c.conversationId, eventId, actorId, { action: 'member.added', userId }, members);
+  }
+
+  /** The removal event (the member sees nothing after it) and the member's row. */
+  private async recordLeave(c: Conversation, actorId: string, userId: string, members: string[]): Promise<void> {
+    const eventId = this.chat.nextId();
+    await this.repo.leave(userId, c.conversationId, eventId);
+    const action: SystemAction = actorId === userId ? 'member.left' : 'member.removed';
+    // The removed member gets the event of their own removal, and nothing after it.
+    await this.chat.appendSystem(c.conversationId, eventId, actorId, { action, userId }, [...members, userId]);
   }
 
   private async requireGroupMember(userId: string, conversationId: string): Promise<Conversation> {

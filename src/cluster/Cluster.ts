@@ -14,7 +14,7 @@ export interface LocalSockets {
   event(frame: object, userIds: readonly string[]): void;
   kick(k: Extract<ClusterMessage, { type: 'kick' }>): void;
   /** Every local (user, device) pair, to register again after Redis lost its data. */
-  all(): Array<{ userId: string; deviceId: string; session: { resync(): Promise<void> } }>;
+  all(): Array<{ userId: string; deviceId: string; session: { resync(): Promise<void>; hold(): void } }>;
 }
 
 /**
@@ -109,7 +109,8 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
   async recoverFromRedisReset(): Promise<string[]> {
     const conns = this.local.all();
     this.log.warn('Redis lost its data: registering local devices again and resyncing them', { connections: conns.length });
-    for (const c of conns) await this.routes.register(c.userId, c.deviceId);
+    for (const c of conns) c.session.hold();
+    await this.routes.registerMany(conns);
     await this.resyncAll();
     return [...new Set(conns.map((c) => c.userId))];
   }
@@ -123,8 +124,10 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
     await this.resyncAll();
   }
 
-  private async resyncAll(): Promise<void> {
+  /** Freezes every local cursor at once, then resyncs the devices a few at a time. */
+  async resyncAll(): Promise<void> {
     const conns = this.local.all();
+    for (const c of conns) c.session.hold();
     let next = 0;
     const worker = async () => {
       while (next < conns.length) {

@@ -38,6 +38,17 @@ export class RouteRegistry {
       .sadd(users, userId).expire(users, 2 * 86400).exec();
   }
 
+  /** Registers many devices in one pipeline (after Redis lost its data). */
+  async registerMany(devices: ReadonlyArray<{ userId: string; deviceId: string }>): Promise<void> {
+    const pipe = this.redis.pipeline();
+    const users = this.keys.nodeUsers(this.self);
+    for (const d of devices) {
+      pipe.hset(this.keys.routes(d.userId), d.deviceId, this.self).expire(this.keys.routes(d.userId), this.routeTtlSeconds).sadd(users, d.userId);
+    }
+    pipe.expire(users, 2 * 86400);
+    await pipe.exec();
+  }
+
   /** Forgets this instance's user set (graceful stop: every device was unregistered already). */
   async dropNodeUsers(): Promise<void> {
     await this.redis.del(this.keys.nodeUsers(this.self));

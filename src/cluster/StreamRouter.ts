@@ -57,7 +57,7 @@ export class StreamRouter {
 
   private async ensureGroup(stream: string): Promise<void> {
     try {
-      await this.redis.xgroup('CREATE', stream, GROUP, '$', 'MKSTREAM');
+      await this.redis.xgroup('CREATE', stream, GROUP, '0', 'MKSTREAM');
     } catch (err) {
       if (!String(err).includes('BUSYGROUP')) throw err;
     }

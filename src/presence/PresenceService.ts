@@ -70,8 +70,13 @@ export class PresenceService {
       this.keys.nodePrefix(), Date.now())) as [number, Status, string];
     if (changed !== 1) return;
     const lastActiveAt = new Date(Number(at));
-    await this.db.execute('INSERT INTO user_presence (user_id, last_active_at) VALUES (?, ?)', [userId, lastActiveAt]);
-    await this.announce({ userId, status, lastActiveAt: status === 'online' ? new Date().toISOString() : lastActiveAt.toISOString() });
+    // The change is recorded in Redis: announce it whatever happens to the Cassandra write.
+    const [announced, stored] = await Promise.allSettled([
+      this.announce({ userId, status, lastActiveAt: status === 'online' ? new Date().toISOString() : lastActiveAt.toISOString() }),
+      this.db.execute('INSERT INTO user_presence (user_id, last_active_at) VALUES (?, ?)', [userId, lastActiveAt]),
+    ]);
+    if (stored.status === 'rejected') this.log.warn('lastActiveAt not stored', { userId, err: String(stored.reason) });
+    if (announced.status === 'rejected') throw announced.reason;
   }
 
   private async announce(view: PresenceView): Promise<void> {

@@ -29,7 +29,8 @@ export class PushWorker {
   private running = false;
   private loop: Promise<void> | null = null;
   private lastReclaim = 0;
-  private readonly inFlight = new Set<Promise<void>>();
+  private readonly inFlight = new Map<string, Promise<void>>();
+  static readonly MAX_IN_FLIGHT = 200;
 
   constructor(
     private readonly redis: Redis,
@@ -49,7 +50,7 @@ export class PushWorker {
 
   async start(nodeId: number): Promise<void> {
     try {
-      await this.redis.xgroup('CREATE', this.keys.pushJobs(), GROUP, '$', 'MKSTREAM');
+      await this.redis.xgroup('CREATE', this.keys.pushJobs(), GROUP, '0', 'MKSTREAM');
     } catch (err) {
       if (!String(err).includes('BUSYGROUP')) throw err;
     }
@@ -67,13 +68,17 @@ export class PushWorker {
           const claimed = (await this.redis.call('XAUTOCLAIM', stream, GROUP, consumer, this.settings.reclaimIdleMs, '0-0', 'COUNT', 100)) as [string, Array<[string, string[] | null]>];
           this.handle(stream, claimed[1] ?? []);
         }
+        if (this.inFlight.size >= PushWorker.MAX_IN_FLIGHT) {
+          await new Promise((r) => setTimeout(r, 50));
+          continue;
+        }
         const res = (await this.blocking.call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', 50, 'BLOCK', 1000, 'STREAMS', stream, '>')) as
           Array<[string, Array<[string, string[] | null]>]> | null;
         this.handle(stream, res?.[0]?.[1] ?? []);
       } catch (err) {
         if (!this.running) break;
         if (String(err).includes('NOGROUP')) {
-          await this.redis.xgroup('CREATE', stream, GROUP, '$', 'MKSTREAM').catch(() => undefined);
+          await this.redis.xgroup('CREATE', stream, GROUP, '0', 'MKSTREAM').catch(() => undefined);
         }
         this.log.warn('push stream read failed', { err: String(err) });
         await new Promise((r) => setTimeout(r, 500));
@@ -83,12 +88,14 @@ export class PushWorker {
 
   private handle(stream: string, entries: Array<[string, string[] | null]>): void {
     for (const [entryId, fields] of entries) {
+      // A job of ours that is still waiting (grace period, retries) looks idle to XAUTOCLAIM: skip it.
+      if (this.inFlight.has(entryId)) continue;
       const p = this.process(fields)
         .catch((err) => this.log.error('push job failed', { entryId, err: String(err) }))
         .then(() => this.redis.multi().xack(stream, GROUP, entryId).xdel(stream, entryId).exec())
         .catch((err) => this.log.warn('push ack failed', { entryId, err: String(err) }))
-        .then(() => { this.inFlight.delete(p); });
-      this.inFlight.add(p);
+        .then(() => { this.inFlight.delete(entryId); });
+      this.inFlight.set(entryId, p);
     }
   }
 
@@ -147,6 +154,6 @@ export class PushWorker {
   async stop(): Promise<void> {
     this.running = false;
     await this.loop;
-    await Promise.all([...this.inFlight]);
+    await Promise.all([...this.inFlight.values()]);
   }
 }

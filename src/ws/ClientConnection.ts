@@ -56,7 +56,7 @@ export class ClientConnection {
     this.limits = deps.limits;
     this.log = deps.log;
     this.session = new DeviceSession(userId, deviceId, cursor, (json) => this.sendRaw(json),
-      () => this.close(CloseCodes.slowConsumer), deps);
+      () => this.close(CloseCodes.slowConsumer), () => this.drained(), deps);
     this.tokens = this.limits.maxFramesPerSecond * 2;
     this.socketClosed = new Promise((resolve) => ws.once('close', () => resolve()));
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
@@ -84,6 +84,13 @@ export class ClientConnection {
       return;
     }
     this.ws.send(json);
+  }
+
+  /** Resolves once less than a quarter of the send-buffer limit is queued (or the socket closed). */
+  async drained(): Promise<void> {
+    while (!this.closed && this.ws.bufferedAmount > this.limits.maxBufferedBytes / 4) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   send(frame: object): void {

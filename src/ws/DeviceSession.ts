@@ -5,8 +5,9 @@ import type { Logger } from '../log';
 import type { CursorRepository, StoredCursor } from '../store/CursorRepository';
 
 const CATCH_UP_PAGE = 200;
-/** Live messages held while catch-up runs; beyond this the client is too far behind to buffer for. */
+/** Live messages held while catch-up runs (count and bytes); beyond this the client is too far behind to buffer for. */
 const MAX_BUFFERED_LIVE = 20_000;
+const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
 
 export interface SessionDeps {
   sync: SyncService;
@@ -26,6 +27,9 @@ export class DeviceSession {
   readonly cursor: DeviceCursor;
   private live = false;
   private held: Array<{ id: bigint; json: string }> = [];
+  private heldBytes = 0;
+  /** A resync was asked for while catch-up ran: catch-up reads once more before going live. */
+  private readAgain = false;
   private closed = false;
   /** The save in flight, if any; at most one runs, and the latest state is written after it. */
   private saving: Promise<void> | null = null;
@@ -37,6 +41,8 @@ export class DeviceSession {
     start: StoredCursor,
     private readonly send: (json: string) => void,
     private readonly onOverflow: () => void,
+    /** Resolves once the socket's send buffer has drained below a bound (catch-up pacing). */
+    private readonly drained: () => Promise<void>,
     private readonly deps: SessionDeps,
   ) {
     this.cursor = new DeviceCursor(start, deps.safetyLagMs);
@@ -46,11 +52,12 @@ export class DeviceSession {
   offer(id: bigint, json: string): void {
     if (this.closed) return;
     if (!this.live) {
-      if (this.held.length >= MAX_BUFFERED_LIVE) {
+      if (this.held.length >= MAX_BUFFERED_LIVE || this.heldBytes + json.length > MAX_BUFFERED_BYTES) {
         this.onOverflow();
         return;
       }
       this.held.push({ id, json });
+      this.heldBytes += json.length;
       return;
     }
     if (!this.cursor.wants(id)) return;
@@ -60,21 +67,42 @@ export class DeviceSession {
 
   /** Sends everything stored above the cursor, then switches to live delivery. Ends with a `sync.complete` frame. */
   async catchUp(): Promise<void> {
-    const sent = await this.sendStored();
+    let sent = await this.sendStored();
+    while (this.readAgain && !this.closed) {
+      this.readAgain = false;
+      sent += await this.sendStored();
+    }
     if (this.closed) return;
     const held = this.held.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     this.held = [];
+    this.heldBytes = 0;
     this.live = true;
     for (const h of held) this.offer(h.id, h.json);
     this.cursor.caughtUp();
     this.send(JSON.stringify({ type: 'sync.complete', count: sent, cursor: this.cursor.safe.toString() }));
   }
 
-  /** Reads again from the cursor and sends what is missing (after Redis lost live routes). Live delivery goes on meanwhile. */
+  /** Freezes the cursor at once (before a resync that may take a while to reach this session). */
+  hold(): void {
+    if (this.live) this.cursor.hold();
+  }
+
+  /**
+   * Reads again from the cursor and sends what is missing (after a node died or Redis lost live
+   * routes). Live delivery goes on meanwhile; the cursor stays where it was until the read is done.
+   */
   async resync(): Promise<void> {
-    if (!this.live) return;
-    const sent = await this.sendStored();
-    if (sent > 0) this.deps.log.info('resync sent missed messages', { userId: this.userId, deviceId: this.deviceId, count: sent });
+    if (!this.live) {
+      this.readAgain = true; // catch-up is running: it reads once more before going live
+      return;
+    }
+    this.cursor.hold();
+    try {
+      const sent = await this.sendStored();
+      if (sent > 0) this.deps.log.info('resync sent missed messages', { userId: this.userId, deviceId: this.deviceId, count: sent });
+    } finally {
+      this.cursor.caughtUp();
+    }
   }
 
   private async sendStored(): Promise<number> {
@@ -89,6 +117,7 @@ export class DeviceSession {
         this.send(JSON.stringify({ type: 'message.new', message: toMessageView(m) }));
         sent++;
       }
+      await this.drained(); // a page at a time: a slow client is paced, not cut off
       if (!page.hasMore) return sent;
       after = page.nextAfter;
     }

@@ -35,6 +35,8 @@ export class WsGateway {
   private readonly wss: WebSocketServer;
   private accepting = true;
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Route removals and presence updates of closed sockets still running (awaited at shutdown). */
+  private readonly closing = new Set<Promise<void>>();
 
   constructor(
     private readonly auth: AuthService,
@@ -120,11 +122,12 @@ export class WsGateway {
     }
     this.connections.add(conn);
     conn.onClose((c) => {
-      if (this.connections.remove(c)) {
-        this.cluster.unregister(c.userId, c.deviceId)
-          .then(() => this.deps.presence.refresh(c.userId))
-          .catch((err) => this.deps.log.warn('route unregister failed', { err: String(err) }));
-      }
+      if (!this.connections.remove(c)) return;
+      const done: Promise<void> = this.cluster.unregister(c.userId, c.deviceId)
+        .then(() => this.deps.presence.refresh(c.userId))
+        .catch((err) => this.deps.log.warn('route unregister or presence update failed', { err: String(err) }))
+        .finally(() => this.closing.delete(done));
+      this.closing.add(done);
     });
     // The route is registered before catch-up reads: anything stored after the read comes live.
     this.cluster.register(a.userId, a.deviceId)
@@ -148,7 +151,7 @@ export class WsGateway {
       new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); }),
     ]);
     clearTimeout(timer);
-    await Promise.all(sockets.map((c) => c.session.close()));
+    await Promise.all([...sockets.map((c) => c.session.close()), ...this.closing]);
     this.wss.close();
   }
 }

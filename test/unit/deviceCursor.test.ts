@@ -45,6 +45,34 @@ describe('DeviceCursor', () => {
     expect(c.wants(id(100))).toBe(false);
   });
 
+  it('a confirmation covers only frames sent before the confirmed one', () => {
+    const now = { t: 60_000 };
+    const c = cursor(now);
+    c.caughtUp();
+    c.markSent(id(200)); // sent, then the client confirms 200...
+    c.markSent(id(150)); // ...while a slow write's message (smaller id) is sent after it
+    c.confirm(id(200));
+    // 150 may still be on its way: 200 is confirmed (seen), but safe stays below 150.
+    expect(c.wants(id(150))).toBe(false); // (sent on this connection)
+    expect(c.snapshot().seen).toEqual([id(200)]);
+    expect(c.safe).toBe(id(150) - 1n);
+    expect(c.skip().has(id(150))).toBe(true);
+    c.confirm(id(150));
+    expect(c.safe).toBe(id(200));
+  });
+
+  it('does not move safe during a resync (hold)', () => {
+    const now = { t: 60_000 };
+    const c = cursor(now);
+    c.caughtUp();
+    c.hold();
+    c.markSent(id(10));
+    c.confirm(id(10));
+    expect(c.safe).toBe(id(0));
+    c.caughtUp();
+    expect(c.safe).toBe(id(10));
+  });
+
   it('stays lagMs behind the present, keeping recent confirmations in seen', () => {
     const now = { t: 20_000 };
     const c = cursor(now);

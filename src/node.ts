@@ -33,6 +33,7 @@ import { DeviceRepository } from './store/DeviceRepository';
 import { MessageRepository } from './store/MessageRepository';
 import { runMigrations } from './store/migrate';
 import { UserRepository } from './store/UserRepository';
+import { WriteBatcher } from './store/WriteBatcher';
 import { ConnectionManager } from './ws/ConnectionManager';
 import { WsGateway } from './ws/WsGateway';
 
@@ -78,14 +79,15 @@ async function buildNode(d: {
   const nodeLog = log.child(`node-${nodeId}`);
 
   const users = new UserRepository(db);
-  const conversationRepo = new ConversationRepository(db);
-  const messages = new MessageRepository(db);
-  const cursors = new CursorRepository(db);
+  const writes = new WriteBatcher(db);
+  const conversationRepo = new ConversationRepository(db, writes);
+  const messages = new MessageRepository(db, writes);
+  const cursors = new CursorRepository(db, writes);
   const routeTtlSeconds = 3600;
   const routes = new RouteRegistry(redis, keys, lease, routeTtlSeconds);
   const router = new StreamRouter(redis, blocking, keys, config.stream.maxLen, nodeLog.child('stream'));
   const cluster = new Cluster(lease, routes, router, connections, nodeLog.child('cluster'));
-  const clientIds = new ClientMessageIds(redis, keys, new ClientMessageRepository(db, IDEMPOTENCY_TTL_SECONDS));
+  const clientIds = new ClientMessageIds(redis, keys, new ClientMessageRepository(db, writes, IDEMPOTENCY_TTL_SECONDS));
   const conversations = new ConversationService(conversationRepo, messages, cluster);
   const pushQueue = new PushQueue(redis, keys, config.push.delayMs);
   const chat = new ChatService(users, conversationRepo, conversations, messages, clientIds,
@@ -99,7 +101,7 @@ async function buildNode(d: {
   }, config.push.provider === 'webhook' ? new WebhookProvider(config.push.webhookUrl as string) : new LogProvider(nodeLog.child('push')),
   config.push, nodeLog.child('push'));
   const groups = new GroupService(conversationRepo, conversations, chat, config.chat.maxGroupMembers);
-  const sync = new SyncService(conversationRepo, messages);
+  const sync = new SyncService(conversations, messages);
   const auth = new AuthService(users, new TokenStore(redis, keys, config.auth.tokenTtlSeconds), config.auth.bcryptRounds, cluster);
   const devices = new DeviceService(deviceRepo, cursors, cluster);
   const gateway = new WsGateway(auth, devices, cluster, routes, connections, {

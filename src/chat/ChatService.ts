@@ -105,7 +105,7 @@ export class ChatService {
       kind: 'text',
       content: input.content,
     };
-    return { message: toMessageView(stored), duplicate: false, durable: this.commit(stored, conversation.members, input.clientMsgId) };
+    return { message: toMessageView(stored), duplicate: false, durable: this.commit(stored, conversation, input.clientMsgId) };
   }
 
   /**
@@ -133,14 +133,18 @@ export class ChatService {
     const stored: StoredMessage = {
       messageId, conversationId, senderId: sender.userId, senderDeviceId: sender.deviceId, kind: 'text', content: input.content,
     };
-    return { message: toMessageView(stored), duplicate: false, durable: this.commit(stored, conversation.members, input.clientMsgId) };
+    return { message: toMessageView(stored), duplicate: false, durable: this.commit(stored, conversation, input.clientMsgId) };
   }
 
-  /** Writes, then (in conversation order) routes. Rejects with a retryable ChatError if the write fails. */
-  private commit(stored: StoredMessage, members: readonly string[], clientMsgId: string | null): Promise<void> {
+  /**
+   * Writes, then (in conversation order) routes to `target.members`. Rejects with a retryable
+   * ChatError if the write fails.
+   */
+  private commit(stored: StoredMessage, target: Pick<Conversation, 'conversationId' | 'type' | 'members'>, clientMsgId: string | null): Promise<void> {
+    const members = target.members;
     const writes: Array<Promise<void>> = [
       this.messages.insert(stored),
-      this.conversationRepo.touch(members, stored.conversationId, stored.messageId, stored.kind === 'text' ? stored.senderId : null),
+      this.conversationRepo.touch(target, stored.messageId, stored.kind === 'text' ? stored.senderId : null),
     ];
     if (clientMsgId !== null) {
       writes.push(this.clientIds.record(stored.senderId, clientMsgId, { messageId: stored.messageId, conversationId: stored.conversationId }));
@@ -189,7 +193,7 @@ export class ChatService {
     const stored: StoredMessage = {
       messageId, conversationId, senderId: actorId, senderDeviceId: '', kind: 'system', content: JSON.stringify(event),
     };
-    await this.commit(stored, audience, null);
+    await this.commit(stored, { conversationId, type: 'group', members: [...audience] }, null);
     return toMessageView(stored);
   }
 

@@ -76,8 +76,24 @@ export class ConversationService {
     throw new ChatError('forbidden', 'you are not a member of this conversation');
   }
 
+  /**
+   * The user's conversation rows with `lastMessageId` filled in for groups, whose newest id lives on
+   * the conversation row (capped at the member's removal). One read per group.
+   */
+  async memberships(userId: string): Promise<Membership[]> {
+    const rows = await this.conversations.listForUser(userId);
+    return mapLimited(rows, 16, async (row) => {
+      if (row.type !== 'group') return row;
+      const c = await this.get(row.conversationId);
+      let last = c?.lastMessageId ?? null;
+      if (last !== null && row.leftAt !== null && last > row.leftAt) last = row.leftAt;
+      if (row.lastMessageId !== null && (last === null || row.lastMessageId > last)) last = row.lastMessageId;
+      return { ...row, lastMessageId: last };
+    });
+  }
+
   async list(userId: string): Promise<ConversationSummary[]> {
-    const rows = (await this.conversations.listForUser(userId)).filter((m) => m.leftAt === null);
+    const rows = (await this.memberships(userId)).filter((m) => m.leftAt === null);
     const summaries = await mapLimited(rows, 16, async (row) => {
       const [c, last, unreadCount] = await Promise.all([
         this.get(row.conversationId),
@@ -149,7 +165,8 @@ export class ConversationService {
   async markRead(userId: string, conversationId: string, messageId: bigint): Promise<void> {
     const c = await this.requireMember(userId, conversationId);
     const m = await this.conversations.membership(userId, conversationId);
-    if (m?.lastMessageId != null && messageId > m.lastMessageId) {
+    const last = c.type === 'group' ? c.lastMessageId ?? null : m?.lastMessageId ?? null;
+    if (last !== null && messageId > last) {
       throw new ChatError('invalid_request', 'messageId is newer than the last message of the conversation');
     }
     if (m?.readUpto != null && messageId <= m.readUpto) return; // watermarks only move forward

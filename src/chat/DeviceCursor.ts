@@ -88,9 +88,16 @@ export class DeviceCursor {
         }
       }
     }
-    changed = this.advance(upto) || changed;
+    changed = this.advance(this.topConfirmed(upto)) || changed;
     if (changed) this.dirty = true;
     return changed;
+  }
+
+  /** The highest id the device confirmed: `upto`, or a larger one confirmed earlier. */
+  private topConfirmed(upto: bigint): bigint {
+    let top = upto;
+    for (const id of this.seen) if (id > top) top = id;
+    return top;
   }
 
   /** Moves `safe` as far as allowed: up to `upto`, below every unconfirmed sent id, and `lagMs` behind now. */
@@ -114,9 +121,7 @@ export class DeviceCursor {
   /** Re-applies the lag bound as time passes (the largest confirmed point is kept in `seen`). */
   tick(): boolean {
     if (this.seen.size === 0) return false;
-    let top = this.safeId;
-    for (const id of this.seen) if (id > top) top = id;
-    const changed = this.advance(top);
+    const changed = this.advance(this.topConfirmed(this.safeId));
     if (changed) this.dirty = true;
     return changed;
   }

@@ -1,5 +1,5 @@
-import type { ConversationRepository, Membership } from '../store/ConversationRepository';
-import { mapLimited } from './ConversationService';
+import type { Membership } from '../store/ConversationRepository';
+import { mapLimited, type ConversationService } from './ConversationService';
 import type { MessageRepository, StoredMessage } from '../store/MessageRepository';
 
 export interface SyncPage {
@@ -18,10 +18,10 @@ const PARALLEL = 16;
  * empty windows). Pages merge conversations by id, so one id is a valid resume point for all.
  */
 export class SyncService {
-  constructor(private readonly conversations: ConversationRepository, private readonly messages: MessageRepository) {}
+  constructor(private readonly conversations: ConversationService, private readonly messages: MessageRepository) {}
 
   async readSince(userId: string, after: bigint, limit: number, opts: { excludeDeviceId?: string; skip?: Set<bigint> } = {}): Promise<SyncPage> {
-    const rows = (await this.conversations.listForUser(userId)).filter((m) => m.lastMessageId !== null && m.lastMessageId > after);
+    const rows = (await this.conversations.memberships(userId)).filter((m) => m.lastMessageId !== null && m.lastMessageId > after);
     const pages = await mapLimited(rows, PARALLEL, (m) => this.readOne(m, after, limit));
     const merged = pages.flatMap((p) => p.messages).sort((a, b) => (a.messageId < b.messageId ? -1 : 1));
     const page = merged.slice(0, limit);

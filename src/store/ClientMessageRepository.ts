@@ -1,5 +1,6 @@
 import type { Client, types } from 'cassandra-driver';
 import { fromLong, toLong } from './cassandra';
+import type { WriteBatcher } from './WriteBatcher';
 
 export interface ClientMessageRef {
   messageId: bigint;
@@ -8,10 +9,10 @@ export interface ClientMessageRef {
 
 /** clientMsgId → message id, kept for `ttlSeconds` (durable copy of the Redis idempotency claim). */
 export class ClientMessageRepository {
-  constructor(private readonly db: Client, private readonly ttlSeconds: number) {}
+  constructor(private readonly db: Client, private readonly writes: WriteBatcher, private readonly ttlSeconds: number) {}
 
   async record(userId: string, clientMsgId: string, ref: ClientMessageRef): Promise<void> {
-    await this.db.execute(
+    await this.writes.execute(
       'INSERT INTO client_messages (user_id, client_msg_id, message_id, conversation_id) VALUES (?, ?, ?, ?) USING TTL ?',
       [userId, clientMsgId, toLong(ref.messageId), ref.conversationId, this.ttlSeconds]);
   }

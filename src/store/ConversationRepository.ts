@@ -1,6 +1,7 @@
 import type { Client, types } from 'cassandra-driver';
 import { idTimestamp } from '../chat/snowflake';
 import { fromLong, toLong } from './cassandra';
+import type { WriteBatcher } from './WriteBatcher';
 
 export type ConversationType = 'direct' | 'group';
 
@@ -14,6 +15,8 @@ export interface Conversation {
   /** Bumped by every membership change (compare-and-set). */
   version: number;
   createdAt: Date;
+  /** Groups: the newest message id (direct conversations keep it per member, in user_conversations). */
+  lastMessageId?: bigint | null;
 }
 
 /** A user's row for one conversation: what they may see and how far they read. */
@@ -37,7 +40,7 @@ function micros(messageId: bigint): types.Long {
 }
 
 export class ConversationRepository {
-  constructor(private readonly db: Client) {}
+  constructor(private readonly db: Client, private readonly writes: WriteBatcher) {}
 
   /** Writes the conversation and each member's index row. Idempotent. */
   async create(c: Conversation, visibleFrom: bigint | null): Promise<void> {
@@ -54,7 +57,7 @@ export class ConversationRepository {
 
   async get(conversationId: string): Promise<Conversation | null> {
     const rs = await this.db.execute(
-      'SELECT conversation_id, type, name, owner_id, members, version, created_at FROM conversations WHERE conversation_id = ?', [conversationId]);
+      'SELECT conversation_id, type, name, owner_id, members, version, created_at, last_message_id FROM conversations WHERE conversation_id = ?', [conversationId]);
     const row = rs.first();
     if (!row) return null;
     return {
@@ -65,6 +68,7 @@ export class ConversationRepository {
       members: [...(row.members ?? [])].sort(),
       version: row.version ?? 0,
       createdAt: row.created_at,
+      lastMessageId: long(row.last_message_id),
     };
   }
 
@@ -109,22 +113,35 @@ export class ConversationRepository {
   }
 
   /**
-   * Moves each member's "last message" pointer; for the sender also the read watermark (sending
-   * implies having read). Cell timestamps come from the message, so late writes never go back.
+   * Moves the "last message" pointer: for a direct conversation on each member's row, for a group
+   * once on the conversation row (one write, not one per member). The sender's read watermark moves
+   * too (sending implies having read). Cell timestamps come from the message: late writes never go back.
    */
-  async touch(members: readonly string[], conversationId: string, messageId: bigint, senderId: string | null): Promise<void> {
+  async touch(c: Pick<Conversation, 'conversationId' | 'type' | 'members'>, messageId: bigint, senderId: string | null): Promise<void> {
     const ts = micros(messageId);
     const id = toLong(messageId);
-    await Promise.all(members.map((m) => (m === senderId
-      ? this.db.execute('UPDATE user_conversations USING TIMESTAMP ? SET last_message_id = ?, read_upto = ? WHERE user_id = ? AND conversation_id = ?',
-        [ts, id, id, m, conversationId])
-      : this.db.execute('UPDATE user_conversations USING TIMESTAMP ? SET last_message_id = ? WHERE user_id = ? AND conversation_id = ?',
-        [ts, id, m, conversationId]))));
+    const writes: Array<Promise<void>> = [];
+    if (c.type === 'group') {
+      writes.push(this.writes.execute('UPDATE conversations USING TIMESTAMP ? SET last_message_id = ? WHERE conversation_id = ?', [ts, id, c.conversationId]));
+      if (senderId !== null) {
+        writes.push(this.writes.execute('UPDATE user_conversations USING TIMESTAMP ? SET read_upto = ? WHERE user_id = ? AND conversation_id = ?',
+          [ts, id, senderId, c.conversationId]));
+      }
+    } else {
+      for (const m of c.members) {
+        writes.push(m === senderId
+          ? this.writes.execute('UPDATE user_conversations USING TIMESTAMP ? SET last_message_id = ?, read_upto = ? WHERE user_id = ? AND conversation_id = ?',
+            [ts, id, id, m, c.conversationId])
+          : this.writes.execute('UPDATE user_conversations USING TIMESTAMP ? SET last_message_id = ? WHERE user_id = ? AND conversation_id = ?',
+            [ts, id, m, c.conversationId]));
+      }
+    }
+    await Promise.all(writes);
   }
 
   /** Moves the read watermark forward (a smaller id never overwrites a larger one). */
   async markRead(userId: string, conversationId: string, messageId: bigint): Promise<void> {
-    await this.db.execute('UPDATE user_conversations USING TIMESTAMP ? SET read_upto = ? WHERE user_id = ? AND conversation_id = ?',
+    await this.writes.execute('UPDATE user_conversations USING TIMESTAMP ? SET read_upto = ? WHERE user_id = ? AND conversation_id = ?',
       [micros(messageId), toLong(messageId), userId, conversationId]);
   }
 }

@@ -1,5 +1,6 @@
 import type { Client, types } from 'cassandra-driver';
 import { fromLong, toLong } from './cassandra';
+import type { WriteBatcher } from './WriteBatcher';
 
 /** A device's sync position (see src/chat/DeviceCursor.ts). */
 export interface StoredCursor {
@@ -8,7 +9,7 @@ export interface StoredCursor {
 }
 
 export class CursorRepository {
-  constructor(private readonly db: Client) {}
+  constructor(private readonly db: Client, private readonly writes?: WriteBatcher) {}
 
   async get(userId: string, deviceId: string): Promise<StoredCursor | null> {
     const rs = await this.db.execute('SELECT safe_id, seen FROM device_cursors WHERE user_id = ? AND device_id = ?', [userId, deviceId]);
@@ -19,8 +20,11 @@ export class CursorRepository {
   }
 
   async save(userId: string, deviceId: string, c: StoredCursor): Promise<void> {
-    await this.db.execute('INSERT INTO device_cursors (user_id, device_id, safe_id, seen) VALUES (?, ?, ?, ?)',
-      [userId, deviceId, toLong(c.safe), c.seen.join(',')]);
+    const seen = c.seen.join(',');
+    const query = 'INSERT INTO device_cursors (user_id, device_id, safe_id, seen) VALUES (?, ?, ?, ?)';
+    const params = [userId, deviceId, toLong(c.safe), seen];
+    if (this.writes) await this.writes.execute(query, params, seen.length + 200);
+    else await this.db.execute(query, params, { prepare: true });
   }
 
   async delete(userId: string, deviceId: string): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Client, types } from 'cassandra-driver';
 import { EPOCH_MS, idTimestamp } from '../chat/snowflake';
 import { fromLong, toLong } from './cassandra';
+import type { WriteBatcher } from './WriteBatcher';
 
 /** Width of a message partition in time. Part of the data layout: never change it on a live keyspace. */
 export const BUCKET_MS = 24 * 3600 * 1000;
@@ -37,16 +38,17 @@ export class MessageRepository {
   /** (conversation, bucket) pairs this process already recorded in conversation_buckets. */
   private readonly knownBuckets = new Set<string>();
 
-  constructor(private readonly db: Client) {}
+  constructor(private readonly db: Client, private readonly writes: WriteBatcher) {}
 
   async insert(m: StoredMessage): Promise<void> {
     const bucket = bucketOf(m.messageId);
     const key = `${m.conversationId}|${bucket}`;
-    const writes = [this.db.execute(
+    const writes = [this.writes.execute(
       `INSERT INTO messages (bucket, ${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      [bucket, m.conversationId, toLong(m.messageId), m.senderId, m.senderDeviceId, m.kind, m.content])];
+      [bucket, m.conversationId, toLong(m.messageId), m.senderId, m.senderDeviceId, m.kind, m.content],
+      m.content.length * 3 + 200)];
     if (!this.knownBuckets.has(key)) {
-      writes.push(this.db.execute('INSERT INTO conversation_buckets (conversation_id, bucket) VALUES (?, ?)', [m.conversationId, bucket]));
+      writes.push(this.writes.execute('INSERT INTO conversation_buckets (conversation_id, bucket) VALUES (?, ?)', [m.conversationId, bucket]));
     }
     await Promise.all(writes);
     if (this.knownBuckets.size > 200_000) this.knownBuckets.clear();

@@ -5,6 +5,7 @@ import { createCassandraClient } from '../../src/store/cassandra';
 import { DeviceRepository } from '../../src/store/DeviceRepository';
 import { BUCKET_MS, bucketOf, MessageRepository, type StoredMessage } from '../../src/store/MessageRepository';
 import { UserRepository } from '../../src/store/UserRepository';
+import { WriteBatcher } from '../../src/store/WriteBatcher';
 import { testConfig, uniqueName } from '../support/helpers';
 
 let db: Client;
@@ -48,7 +49,7 @@ describe('DeviceRepository', () => {
 describe('MessageRepository', () => {
   /** 100 messages spread over 5 daily buckets with empty days between them. */
   async function seed(conversationId: string): Promise<bigint[]> {
-    const repo = new MessageRepository(db);
+    const repo = new MessageRepository(db, new WriteBatcher(db));
     let t = EPOCH_MS + 700 * BUCKET_MS;
     const gen = new SnowflakeGenerator(5, () => t);
     const ids: bigint[] = [];
@@ -71,7 +72,7 @@ describe('MessageRepository', () => {
   });
 
   it('pages backwards and forwards across buckets without skipping or repeating', async () => {
-    const repo = new MessageRepository(db);
+    const repo = new MessageRepository(db, new WriteBatcher(db));
     const cid = uniqueName('c');
     const ids = await seed(cid);
 
@@ -97,7 +98,7 @@ describe('MessageRepository', () => {
   });
 
   it('reports no more when the last page is exactly full', async () => {
-    const repo = new MessageRepository(db);
+    const repo = new MessageRepository(db, new WriteBatcher(db));
     const cid = uniqueName('c');
     const ids = await seed(cid);
     const page = await repo.pageBackward(cid, null, ids.length);

@@ -35,7 +35,12 @@ async function offer({ rate, warmupMs, durationMs, pick, acct, onSent }) {
   const end = measureFrom + durationMs;
   let i = 0;
   let seq = 0;
+  let inWindow = false;
   while (now() < end) {
+    if (!inWindow && now() >= measureFrom) {
+      inWindow = true;
+      process.stdout.write(JSON.stringify({ phase: 'window-start' }) + '\n'); // CPU is measured from here...
+    }
     const due = Math.floor((rate * (now() - start)) / 1000);
     for (; i < due; i++) {
       const { conn, target, expected } = pick(i);
@@ -47,6 +52,7 @@ async function offer({ rate, warmupMs, durationMs, pick, acct, onSent }) {
     }
     await sleep(2);
   }
+  process.stdout.write(JSON.stringify({ phase: 'window-end' }) + '\n'); // ...to here
   return { offeredRate: rate, measuredSeconds: durationMs / 1000, sentInWindow: acct.summary().sent };
 }
 

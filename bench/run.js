@@ -82,7 +82,9 @@ function startProcess(args, env, readyPattern) {
 /** Runs one load-generator process; resolves with its result and the CPU each process used. */
 function loadgen(scenario, args, procs) {
   const child = spawn(process.execPath, [path.join(__dirname, 'loadgen.js'), scenario, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const meter = cpuMeter({ ...procs, loadgen: child.pid });
+  // CPU is measured over the load window only (set-up traffic, signups and so on, is left out).
+  let meter = cpuMeter({ ...procs, loadgen: child.pid });
+  let cpu = null;
   let buf = '';
   return new Promise((resolve, reject) => {
     child.stdout.on('data', (d) => {
@@ -90,7 +92,9 @@ function loadgen(scenario, args, procs) {
       for (let i; (i = buf.indexOf('\n')) >= 0;) {
         const line = JSON.parse(buf.slice(0, i));
         buf = buf.slice(i + 1);
-        if (line.phase === 'result') resolve({ ...line.result, cpuPercent: meter() });
+        if (line.phase === 'window-start') meter = cpuMeter({ ...procs, loadgen: child.pid });
+        if (line.phase === 'window-end') cpu = meter();
+        if (line.phase === 'result') resolve({ ...line.result, cpuPercent: cpu ?? meter() });
         if (line.phase === 'error') reject(new Error(line.error));
       }
     });
@@ -143,6 +147,8 @@ function medianRun(results, key) {
 }
 
 async function rateSuite(target, nodes, procs, cassandra) {
+  log(`${target}: warm-up run (not counted)`);
+  await loadgen('rate', { target, nodes, rate: 2000, pairs: 500, warmupMs: 2000, durationMs: 8000, cassandra }, procs);
   const out = [];
   for (const rate of RATES) {
     log(`${target}: 1:1 at ${rate} msg/s x${RUNS}`);

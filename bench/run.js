@@ -8,6 +8,7 @@
  *
  *   npm run bench              the full suite (about 15 minutes here)
  *   npm run bench -- --quick   one short run per scenario (to try the harness)
+ *   npm run bench -- --only rate   just our 1:1 rate points
  */
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -18,9 +19,11 @@ const { median } = require('./lib/accounting');
 const { latencyChart } = require('./lib/chart');
 
 const QUICK = process.argv.includes('--quick');
+/** `--only rate` runs just our 1:1 rate points (for trying a change); nothing is written to README. */
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
 const RUNS = QUICK ? 1 : 3;
 const MEASURE_MS = QUICK ? 4000 : 8000;
-const RATES = [1000, 2000, 5000];
+const RATES = (process.env.BENCH_RATES ?? '1000,2000,5000').split(',').map(Number);
 const ROOT = infra.ROOT;
 const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
 const log = (m) => process.stdout.write(`[bench] ${m}\n`);
@@ -53,11 +56,14 @@ function cpuMeter(procs) {
   };
 }
 
+/** The pid of the process whose executable (argv[0]) or main class matches. */
 function pidOf(pattern) {
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      if (fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(pattern)) return Number(d);
+      const argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      // (redis-server rewrites its title to "redis-server host:port")
+      if (path.basename(argv[0].split(' ')[0]) === pattern || argv.includes(`org.apache.cassandra.service.${pattern}`)) return Number(d);
     } catch { /* gone */ }
   }
   return null;
@@ -112,7 +118,9 @@ async function startOurs(config, prefix, keyspace) {
   const nodes = [];
   for (let i = 0; i < 2; i++) {
     const port = await infra.freePort();
-    const child = await startProcess([path.join(ROOT, 'dist', 'main.js'), String(port)], { ...env, CHAT_LOG_LEVEL: 'info' }, /node started/);
+    // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the nodes.
+    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = await startProcess([...nodeArgs, path.join(ROOT, 'dist', 'main.js'), String(port)], { ...env, CHAT_LOG_LEVEL: 'info' }, /node started/);
     nodes.push({ child, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/ws` });
   }
   return nodes;
@@ -234,6 +242,7 @@ async function main() {
   await runMigrations(loadConfig(), createLogger('warn'));
   const cassandra = { contactPoint: base.cassandra.contactPoints[0], keyspace };
   const infraProcs = { cassandra: pidOf('CassandraDaemon'), redis: pidOf('redis-server') };
+  log(`cassandra pid ${infraProcs.cassandra}, redis pid ${infraProcs.redis}`);
   const results = {
     date: new Date().toISOString(), quick: QUICK, runsPerPoint: RUNS, measureSeconds: MEASURE_MS / 1000,
     machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30) },
@@ -245,6 +254,10 @@ async function main() {
     let procs = { ...infraProcs, node0: nodes[0].child.pid, node1: nodes[1].child.pid };
     try {
       results.ours.rate = await rateSuite('ours', nodes, procs, cassandra);
+      if (ONLY === 'rate') {
+        process.stdout.write(require('./lib/report').markdown(results) + '\n');
+        return;
+      }
       const best = [...results.ours.rate].reverse().find((r) => r.median.lost === 0 && r.median.latency.p99 < 100);
       const sustainedRate = best ? best.rate : RATES[0];
       log(`ours: ${sustainedRate} msg/s held for ${QUICK ? 10 : 30} s`);
@@ -261,6 +274,7 @@ async function main() {
     } finally {
       await stopAll(nodes);
     }
+    if (ONLY) return;
 
     nodes = await startPeer(base.redis.url);
     procs = { redis: infraProcs.redis, node0: nodes[0].child.pid, node1: nodes[1].child.pid };

@@ -54,13 +54,23 @@ export class DeviceService {
     return (await this.devices.get(userId, deviceId)) !== null;
   }
 
-  /** The device's sync cursor; one made before cursors existed starts at the present. */
-  async cursor(userId: string, deviceId: string): Promise<StoredCursor> {
+  /**
+   * The device's sync cursor, or null when the device is not the user's. A registered device always
+   * has a cursor row (written at registration, deleted with the device), so one read answers both;
+   * a device registered before cursors existed gets one starting at the present.
+   */
+  async cursorIfOwned(userId: string, deviceId: string): Promise<StoredCursor | null> {
     const stored = await this.cursors.get(userId, deviceId);
     if (stored) return stored;
+    if (!(await this.owns(userId, deviceId))) return null;
     const fresh = DeviceCursor.atPresent();
     await this.cursors.save(userId, deviceId, fresh);
     return fresh;
+  }
+
+  /** The device's sync cursor (the caller checked ownership). */
+  async cursor(userId: string, deviceId: string): Promise<StoredCursor> {
+    return (await this.cursorIfOwned(userId, deviceId)) ?? DeviceCursor.atPresent();
   }
 
   /** Deletes the device and closes its live connections on whatever node they are. */

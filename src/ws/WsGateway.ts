@@ -107,10 +107,9 @@ export class WsGateway {
     const afterParam = url.searchParams.get('after');
     const after = afterParam === null ? null : parseId(afterParam);
     if (afterParam !== null && after === null) throw new ChatError('invalid_request', 'after must be a message id');
-    if (!(await this.devices.owns(principal.userId, deviceId))) {
-      throw new ChatError('forbidden', 'this device is not registered to this user');
-    }
-    const cursor = after !== null ? { safe: after, seen: [] } : await this.devices.cursor(principal.userId, deviceId);
+    const stored = await this.devices.cursorIfOwned(principal.userId, deviceId);
+    if (!stored) throw new ChatError('forbidden', 'this device is not registered to this user');
+    const cursor = after !== null ? { safe: after, seen: [] } : stored;
     return { ...principal, deviceId, cursor };
   }
 

@@ -56,14 +56,15 @@ function cpuMeter(procs) {
   };
 }
 
-/** The pid of the process whose executable (argv[0]) or main class matches. */
-function pidOf(pattern) {
+/** The pid of the process whose executable (argv[0]) or main class matches, and whose command line has `also`. */
+function pidOf(pattern, also = '') {
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
       // (redis-server rewrites its title to "redis-server host:port")
-      if (path.basename(argv[0].split(' ')[0]) === pattern || argv.includes(`org.apache.cassandra.service.${pattern}`)) return Number(d);
+      const match = path.basename(argv[0].split(' ')[0]) === pattern || argv.includes(`org.apache.cassandra.service.${pattern}`);
+      if (match && argv.join(' ').includes(also)) return Number(d);
     } catch { /* gone */ }
   }
   return null;
@@ -241,7 +242,7 @@ async function main() {
   process.env.CHAT_REDIS_KEY_PREFIX = prefix;
   await runMigrations(loadConfig(), createLogger('warn'));
   const cassandra = { contactPoint: base.cassandra.contactPoints[0], keyspace };
-  const infraProcs = { cassandra: pidOf('CassandraDaemon'), redis: pidOf('redis-server') };
+  const infraProcs = { cassandra: pidOf('CassandraDaemon', path.join('data', 'cassandra')), redis: pidOf('redis-server', `:${local.redis.port}`) };
   log(`cassandra pid ${infraProcs.cassandra}, redis pid ${infraProcs.redis}`);
   const results = {
     date: new Date().toISOString(), quick: QUICK, runsPerPoint: RUNS, measureSeconds: MEASURE_MS / 1000,

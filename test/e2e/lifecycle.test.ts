@@ -1,4 +1,4 @@
-import { api, eventually, newDevice, newUser, startCluster, startNodeProcess, WsClient, type TestCluster } from '../support/helpers';
+import { api, eventually, newDevice, newUser, startCluster, startNodeProcess, WsClient, type NodeProc, type TestCluster } from '../support/helpers';
 
 let cluster: TestCluster;
 beforeAll(async () => {
@@ -25,19 +25,21 @@ describe('health and readiness', () => {
     const infra = require('../../scripts/lib/infra'); // eslint-disable-line @typescript-eslint/no-require-imports
     const port: number = await infra.freePort();
     const redis = await infra.startRedis({ port, dir: `${infra.LOCAL}/test-runs/${process.env.TEST_RUN_ID}/ready-${port}`, persist: false });
-    const node = await startNodeProcess({ CHAT_REDIS_URL: `redis://127.0.0.1:${port}` });
+    let node: NodeProc | null = null;
     try {
+      node = await startNodeProcess({ CHAT_REDIS_URL: `redis://127.0.0.1:${port}` });
       expect((await api(node.url, 'GET', '/ready')).body.status).toBe('ready');
       await redis.stop();
+      const url = node.url;
       const r = await eventually(async () => {
-        const res = await api(node.url, 'GET', '/ready');
+        const res = await api(url, 'GET', '/ready');
         return res.status === 503 ? res : null;
       }, 5000);
       expect(r!.body.unavailable).toEqual(['redis']);
       expect(r!.body.error.code).toBe('unavailable');
     } finally {
-      node.proc.kill('SIGKILL');
-      await node.exited;
+      node?.proc.kill('SIGKILL');
+      await node?.exited;
       await redis.stop();
     }
   });

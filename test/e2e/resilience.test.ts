@@ -86,8 +86,9 @@ describe('Redis restarting without its data', () => {
     const dir = path.join(infra.LOCAL, 'test-runs', String(process.env.TEST_RUN_ID), `redis-restart-${port}`);
     let redis = await infra.startRedis({ port, dir, persist: false });
     const env = { ...FAST, CHAT_REDIS_URL: `redis://127.0.0.1:${port}` };
-    const nodes = [await startNodeProcess(env), await startNodeProcess(env)];
+    const nodes: NodeProc[] = [];
     try {
+      nodes.push(await startNodeProcess(env), await startNodeProcess(env));
       const [alice, bob] = await Promise.all([newUser(nodes[0].url), newUser(nodes[0].url)]);
       const a = await connect(nodes[0], alice, await newDevice(nodes[0].url, alice));
       const b = await connect(nodes[1], bob, await newDevice(nodes[0].url, bob));

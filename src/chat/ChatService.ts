@@ -70,13 +70,6 @@ export class ChatService {
     private readonly staleIdMs: number,
   ) {}
 
-  /** Stores and routes the message; resolves (in per-conversation order) once it is durable. */
-  async send(sender: Sender, input: SendInput): Promise<MessageView> {
-    const accepted = await this.accept(sender, input);
-    await accepted.durable;
-    return accepted.message;
-  }
-
   /**
    * Resolves the conversation, gives the message its id, claims the clientMsgId and starts the
    * writes. Callers that need one device's messages in the order sent run `accept` calls one after

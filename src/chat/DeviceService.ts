@@ -68,11 +68,6 @@ export class DeviceService {
     return fresh;
   }
 
-  /** The device's sync cursor (the caller checked ownership). */
-  async cursor(userId: string, deviceId: string): Promise<StoredCursor> {
-    return (await this.cursorIfOwned(userId, deviceId)) ?? DeviceCursor.atPresent();
-  }
-
   /** Deletes the device and closes its live connections on whatever node they are. */
   async remove(userId: string, deviceId: string): Promise<void> {
     if (!(await this.owns(userId, deviceId))) throw new ChatError('not_found', `no device ${deviceId}`);

@@ -31,14 +31,11 @@ export class RouteRegistry {
   }
 
   /** Records the device on this node, and the user in this instance's set (swept for presence if the node dies). */
-  async register(userId: string, deviceId: string): Promise<void> {
-    const key = this.keys.routes(userId);
-    const users = this.keys.nodeUsers(this.self);
-    await this.redis.multi().hset(key, deviceId, this.self).expire(key, this.routeTtlSeconds)
-      .sadd(users, userId).expire(users, 2 * 86400).exec();
+  register(userId: string, deviceId: string): Promise<void> {
+    return this.registerMany([{ userId, deviceId }]);
   }
 
-  /** Registers many devices in one pipeline (after Redis lost its data). */
+  /** Registers devices in one pipeline (one on connect; all of them after Redis lost its data). */
   async registerMany(devices: ReadonlyArray<{ userId: string; deviceId: string }>): Promise<void> {
     const pipe = this.redis.pipeline();
     const users = this.keys.nodeUsers(this.self);

@@ -68,10 +68,6 @@ export class ClientConnection {
     });
   }
 
-  get isOpen(): boolean {
-    return !this.closed;
-  }
-
   onClose(cb: (c: ClientConnection) => void): void {
     this.onCloseCallbacks.push(cb);
   }

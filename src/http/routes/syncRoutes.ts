@@ -15,7 +15,9 @@ export function syncRoutes(devices: DeviceService, sync: SyncService): Router {
     const userId = principal(req).userId;
     const deviceId = requireString(q, 'deviceId', ID);
     const limit = parseLimit(q.limit, 100, 500);
-    if (!(await devices.owns(userId, deviceId))) throw new ChatError('forbidden', 'this device is not registered to this user');
+    // One read: the device's cursor exists exactly when the device is the user's.
+    const cursor = await devices.cursorIfOwned(userId, deviceId);
+    if (!cursor) throw new ChatError('forbidden', 'this device is not registered to this user');
     let after: bigint;
     let skip: Set<bigint> | undefined;
     if (q.after !== undefined) {
@@ -23,7 +25,6 @@ export function syncRoutes(devices: DeviceService, sync: SyncService): Router {
       if (parsed === null) throw new ChatError('invalid_request', 'after must be a message id');
       after = parsed;
     } else {
-      const cursor = await devices.cursor(userId, deviceId);
       after = cursor.safe;
       skip = new Set(cursor.seen);
     }

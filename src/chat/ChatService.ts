@@ -137,7 +137,7 @@ export class ChatService {
     const members = target.members;
     const writes: Array<Promise<void>> = [
       this.messages.insert(stored),
-      this.conversationRepo.touch(target, stored.messageId, stored.kind === 'text' ? stored.senderId : null),
+      this.conversationRepo.touch(stored.conversationId, stored.messageId),
     ];
     if (clientMsgId !== null) {
       writes.push(this.clientIds.record(stored.senderId, clientMsgId, { messageId: stored.messageId, conversationId: stored.conversationId }));

@@ -77,18 +77,16 @@ export class ConversationService {
   }
 
   /**
-   * The user's conversation rows with `lastMessageId` filled in for groups, whose newest id lives on
-   * the conversation row (capped at the member's removal). One read per group.
+   * The user's conversation rows with `lastMessageId` filled in from the conversation row, where the
+   * newest id lives (capped at the member's removal). One small read per conversation.
    */
   async memberships(userId: string): Promise<Membership[]> {
     const rows = await this.conversations.listForUser(userId);
     return mapLimited(rows, 16, async (row) => {
-      if (row.type !== 'group') return row;
-      const c = await this.get(row.conversationId);
-      let last = c?.lastMessageId ?? null;
+      let last = await this.conversations.lastMessageId(row.conversationId);
       if (last !== null && row.leftAt !== null && last > row.leftAt) last = row.leftAt;
-      if (row.lastMessageId !== null && (last === null || row.lastMessageId > last)) last = row.lastMessageId;
-      return { ...row, lastMessageId: last };
+      // Rows written before the pointer moved to the conversation row carry their own.
+      return { ...row, lastMessageId: maxId(last, row.lastMessageId) };
     });
   }
 
@@ -98,7 +96,7 @@ export class ConversationService {
       const [c, last, unreadCount] = await Promise.all([
         this.get(row.conversationId),
         row.lastMessageId === null ? null : this.messages.get(row.conversationId, row.lastMessageId),
-        this.unread(row),
+        this.unread(userId, row),
       ]);
       return {
         sortKey: row.lastMessageId ?? minIdAt(row.joinedAt.getTime()),
@@ -115,13 +113,13 @@ export class ConversationService {
     return summaries.sort((a, b) => (a.sortKey < b.sortKey ? 1 : a.sortKey > b.sortKey ? -1 : 0)).map((s) => s.summary);
   }
 
-  /** Messages after the read watermark (and after the join), counted up to UNREAD_CAP. */
-  private async unread(m: Membership): Promise<number> {
+  /** Messages after the read watermark, the join and the user's own newest message, counted up to UNREAD_CAP. */
+  private async unread(userId: string, m: Membership): Promise<number> {
     if (m.lastMessageId === null) return 0;
     let from = m.readUpto ?? 0n;
     if (m.visibleFrom !== null && m.visibleFrom - 1n > from) from = m.visibleFrom - 1n;
     if (m.lastMessageId <= from) return 0;
-    return this.messages.countAfter(m.conversationId, from, m.leftAt, UNREAD_CAP);
+    return this.messages.countUnread(m.conversationId, from, m.leftAt, userId, UNREAD_CAP);
   }
 
   /** Everyone sharing a current conversation with the user (a direct peer comes from the id itself). */
@@ -165,7 +163,7 @@ export class ConversationService {
   async markRead(userId: string, conversationId: string, messageId: bigint): Promise<void> {
     const c = await this.requireMember(userId, conversationId);
     const m = await this.conversations.membership(userId, conversationId);
-    const last = c.type === 'group' ? c.lastMessageId ?? null : m?.lastMessageId ?? null;
+    const last = maxId(await this.conversations.lastMessageId(conversationId), m?.lastMessageId ?? null);
     if (last !== null && messageId > last) {
       throw new ChatError('invalid_request', 'messageId is newer than the last message of the conversation');
     }
@@ -175,6 +173,10 @@ export class ConversationService {
       { type: 'receipt.read', conversationId, userId, messageId: messageId.toString() },
       c.members.filter((u) => u !== userId));
   }
+}
+
+function maxId(a: bigint | null, b: bigint | null): bigint | null {
+  return a === null ? b : b === null || a > b ? a : b;
 }
 
 /** Promise.all with at most `limit` calls running at once (a user with many conversations must not flood the driver). */

@@ -3,7 +3,7 @@ import type { EventFanout } from '../chat/ConversationService';
 import type { ConnectionKicker } from '../chat/DeviceService';
 import type { MessageView } from '../chat/views';
 import type { Logger } from '../log';
-import type { ClusterMessage } from './messages';
+import type { ClusterMessage, Delivery as NodeDelivery } from './messages';
 import type { NodeLease } from './NodeLease';
 import type { RouteRegistry } from './RouteRegistry';
 import type { StreamRouter } from './StreamRouter';
@@ -15,6 +15,14 @@ export interface LocalSockets {
   kick(k: Extract<ClusterMessage, { type: 'kick' }>): void;
   /** Every local (user, device) pair, to register again after Redis lost its data. */
   all(): Array<{ userId: string; deviceId: string; session: { resync(): Promise<void>; hold(): void } }>;
+}
+
+interface PendingDelivery {
+  message: MessageView;
+  userIds: readonly string[];
+  excludeDeviceId: string;
+  resolve: (offline: string[]) => void;
+  reject: (err: unknown) => void;
 }
 
 /**
@@ -39,7 +47,7 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
   }
 
   private onClusterMessage(m: ClusterMessage): void {
-    if (m.type === 'deliver') this.local.deliver(m.message, m.userIds, m.excludeDeviceId);
+    if (m.type === 'deliver') for (const d of m.items) this.local.deliver(d.message, d.userIds, d.excludeDeviceId);
     else if (m.type === 'event') this.local.event(m.frame, m.userIds);
     else this.local.kick(m);
   }
@@ -55,18 +63,57 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
     return new Map([...byNode].map(([node, users]) => [node, [...users]]));
   }
 
-  /** Routes the message; resolves with the users that had no connected device anywhere. */
-  async deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): Promise<string[]> {
-    const byNode = await this.usersByNode(userIds);
-    const reached = new Set([...byNode.values()].flat());
-    const self = this.nodeId;
-    const local = byNode.get(self);
-    if (local) this.local.deliver(message, local, excludeDeviceId);
-    byNode.delete(self);
-    await this.router.publish([...byNode].map(([nodeId, users]) => ({
-      nodeId, message: { type: 'deliver' as const, from: self, message, userIds: users, excludeDeviceId },
-    })));
-    return userIds.filter((u) => !reached.has(u));
+  /** Deliveries asked for in the current event-loop turn, routed together at its end. */
+  private pending: PendingDelivery[] = [];
+
+  /**
+   * Routes the message; resolves with the users that had no connected device anywhere. Messages
+   * whose writes finished in the same turn (one write batch) are routed together: one route lookup
+   * for all their users and one stream entry per destination node, instead of one of each per message.
+   */
+  deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): Promise<string[]> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ message, userIds, excludeDeviceId, resolve, reject });
+      if (this.pending.length === 1) setImmediate(() => void this.routePending());
+    });
+  }
+
+  private async routePending(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      const nodesOfUser = new Map<string, Set<number>>();
+      for (const r of await this.routes.lookup([...new Set(batch.flatMap((d) => d.userIds))])) {
+        let nodes = nodesOfUser.get(r.userId);
+        if (!nodes) nodesOfUser.set(r.userId, (nodes = new Set()));
+        nodes.add(r.nodeId);
+      }
+      const self = this.nodeId;
+      const remote = new Map<number, NodeDelivery[]>();
+      for (const d of batch) {
+        const usersOn = new Map<number, string[]>();
+        for (const u of d.userIds) {
+          for (const node of nodesOfUser.get(u) ?? []) {
+            const users = usersOn.get(node);
+            if (users) users.push(u);
+            else usersOn.set(node, [u]);
+          }
+        }
+        for (const [node, users] of usersOn) {
+          if (node === self) this.local.deliver(d.message, users, d.excludeDeviceId);
+          else {
+            const items = remote.get(node);
+            const item = { message: d.message, userIds: users, excludeDeviceId: d.excludeDeviceId };
+            if (items) items.push(item);
+            else remote.set(node, [item]);
+          }
+        }
+      }
+      await this.router.publish([...remote].map(([nodeId, items]) => ({ nodeId, message: { type: 'deliver' as const, from: self, items } })));
+      for (const d of batch) d.resolve(d.userIds.filter((u) => !nodesOfUser.has(u)));
+    } catch (err) {
+      for (const d of batch) d.reject(err);
+    }
   }
 
   /** Whether this device has a live connection anywhere. */

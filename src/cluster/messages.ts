@@ -1,16 +1,22 @@
 import type { MessageView } from '../chat/views';
 
 /** Messages nodes send each other through their streams; a discriminated union on `type`. */
+/** One message for the devices of `userIds` on the receiving node. */
+export interface Delivery {
+  /** The event to hand to sockets, as clients see it. */
+  message: MessageView;
+  /** Users of the conversation with a device on the receiving node. */
+  userIds: string[];
+  /** The device that sent it gets an ack instead. */
+  excludeDeviceId: string;
+}
+
 export type ClusterMessage =
   | {
     type: 'deliver';
     from: number;
-    /** The event to hand to sockets, as clients see it. */
-    message: MessageView;
-    /** Users of the conversation with a device on the receiving node. */
-    userIds: string[];
-    /** The device that sent it gets an ack instead. */
-    excludeDeviceId: string;
+    /** Every delivery for this node from one event-loop turn of the sender (one entry, not one per message). */
+    items: Delivery[];
   }
   | {
     type: 'event';
@@ -38,7 +44,17 @@ export function encode(m: ClusterMessage): string {
 export function decode(s: string): ClusterMessage | null {
   try {
     const m = JSON.parse(s) as ClusterMessage;
-    return m && (m.type === 'deliver' || m.type === 'event' || m.type === 'kick') && typeof m.from === 'number' ? m : null;
+    if (!m || typeof m.from !== 'number') return null;
+    if (m.type === 'deliver') {
+      // An entry from a node of the previous version (one delivery per entry): read it as a batch of one.
+      const single = m as unknown as Delivery & { items?: Delivery[] };
+      if (!Array.isArray(single.items)) {
+        if (!single.message || !Array.isArray(single.userIds)) return null;
+        return { type: 'deliver', from: m.from, items: [{ message: single.message, userIds: single.userIds, excludeDeviceId: single.excludeDeviceId }] };
+      }
+      return m;
+    }
+    return m.type === 'event' || m.type === 'kick' ? m : null;
   } catch {
     return null;
   }

@@ -15,7 +15,7 @@ export interface Conversation {
   /** Bumped by every membership change (compare-and-set). */
   version: number;
   createdAt: Date;
-  /** Groups: the newest message id (direct conversations keep it per member, in user_conversations). */
+  /** The newest message id (read fresh only by `get`; see lastMessageId). */
   lastMessageId?: bigint | null;
 }
 
@@ -113,30 +113,20 @@ export class ConversationRepository {
   }
 
   /**
-   * Moves the "last message" pointer: for a direct conversation on each member's row, for a group
-   * once on the conversation row (one write, not one per member). The sender's read watermark moves
-   * too (sending implies having read). Cell timestamps come from the message: late writes never go back.
+   * Moves the conversation's "last message" pointer: one write on the conversation row, whatever
+   * the conversation's size. Its cell timestamp comes from the message, so a late write never moves
+   * it back. (Sending does not move the sender's read watermark: unread counts stop at the reader's
+   * own newest message instead; see MessageRepository.countUnread.)
    */
-  async touch(c: Pick<Conversation, 'conversationId' | 'type' | 'members'>, messageId: bigint, senderId: string | null): Promise<void> {
-    const ts = micros(messageId);
-    const id = toLong(messageId);
-    const writes: Array<Promise<void>> = [];
-    if (c.type === 'group') {
-      writes.push(this.writes.execute('UPDATE conversations USING TIMESTAMP ? SET last_message_id = ? WHERE conversation_id = ?', [ts, id, c.conversationId]));
-      if (senderId !== null) {
-        writes.push(this.writes.execute('UPDATE user_conversations USING TIMESTAMP ? SET read_upto = ? WHERE user_id = ? AND conversation_id = ?',
-          [ts, id, senderId, c.conversationId]));
-      }
-    } else {
-      for (const m of c.members) {
-        writes.push(m === senderId
-          ? this.writes.execute('UPDATE user_conversations USING TIMESTAMP ? SET last_message_id = ?, read_upto = ? WHERE user_id = ? AND conversation_id = ?',
-            [ts, id, id, m, c.conversationId])
-          : this.writes.execute('UPDATE user_conversations USING TIMESTAMP ? SET last_message_id = ? WHERE user_id = ? AND conversation_id = ?',
-            [ts, id, m, c.conversationId]));
-      }
-    }
-    await Promise.all(writes);
+  async touch(conversationId: string, messageId: bigint): Promise<void> {
+    await this.writes.execute('UPDATE conversations USING TIMESTAMP ? SET last_message_id = ? WHERE conversation_id = ?',
+      [micros(messageId), toLong(messageId), conversationId]);
+  }
+
+  /** The newest message id on the conversation row (read fresh; conversation metadata may be cached). */
+  async lastMessageId(conversationId: string): Promise<bigint | null> {
+    const rs = await this.db.execute('SELECT last_message_id FROM conversations WHERE conversation_id = ?', [conversationId]);
+    return long(rs.first()?.last_message_id);
   }
 
   /** Moves the read watermark forward (a smaller id never overwrites a larger one). */

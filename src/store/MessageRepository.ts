@@ -90,21 +90,28 @@ export class MessageRepository {
     return { messages: out.slice(0, limit), more: out.length > limit };
   }
 
-  /** How many messages lie above `after` (up to `ceiling`), counting no further than `cap`. */
-  async countAfter(conversationId: string, after: bigint, ceiling: bigint | null, cap: number): Promise<number> {
-    const stopBucket = ceiling === null ? Number.MAX_SAFE_INTEGER : bucketOf(ceiling);
+  /**
+   * Unread messages for `readerId`: those above `after` (up to `ceiling`) that came after the
+   * reader's own newest text message (sending implies having read), counted newest first up to `cap`.
+   */
+  async countUnread(conversationId: string, after: bigint, ceiling: bigint | null, readerId: string, cap: number): Promise<number> {
+    const startBucket = ceiling === null ? Number.MAX_SAFE_INTEGER : bucketOf(ceiling);
+    const stopBucket = bucketOf(after);
     let n = 0;
-    for await (const bucket of this.buckets(conversationId, bucketOf(after), 'asc')) {
-      if (bucket > stopBucket || n >= cap) break;
+    for await (const bucket of this.buckets(conversationId, startBucket, 'desc')) {
+      if (bucket < stopBucket) break;
       const upper = ceiling === null ? '' : ' AND message_id < ?';
       const params: unknown[] = [conversationId, bucket, toLong(after)];
       if (ceiling !== null) params.push(toLong(ceiling + 1n));
       params.push(cap - n);
       const rs = await this.db.execute(
-        `SELECT message_id FROM messages WHERE conversation_id = ? AND bucket = ? AND message_id > ?${upper} LIMIT ?`, params);
-      n += rs.rows.length;
+        `SELECT sender_id, kind FROM messages WHERE conversation_id = ? AND bucket = ? AND message_id > ?${upper} LIMIT ?`, params);
+      for (const row of rs.rows) {
+        if (row.kind === 'text' && row.sender_id === readerId) return n;
+        if (++n >= cap) return cap;
+      }
     }
-    return Math.min(n, cap);
+    return n;
   }
 
   /** One bucket's messages strictly between `lower` and `upper` (null = unbounded), in `order`. */

@@ -121,6 +121,10 @@ describe('Redis restarting without its data', () => {
       // And live delivery works again once routes are re-registered.
       const late = (await a.sendAll({ to: bob.userId }, ['late'])).get('late');
       await b.next((f) => f.message?.messageId === late.messageId, 10000);
+    } catch (err) {
+      // A failure here is a race in recovery: the nodes' logs say which step came when.
+      (err as Error).message += `\n--- node logs ---\n${nodes.map((n) => n.output()).join('\n---\n')}`;
+      throw err;
     } finally {
       for (const n of nodes) n.proc.kill('SIGTERM');
       await Promise.all(nodes.map((n) => n.exited));

@@ -110,7 +110,7 @@ async function rateScenario() {
     senders[p] = { user: s, conn: await client.connect(s, 0, p % 2, handlers) };
     recipients[p] = { user: r, conn: await client.connect(r, 0, (p + 1) % 2, handlers) };
   });
-  const confirmTimer = setInterval(() => recipients.forEach((r) => r.conn.confirm()), 1000);
+  const confirmTimer = setInterval(() => recipients.forEach((r) => r.conn.confirm()), args.confirmMs ?? 1000);
   const info = await offer({
     rate, warmupMs, durationMs, acct,
     pick: (i) => {

@@ -204,6 +204,8 @@ async function startCassandra({ dir, nativePort, storagePort, sslStoragePort, cl
     num_tokens: 16,
     // Memtable cells off the Java heap: far less garbage to collect under a steady write load.
     memtable_allocation_type: 'offheap_objects',
+    // Our write batches are up to 40 KB (src/store/WriteBatcher.ts): no warning per batch in the log.
+    batch_size_warn_threshold_in_kb: 64,
     seed_provider: [{ class_name: 'org.apache.cassandra.locator.SimpleSeedProvider', parameters: [{ seeds: '127.0.0.1' }] }],
     data_file_directories: [path.join(dir, 'data')],
     commitlog_directory: path.join(dir, 'commitlog'),

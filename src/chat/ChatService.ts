@@ -135,10 +135,8 @@ export class ChatService {
    */
   private commit(stored: StoredMessage, target: Pick<Conversation, 'conversationId' | 'type' | 'members'>, clientMsgId: string | null): Promise<void> {
     const members = target.members;
-    const writes: Array<Promise<void>> = [
-      this.messages.insert(stored),
-      this.conversationRepo.touch(stored.conversationId, stored.messageId),
-    ];
+    // The message row is the whole write: a conversation's last message is its newest row (no pointer to keep).
+    const writes: Array<Promise<void>> = [this.messages.insert(stored)];
     if (clientMsgId !== null) {
       writes.push(this.clientIds.record(stored.senderId, clientMsgId, { messageId: stored.messageId, conversationId: stored.conversationId }));
     }

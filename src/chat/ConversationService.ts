@@ -77,17 +77,12 @@ export class ConversationService {
   }
 
   /**
-   * The user's conversation rows with `lastMessageId` filled in from the conversation row, where the
-   * newest id lives (capped at the member's removal). One small read per conversation.
+   * The user's conversation rows with `lastMessageId` filled in: the newest message they may see
+   * (capped at their removal). One small read per conversation.
    */
   async memberships(userId: string): Promise<Membership[]> {
     const rows = await this.conversations.listForUser(userId);
-    return mapLimited(rows, 16, async (row) => {
-      let last = await this.conversations.lastMessageId(row.conversationId);
-      if (last !== null && row.leftAt !== null && last > row.leftAt) last = row.leftAt;
-      // Rows written before the pointer moved to the conversation row carry their own.
-      return { ...row, lastMessageId: maxId(last, row.lastMessageId) };
-    });
+    return mapLimited(rows, 16, async (row) => ({ ...row, lastMessageId: await this.messages.newestId(row.conversationId, row.leftAt) }));
   }
 
   async list(userId: string): Promise<ConversationSummary[]> {
@@ -163,7 +158,7 @@ export class ConversationService {
   async markRead(userId: string, conversationId: string, messageId: bigint): Promise<void> {
     const c = await this.requireMember(userId, conversationId);
     const m = await this.conversations.membership(userId, conversationId);
-    const last = maxId(await this.conversations.lastMessageId(conversationId), m?.lastMessageId ?? null);
+    const last = await this.messages.newestId(conversationId, null);
     if (last !== null && messageId > last) {
       throw new ChatError('invalid_request', 'messageId is newer than the last message of the conversation');
     }
@@ -173,10 +168,6 @@ export class ConversationService {
       { type: 'receipt.read', conversationId, userId, messageId: messageId.toString() },
       c.members.filter((u) => u !== userId));
   }
-}
-
-function maxId(a: bigint | null, b: bigint | null): bigint | null {
-  return a === null ? b : b === null || a > b ? a : b;
 }
 
 /** Promise.all with at most `limit` calls running at once (a user with many conversations must not flood the driver). */

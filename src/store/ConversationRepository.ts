@@ -15,8 +15,6 @@ export interface Conversation {
   /** Bumped by every membership change (compare-and-set). */
   version: number;
   createdAt: Date;
-  /** The newest message id (read fresh only by `get`; see lastMessageId). */
-  lastMessageId?: bigint | null;
 }
 
 /** A user's row for one conversation: what they may see and how far they read. */
@@ -57,7 +55,7 @@ export class ConversationRepository {
 
   async get(conversationId: string): Promise<Conversation | null> {
     const rs = await this.db.execute(
-      'SELECT conversation_id, type, name, owner_id, members, version, created_at, last_message_id FROM conversations WHERE conversation_id = ?', [conversationId]);
+      'SELECT conversation_id, type, name, owner_id, members, version, created_at FROM conversations WHERE conversation_id = ?', [conversationId]);
     const row = rs.first();
     if (!row) return null;
     return {
@@ -68,7 +66,6 @@ export class ConversationRepository {
       members: [...(row.members ?? [])].sort(),
       version: row.version ?? 0,
       createdAt: row.created_at,
-      lastMessageId: long(row.last_message_id),
     };
   }
 
@@ -110,23 +107,6 @@ export class ConversationRepository {
     const rs = await this.db.execute(
       'SELECT conversation_id, type, joined_at, last_message_id, visible_from, left_at, read_upto FROM user_conversations WHERE user_id = ?', [userId]);
     return rs.rows.map(toMembership);
-  }
-
-  /**
-   * Moves the conversation's "last message" pointer: one write on the conversation row, whatever
-   * the conversation's size. Its cell timestamp comes from the message, so a late write never moves
-   * it back. (Sending does not move the sender's read watermark: unread counts stop at the reader's
-   * own newest message instead; see MessageRepository.countUnread.)
-   */
-  async touch(conversationId: string, messageId: bigint): Promise<void> {
-    await this.writes.execute('UPDATE conversations USING TIMESTAMP ? SET last_message_id = ? WHERE conversation_id = ?',
-      [micros(messageId), toLong(messageId), conversationId]);
-  }
-
-  /** The newest message id on the conversation row (read fresh; conversation metadata may be cached). */
-  async lastMessageId(conversationId: string): Promise<bigint | null> {
-    const rs = await this.db.execute('SELECT last_message_id FROM conversations WHERE conversation_id = ?', [conversationId]);
-    return long(rs.first()?.last_message_id);
   }
 
   /** Moves the read watermark forward (a smaller id never overwrites a larger one). */

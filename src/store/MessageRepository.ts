@@ -91,6 +91,15 @@ export class MessageRepository {
   }
 
   /**
+   * The conversation's newest message id at or below `ceiling` (null = none): the first row of its
+   * newest non-empty bucket. This is what a "last message" pointer would hold, without a write per message.
+   */
+  async newestId(conversationId: string, ceiling: bigint | null): Promise<bigint | null> {
+    const page = await this.pageBackward(conversationId, ceiling === null ? null : ceiling + 1n, 1);
+    return page.messages[0]?.messageId ?? null;
+  }
+
+  /**
    * Unread messages for `readerId`: those above `after` (up to `ceiling`) that came after the
    * reader's own newest text message (sending implies having read), counted newest first up to `cap`.
    */

@@ -157,7 +157,7 @@ async function groupScenario() {
   const summary = acct.summary();
   const stored = await persisted(acct, new Set(gs.map((g) => g.id)));
   for (const c of conns.values()) c.close();
-  return { ...info, ...summary, deliveriesPerSecond: Math.round(summary.delivered / (durationMs / 1000)), persisted: stored };
+  return { ...info, ...summary, deliveriesPerSecond: acct.deliveryRate(durationMs), persisted: stored };
 }
 
 /**

@@ -168,12 +168,13 @@ async function rateSuite(target, nodes, procs, cassandra) {
 }
 
 function brief(r) {
-  return { p50: r.latency?.p50, p99: r.latency?.p99, max: r.latency?.max, delivered: r.delivered, lost: r.lost, duplicated: r.duplicated, persisted: r.persisted };
+  return { p50: r.latency?.p50, p99: r.latency?.p99, max: r.latency?.max, delivered: r.delivered, lost: r.lost, duplicated: r.duplicated, failed: r.failed, errors: r.errors, persisted: r.persisted };
 }
 
 async function groupSuite(target, nodes, procs, cassandra) {
   const out = [];
-  for (const [size, groups, rate] of [[10, 50, 1000], [100, 5, 500]]) {
+  // 100 members at 600 msg/s offer 59,400 deliveries/s (the goal is 50,000: 500 msg/s could offer at most 49,500).
+  for (const [size, groups, rate] of [[10, 50, 1000], [100, 5, 600]]) {
     log(`${target}: groups of ${size} at ${rate} msg/s x${RUNS}`);
     const rs = await runs(RUNS, () => loadgen('group', { target, nodes, size, groups, rate, durationMs: MEASURE_MS, cassandra }, procs));
     out.push({ size, groups, rate, median: medianRun(rs, (r) => r.deliveriesPerSecond), runs: rs.map((r) => ({ ...brief(r), deliveriesPerSecond: r.deliveriesPerSecond })) });
@@ -269,7 +270,7 @@ async function main() {
       results.ours.history = medianRun(hs, (r) => r.reads.p99);
       log('ours: reconnect storm');
       const ss = await runs(RUNS, () => loadgen('storm', { target: 'ours', nodes, devices: QUICK ? 1000 : 5000, missed: 2 }, procs));
-      results.ours.storm = medianRun(ss, (r) => r.caughtUpSeconds);
+      results.ours.storm = { ...medianRun(ss, (r) => r.caughtUpSeconds), runs: ss.map((r) => ({ caughtUpSeconds: r.caughtUpSeconds, ...brief(r) })) };
       log('ours: idle connections on one node');
       results.ours.idle = await idleSuite(nodes, 'ours');
     } finally {

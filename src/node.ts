@@ -12,6 +12,7 @@ import { GroupService } from './chat/GroupService';
 import { SyncService } from './chat/SyncService';
 import { SnowflakeGenerator } from './chat/snowflake';
 import { Cluster } from './cluster/Cluster';
+import { GroupVersions } from './cluster/GroupVersions';
 import { Keys } from './cluster/keys';
 import { Discovery } from './cluster/Discovery';
 import { NodeLease, type NodeInfo } from './cluster/NodeLease';
@@ -88,7 +89,8 @@ async function buildNode(d: {
   const router = new StreamRouter(redis, blocking, keys, config.stream.maxLen, nodeLog.child('stream'));
   const cluster = new Cluster(lease, routes, router, connections, nodeLog.child('cluster'));
   const clientIds = new ClientMessageIds(redis, keys, new ClientMessageRepository(db, writes, IDEMPOTENCY_TTL_SECONDS));
-  const conversations = new ConversationService(conversationRepo, messages, cluster);
+  const groupVersions = new GroupVersions(redis, keys);
+  const conversations = new ConversationService(conversationRepo, messages, cluster, groupVersions);
   const pushQueue = new PushQueue(redis, keys, config.push.delayMs);
   const chat = new ChatService(users, conversationRepo, conversations, messages, clientIds,
     new SnowflakeGenerator(nodeId), cluster, pushQueue, nodeLog.child('chat'), config.sync.safetyLagMs / 2);
@@ -100,7 +102,7 @@ async function buildNode(d: {
     isConnected: (userId, deviceId) => cluster.isConnected(userId, deviceId),
   }, config.push.provider === 'webhook' ? new WebhookProvider(config.push.webhookUrl as string) : new LogProvider(nodeLog.child('push')),
   config.push, nodeLog.child('push'));
-  const groups = new GroupService(conversationRepo, conversations, chat, config.chat.maxGroupMembers);
+  const groups = new GroupService(conversationRepo, conversations, chat, groupVersions, config.chat.maxGroupMembers);
   const sync = new SyncService(conversations, messages);
   const auth = new AuthService(users, new TokenStore(redis, keys, config.auth.tokenTtlSeconds), config.auth.bcryptRounds, cluster);
   const devices = new DeviceService(deviceRepo, cursors, cluster);

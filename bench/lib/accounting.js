@@ -12,11 +12,17 @@ class Accounting {
     this.deliveries = new Map();
     this.latencies = [];
     this.unexpected = 0;
+    /** Error frames by code. */
+    this.errors = {};
+    /** First send and last first-copy delivery (ms): the span the deliveries really took. */
+    this.firstSentAt = null;
+    this.lastDeliveredAt = null;
   }
 
   /** A message was sent at t0 (ms, one clock for the whole process) and should reach these devices. */
   sent(clientMsgId, t0, expectedDevices) {
     this.sends.set(clientMsgId, { t0, expected: new Set(expectedDevices), ackedId: null, error: null });
+    if (this.firstSentAt === null || t0 < this.firstSentAt) this.firstSentAt = t0;
   }
 
   acked(clientMsgId, messageId) {
@@ -26,7 +32,9 @@ class Accounting {
 
   failed(clientMsgId, code) {
     const s = this.sends.get(clientMsgId);
-    if (s) s.error = code;
+    if (!s) return;
+    s.error = code;
+    this.errors[code] = (this.errors[code] ?? 0) + 1;
   }
 
   /** A device got the message at t (ms). Only the first copy per device counts toward latency. */
@@ -40,7 +48,19 @@ class Accounting {
     if (!perDevice) this.deliveries.set(clientMsgId, (perDevice = new Map()));
     const n = (perDevice.get(deviceKey) ?? 0) + 1;
     perDevice.set(deviceKey, n);
-    if (n === 1) this.latencies.push(t - s.t0);
+    if (n === 1) {
+      this.latencies.push(t - s.t0);
+      if (this.lastDeliveredAt === null || t > this.lastDeliveredAt) this.lastDeliveredAt = t;
+    }
+  }
+
+  /**
+   * Deliveries per second over `windowMs`, or over the time they really took when that was longer
+   * (a system that falls behind delivers the backlog after the window: it must not count as keeping up).
+   */
+  deliveryRate(windowMs) {
+    const { delivered, spanMs } = this.summary();
+    return Math.round(delivered / (Math.max(windowMs, spanMs) / 1000));
   }
 
   /** Totals. `lost` counts (message, device) pairs never delivered for messages that were acked. */
@@ -60,7 +80,11 @@ class Accounting {
         if (n > 1) duplicated += n - 1;
       }
     }
-    return { sent, acked, failed, unacked, expectedDeliveries: expected, delivered, lost, duplicated, unexpected: this.unexpected, latency: percentiles(this.latencies) };
+    const spanMs = this.firstSentAt === null || this.lastDeliveredAt === null ? 0 : this.lastDeliveredAt - this.firstSentAt;
+    return {
+      sent, acked, failed, unacked, expectedDeliveries: expected, delivered, lost, duplicated, unexpected: this.unexpected,
+      errors: { ...this.errors }, spanMs, latency: percentiles(this.latencies),
+    };
   }
 
   /** Message ids acked, for the persistence check. */

@@ -1,4 +1,5 @@
 import { ChatError } from '../errors';
+import type { GroupVersions } from '../cluster/GroupVersions';
 import type { Conversation, ConversationRepository, Membership } from '../store/ConversationRepository';
 import type { MessageRepository } from '../store/MessageRepository';
 import { minIdAt, parseId } from './snowflake';
@@ -22,6 +23,8 @@ export interface HistoryPage {
 /** Unread counts stop at this (clients show "999+"). */
 export const UNREAD_CAP = 1000;
 const CACHE_LIMIT = 100_000;
+/** A cached group is read from Cassandra again after this long, whatever its version says. */
+const GROUP_CACHE_MS = 10_000;
 
 /** Sends receipts to other members (src/cluster/Cluster.ts). */
 export interface EventFanout {
@@ -35,28 +38,44 @@ export interface EventFanout {
 export class ConversationService {
   /** Direct conversations never change, so their metadata is cached; groups are always read fresh. */
   private readonly directCache = new Map<string, Conversation>();
+  /** Groups as last read, each with the version it was read at. */
+  private readonly groupCache = new Map<string, { c: Conversation; readAt: number }>();
 
   constructor(
     private readonly conversations: ConversationRepository,
     private readonly messages: MessageRepository,
     private readonly events: EventFanout,
+    private readonly versions: GroupVersions,
   ) {}
 
-  /** Current metadata: cached for direct conversations, read from Cassandra for groups. */
-  async get(conversationId: string): Promise<Conversation | null> {
+  /**
+   * Current metadata. Direct conversations never change: cached for good. A group is cached too, but
+   * used only while its version in Redis (GroupVersions) still matches and for GROUP_CACHE_MS at
+   * most (a bound even if a version raise was lost to a Redis failure); otherwise it is read from
+   * Cassandra again. Group ids start with "g_". `fresh` always reads Cassandra (membership changes).
+   */
+  async get(conversationId: string, fresh = false): Promise<Conversation | null> {
     const cached = this.directCache.get(conversationId);
     if (cached) return cached;
+    const isGroup = conversationId.startsWith('g_');
+    const version = isGroup ? await this.versions.current(conversationId) : null;
+    if (isGroup && !fresh) {
+      const group = this.groupCache.get(conversationId);
+      if (group && version !== null && group.c.version === version && Date.now() - group.readAt < GROUP_CACHE_MS) return group.c;
+    }
+    const readAt = Date.now();
     const c = await this.conversations.get(conversationId);
-    if (c?.type === 'direct') {
-      if (this.directCache.size > CACHE_LIMIT) this.directCache.clear();
-      this.directCache.set(conversationId, c);
+    if (c?.type === 'direct') remember(this.directCache, conversationId, c);
+    if (c?.type === 'group') {
+      if (version === null) await this.versions.raise(conversationId, c.version); // first use, or Redis lost it
+      if (version === null || version === c.version) remember(this.groupCache, conversationId, { c, readAt });
     }
     return c;
   }
 
   /** The conversation if `userId` is a current member: 404 when it does not exist, 403 when not a member. */
-  async requireMember(userId: string, conversationId: string): Promise<Conversation> {
-    const c = await this.get(conversationId);
+  async requireMember(userId: string, conversationId: string, fresh = false): Promise<Conversation> {
+    const c = await this.get(conversationId, fresh);
     if (!c) throw new ChatError('not_found', `no conversation ${conversationId}`);
     if (!c.members.includes(userId)) throw new ChatError('forbidden', 'you are not a member of this conversation');
     return c;
@@ -168,6 +187,11 @@ export class ConversationService {
       { type: 'receipt.read', conversationId, userId, messageId: messageId.toString() },
       c.members.filter((u) => u !== userId));
   }
+}
+
+function remember<T>(cache: Map<string, T>, id: string, c: T): void {
+  if (cache.size > CACHE_LIMIT) cache.clear();
+  cache.set(id, c);
 }
 
 /** Promise.all with at most `limit` calls running at once (a user with many conversations must not flood the driver). */

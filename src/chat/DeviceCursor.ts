@@ -20,6 +20,11 @@ import { minIdAt } from './snowflake';
 export class DeviceCursor {
   private safeId: bigint;
   private readonly seen: Set<bigint>;
+  /**
+   * The largest id ever put in `seen` (it only grows). While it is above `safe` it is still in `seen`
+   * (only ids at or below the new `safe` leave it), so it is the highest confirmed id without a scan.
+   */
+  private maxSeen: bigint;
   /** Sent, unconfirmed id → its send sequence number on this connection. */
   private readonly sent = new Map<bigint, number>();
   /** Send sequence numbers of ids sent and already confirmed (to place a repeated confirmation). */
@@ -35,6 +40,8 @@ export class DeviceCursor {
   constructor(start: StoredCursor, private readonly lagMs: number, private readonly now: () => number = Date.now) {
     this.safeId = start.safe;
     this.seen = new Set(start.seen.filter((id) => id > start.safe));
+    this.maxSeen = start.safe;
+    for (const id of this.seen) if (id > this.maxSeen) this.maxSeen = id;
   }
 
   /** A cursor for a device that has nothing yet and wants nothing old: it starts at the present. */
@@ -84,6 +91,7 @@ export class DeviceCursor {
           this.sent.delete(id);
           this.confirmedSeq.set(id, s);
           this.seen.add(id);
+          if (id > this.maxSeen) this.maxSeen = id;
           changed = true;
         }
       }
@@ -95,9 +103,7 @@ export class DeviceCursor {
 
   /** The highest id the device confirmed: `upto`, or a larger one confirmed earlier. */
   private topConfirmed(upto: bigint): bigint {
-    let top = upto;
-    for (const id of this.seen) if (id > top) top = id;
-    return top;
+    return this.maxSeen > upto ? this.maxSeen : upto;
   }
 
   /** Moves `safe` as far as allowed: up to `upto`, below every unconfirmed sent id, and `lagMs` behind now. */

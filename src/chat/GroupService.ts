@@ -1,3 +1,4 @@
+import type { GroupVersions } from '../cluster/GroupVersions';
 import { ChatError } from '../errors';
 import type { Conversation, ConversationRepository } from '../store/ConversationRepository';
 import type { ChatService } from './ChatService';
@@ -26,6 +27,7 @@ export class GroupService {
     private readonly repo: ConversationRepository,
     private readonly conversations: ConversationService,
     private readonly chat: ChatService,
+    private readonly versions: GroupVersions,
     private readonly maxMembers: number,
   ) {}
 
@@ -53,14 +55,14 @@ export class GroupService {
       if (c.members.includes(userId)) {
         // Already in the set; if an earlier add died before writing the member's row, finish it.
         const row = await this.repo.membership(userId, conversationId);
-        if (!row || row.leftAt !== null) await this.recordJoin(c, actorId, userId, c.members);
+        if (!row || row.leftAt !== null) await this.recordJoin(c, actorId, userId, c.members, c.version);
         return view(c);
       }
       await this.requireUsers([userId]);
       if (c.members.length >= this.maxMembers) throw new ChatError('group_full', `a group has at most ${this.maxMembers} members`);
       const members = [...c.members, userId].sort();
       if (!(await this.repo.compareAndSetMembers(c, members, c.ownerId ?? actorId))) continue;
-      await this.recordJoin(c, actorId, userId, members);
+      await this.recordJoin(c, actorId, userId, members, c.version + 1);
       return view({ ...c, members, version: c.version + 1 });
     }
     throw new ChatError('unavailable', 'the group changed too often; retry');
@@ -75,7 +77,7 @@ export class GroupService {
         // Out of the set; if an earlier removal died before marking the member's row, finish it.
         const row = await this.repo.membership(userId, conversationId);
         if (row && row.leftAt === null) {
-          await this.recordLeave(c, actorId, userId, c.members);
+          await this.recordLeave(c, actorId, userId, c.members, c.version);
           return;
         }
         throw new ChatError('not_found', `${userId} is not a member`);
@@ -83,21 +85,26 @@ export class GroupService {
       const members = c.members.filter((m) => m !== userId);
       const ownerId = c.ownerId === userId ? (members[0] ?? '') : (c.ownerId ?? '');
       if (!(await this.repo.compareAndSetMembers(c, members, ownerId))) continue;
-      await this.recordLeave(c, actorId, userId, members);
+      await this.recordLeave(c, actorId, userId, members, c.version + 1);
       return;
     }
     throw new ChatError('unavailable', 'the group changed too often; retry');
   }
 
-  /** The join event (its id is the member's first visible message) and the member's row. */
-  private async recordJoin(c: Conversation, actorId: string, userId: string, members: string[]): Promise<void> {
+  /**
+   * The join event (its id is the member's first visible message) and the member's row. The new
+   * version is raised in Redis first, so every send with an id above the event sees the new set.
+   */
+  private async recordJoin(c: Conversation, actorId: string, userId: string, members: string[], version: number): Promise<void> {
+    await this.versions.raise(c.conversationId, version);
     const eventId = this.chat.nextId();
     await this.repo.join(userId, c, eventId);
     await this.chat.appendSystem(c.conversationId, eventId, actorId, { action: 'member.added', userId }, members);
   }
 
-  /** The removal event (the member sees nothing after it) and the member's row. */
-  private async recordLeave(c: Conversation, actorId: string, userId: string, members: string[]): Promise<void> {
+  /** The removal event (the member sees nothing after it) and the member's row; the version is raised first, as for a join. */
+  private async recordLeave(c: Conversation, actorId: string, userId: string, members: string[], version: number): Promise<void> {
+    await this.versions.raise(c.conversationId, version);
     const eventId = this.chat.nextId();
     await this.repo.leave(userId, c.conversationId, eventId);
     const action: SystemAction = actorId === userId ? 'member.left' : 'member.removed';
@@ -106,7 +113,8 @@ export class GroupService {
   }
 
   private async requireGroupMember(userId: string, conversationId: string): Promise<Conversation> {
-    const c = await this.conversations.requireMember(userId, conversationId);
+    // Membership changes compare-and-set on the version: always the row as stored, never a cached copy.
+    const c = await this.conversations.requireMember(userId, conversationId, true);
     if (c.type !== 'group') throw new ChatError('not_found', `${conversationId} is not a group`);
     return c;
   }

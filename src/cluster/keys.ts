@@ -29,6 +29,8 @@ export class Keys {
   pushDeadLetter(): string { return `${this.prefix}push:dead-letter`; }
   /** String, NX PX push.throttleMs: a device was notified about a conversation recently. */
   pushThrottle(deviceId: string, conversationId: string): string { return `${this.prefix}push-throttle:${deviceId}:${conversationId}`; }
+  /** String: a group's membership version (only ever raised), checked before a cached member set is used. */
+  groupVersion(conversationId: string): string { return `${this.prefix}group-version:${conversationId}`; }
   /** String userId, EX token TTL, keyed by the SHA-256 of the bearer token. */
   token(tokenHash: string): string { return `${this.prefix}token:${tokenHash}`; }
 }

@@ -8,7 +8,7 @@ import type { StoredCursor } from '../store/CursorRepository';
 import { ChatError, toChatError } from '../errors';
 import type { Logger } from '../log';
 import { CloseCodes, type CloseCode } from './closeCodes';
-import { DeviceSession, type SessionDeps } from './DeviceSession';
+import { DeviceSession, type Frame, type SessionDeps } from './DeviceSession';
 
 export interface ConnectionLimits {
   maxContentChars: number;
@@ -55,7 +55,7 @@ export class ClientConnection {
   ) {
     this.limits = deps.limits;
     this.log = deps.log;
-    this.session = new DeviceSession(userId, deviceId, cursor, (json) => this.sendRaw(json),
+    this.session = new DeviceSession(userId, deviceId, cursor, (frame) => this.sendRaw(frame),
       () => this.close(CloseCodes.slowConsumer), () => this.drained(), deps);
     this.tokens = this.limits.maxFramesPerSecond * 2;
     this.socketClosed = new Promise((resolve) => ws.once('close', () => resolve()));
@@ -72,14 +72,14 @@ export class ClientConnection {
     this.onCloseCallbacks.push(cb);
   }
 
-  /** Sends a frame unless the socket is closed; a peer too slow to drain its buffer is closed (4008). */
-  sendRaw(json: string): void {
+  /** Sends a text frame unless the socket is closed; a peer too slow to drain its buffer is closed (4008). */
+  sendRaw(frame: Frame): void {
     if (this.closed) return;
     if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
       this.close(CloseCodes.slowConsumer);
       return;
     }
-    this.ws.send(json);
+    this.ws.send(frame, TEXT);
   }
 
   /** Resolves once less than a quarter of the send-buffer limit is queued (or the socket closed). */
@@ -221,6 +221,9 @@ export class ClientConnection {
     this.send(frame);
   }
 }
+
+/** Bytes go out as a text frame too (a pre-encoded JSON frame). */
+const TEXT = { binary: false } as const;
 
 function requireMessageId(frame: Record<string, unknown>): bigint {
   const id = parseId(frame.messageId);

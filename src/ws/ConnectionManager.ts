@@ -33,23 +33,26 @@ export class ConnectionManager implements LocalSockets {
     return true;
   }
 
-  /** Offers a message to every local device of these users but the sending one; serialized once. */
+  /**
+   * Offers a message to every local device of these users but the sending one. It is serialized and
+   * UTF-8 encoded once, and the same bytes go to every socket (a group of 100 is one encoding, not 100).
+   */
   deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): void {
-    let json: string | null = null;
+    let bytes: Buffer | null = null;
     const id = BigInt(message.messageId);
     for (const conn of this.devicesOf(userIds)) {
       if (conn.deviceId === excludeDeviceId) continue;
-      json ??= JSON.stringify({ type: 'message.new', message });
-      conn.session.offer(id, json);
+      bytes ??= Buffer.from(JSON.stringify({ type: 'message.new', message }));
+      conn.session.offer(id, bytes);
     }
   }
 
-  /** A frame that is not a message (receipts): sent to every local device of these users. */
+  /** A frame that is not a message (receipts): sent to every local device of these users, encoded once. */
   event(frame: object, userIds: readonly string[]): void {
-    let json: string | null = null;
+    let bytes: Buffer | null = null;
     for (const conn of this.devicesOf(userIds)) {
-      json ??= JSON.stringify(frame);
-      conn.sendRaw(json);
+      bytes ??= Buffer.from(JSON.stringify(frame));
+      conn.sendRaw(bytes);
     }
   }
 

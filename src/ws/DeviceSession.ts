@@ -8,6 +8,14 @@ const CATCH_UP_PAGE = 200;
 /** Live messages held while catch-up runs (count and bytes); beyond this the client is too far behind to buffer for. */
 const MAX_BUFFERED_LIVE = 20_000;
 const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
+/**
+ * How often a connected device's cursor is written. After a node crash (not a graceful stop, which
+ * saves every cursor) a device may be sent again what it confirmed in this last interval.
+ */
+export const CURSOR_SAVE_MS = 2000;
+
+/** A text frame: a JSON string, or its UTF-8 bytes when one message goes to many sockets (encoded once). */
+export type Frame = string | Buffer;
 
 export interface SessionDeps {
   sync: SyncService;
@@ -26,7 +34,7 @@ export interface SessionDeps {
 export class DeviceSession {
   readonly cursor: DeviceCursor;
   private live = false;
-  private held: Array<{ id: bigint; json: string }> = [];
+  private held: Array<{ id: bigint; frame: Frame }> = [];
   private heldBytes = 0;
   /** A resync was asked for while catch-up ran: catch-up reads once more before going live. */
   private readAgain = false;
@@ -34,12 +42,13 @@ export class DeviceSession {
   /** The save in flight, if any; at most one runs, and the latest state is written after it. */
   private saving: Promise<void> | null = null;
   private saveAgain = false;
+  private nextSaveAt = Date.now() + Math.random() * CURSOR_SAVE_MS;
 
   constructor(
     private readonly userId: string,
     private readonly deviceId: string,
     start: StoredCursor,
-    private readonly send: (json: string) => void,
+    private readonly send: (frame: Frame) => void,
     private readonly onOverflow: () => void,
     /** Resolves once the socket's send buffer has drained below a bound (catch-up pacing). */
     private readonly drained: () => Promise<void>,
@@ -48,21 +57,21 @@ export class DeviceSession {
     this.cursor = new DeviceCursor(start, deps.safetyLagMs);
   }
 
-  /** A live message for this device (already serialized as a `message.new` frame). */
-  offer(id: bigint, json: string): void {
+  /** A live message for this device (already serialized as a `message.new` frame, once for all its recipients). */
+  offer(id: bigint, frame: Frame): void {
     if (this.closed) return;
     if (!this.live) {
-      if (this.held.length >= MAX_BUFFERED_LIVE || this.heldBytes + json.length > MAX_BUFFERED_BYTES) {
+      if (this.held.length >= MAX_BUFFERED_LIVE || this.heldBytes + frame.length > MAX_BUFFERED_BYTES) {
         this.onOverflow();
         return;
       }
-      this.held.push({ id, json });
-      this.heldBytes += json.length;
+      this.held.push({ id, frame });
+      this.heldBytes += frame.length;
       return;
     }
     if (!this.cursor.wants(id)) return;
     this.cursor.markSent(id);
-    this.send(json);
+    this.send(frame);
   }
 
   /** Sends everything stored above the cursor, then switches to live delivery. Ends with a `sync.complete` frame. */
@@ -77,7 +86,7 @@ export class DeviceSession {
     this.held = [];
     this.heldBytes = 0;
     this.live = true;
-    for (const h of held) this.offer(h.id, h.json);
+    for (const h of held) this.offer(h.id, h.frame);
     this.cursor.caughtUp();
     this.send(JSON.stringify({ type: 'sync.complete', count: sent, cursor: this.cursor.safe.toString() }));
   }
@@ -123,9 +132,24 @@ export class DeviceSession {
     }
   }
 
-  /** `message.received`: cumulative confirmation, persisted at once (coalesced with saves in flight). */
+  /**
+   * `message.received`: cumulative confirmation. The in-memory cursor is what counts while the
+   * device is connected; it is persisted by `maybeFlush` (at most every CURSOR_SAVE_MS) and at close.
+   */
   received(upto: bigint): void {
-    if (this.cursor.confirm(upto)) void this.flush();
+    this.cursor.confirm(upto);
+  }
+
+  /**
+   * Persists the cursor if CURSOR_SAVE_MS passed since the last save (called on a short timer for
+   * every session). A device receiving 100 messages a second confirms thousands of ids within the
+   * sync lag; writing them once per confirmation would cost Cassandra far more than the messages.
+   * Each session starts at a random phase, so saves spread out instead of coming all at once.
+   */
+  maybeFlush(now: number): void {
+    if (now < this.nextSaveAt) return;
+    this.nextSaveAt = now + CURSOR_SAVE_MS;
+    void this.flush();
   }
 
   /** Persists the cursor if it moved (also called on a timer, as time moves the lag bound, and at close). */

@@ -17,7 +17,8 @@ import type { ConnectionManager } from './ConnectionManager';
 /** Bytes a frame may take beyond its content (JSON envelope, ids). */
 const ENVELOPE_BYTES = 4096;
 /** How often moved cursors are written to Cassandra. */
-const CURSOR_FLUSH_MS = 1000;
+/** Sessions are checked this often for a due cursor save (each saves every CURSOR_SAVE_MS, at its own phase). */
+const CURSOR_TICK_MS = 250;
 
 interface Authorized {
   userId: string;
@@ -68,8 +69,9 @@ export class WsGateway {
     every(Math.min(1000, this.timing.presenceTimeoutMs / 4), () => {
       for (const c of this.connections.all()) c.checkAlive(this.timing.presenceTimeoutMs);
     });
-    every(CURSOR_FLUSH_MS, () => {
-      for (const c of this.connections.all()) void c.session.flush();
+    every(CURSOR_TICK_MS, () => {
+      const now = Date.now();
+      for (const c of this.connections.all()) c.session.maybeFlush(now);
     });
     every(this.timing.routeRefreshMs, () => {
       const users = new Set(this.connections.all().map((c) => c.userId));

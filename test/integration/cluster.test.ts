@@ -1,4 +1,5 @@
 import Redis from 'ioredis';
+import { GroupVersions } from '../../src/cluster/GroupVersions';
 import { Keys } from '../../src/cluster/keys';
 import type { ClusterMessage } from '../../src/cluster/messages';
 import { NodeLease } from '../../src/cluster/NodeLease';
@@ -123,5 +124,18 @@ describe('StreamRouter', () => {
     const len = await redis().xlen(keys.stream(9));
     expect(len).toBeLessThan(300);
     expect(len).toBeGreaterThanOrEqual(100);
+  });
+});
+
+describe('GroupVersions', () => {
+  it('is unknown until first raised, and only ever moves up, whatever order racing raises land in', async () => {
+    const versions = new GroupVersions(redis(), new Keys(uniquePrefix()));
+    expect(await versions.current('g_1')).toBeNull();
+    await versions.raise('g_1', 3);
+    await Promise.all([versions.raise('g_1', 5), versions.raise('g_1', 4)]);
+    expect(await versions.current('g_1')).toBe(5);
+    await versions.raise('g_1', 2);
+    expect(await versions.current('g_1')).toBe(5);
+    expect(await versions.current('g_2')).toBeNull();
   });
 });

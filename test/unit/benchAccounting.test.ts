@@ -22,7 +22,7 @@ describe('bench load-generator accounting', () => {
     const s = a.summary();
     expect(s).toEqual({
       sent: 4, acked: 3, failed: 1, unacked: 0, expectedDeliveries: 4, delivered: 3, lost: 1, duplicated: 2, unexpected: 2,
-      latency: { count: 3, p50: 5, p99: 7, max: 7 },
+      errors: { unavailable: 1 }, spanMs: 13, latency: { count: 3, p50: 5, p99: 7, max: 7 },
     });
     expect(a.ackedIds().sort()).toEqual(['101', '102', '104']);
   });
@@ -32,6 +32,15 @@ describe('bench load-generator accounting', () => {
     a.sent('m1', 0, ['b1']);
     a.delivered('m1', 'b1', 3);
     expect(a.summary()).toEqual(expect.objectContaining({ acked: 0, unacked: 1, delivered: 1, lost: 0, expectedDeliveries: 1 }));
+  });
+
+  it('measures delivery rate over the time deliveries really took when the system fell behind', () => {
+    const a = new Accounting();
+    for (let i = 0; i < 100; i++) a.sent(`m${i}`, 1000 + i * 10, ['b1']); // 100 messages sent over 1 s
+    for (let i = 0; i < 100; i++) a.delivered(`m${i}`, 'b1', 1000 + i * 30); // delivered over 3 s
+    expect(a.summary().spanMs).toBe(2970);
+    expect(a.deliveryRate(1000)).toBe(Math.round(100 / 2.97));
+    expect(a.deliveryRate(5000)).toBe(20); // a window longer than the span: the window counts
   });
 
   it('computes percentiles and medians', () => {

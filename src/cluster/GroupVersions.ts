@@ -1,0 +1,30 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys';
+
+/** Sets the version only if it is higher: racing membership changes can never move it back. */
+const RAISE = `
+local cur = tonumber(redis.call('get', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) > cur then redis.call('set', KEYS[1], ARGV[1]) return 1 end
+return 0`;
+
+/**
+ * The current membership version of each group, in Redis, so that every node may keep a group's
+ * member set in memory and check it with one cheap Redis read instead of a Cassandra read per
+ * message. A membership change raises the version after writing the member set and before its
+ * event takes an id; a send reads the version after taking its id. So a message with an id above
+ * a change always sees the change (as with a Cassandra read), and a cache can never be stale
+ * unnoticed. A missing key (first use, or Redis lost its data) means "unknown": read Cassandra.
+ */
+export class GroupVersions {
+  constructor(private readonly redis: Redis, private readonly keys: Keys) {}
+
+  async current(conversationId: string): Promise<number | null> {
+    const v = await this.redis.get(this.keys.groupVersion(conversationId));
+    return v === null ? null : Number(v);
+  }
+
+  /** Records `version` as current unless a higher one already is. */
+  async raise(conversationId: string, version: number): Promise<void> {
+    await this.redis.eval(RAISE, 1, this.keys.groupVersion(conversationId), String(version));
+  }
+}

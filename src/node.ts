@@ -38,6 +38,9 @@ import { WriteBatcher } from './store/WriteBatcher';
 import { ConnectionManager } from './ws/ConnectionManager';
 import { WsGateway } from './ws/WsGateway';
 
+/** Pending connections the kernel queues for accept (capped by net.core.somaxconn). */
+const LISTEN_BACKLOG = 4096;
+
 export interface ChatNode {
   readonly nodeId: number;
   readonly port: number;
@@ -150,7 +153,9 @@ async function buildNode(d: {
   await pushWorker.start(nodeId);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(d.port, config.server.host, () => resolve());
+    // A reconnect storm opens thousands of connections at once: Node's default backlog (511)
+    // overflows, and every dropped SYN costs its client a one-second retransmit.
+    server.listen({ port: d.port, host: config.server.host, backlog: LISTEN_BACKLOG }, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
   wsUrl = config.server.publicWsUrl ?? `ws://${config.server.host}:${port}/ws`;

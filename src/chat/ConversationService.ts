@@ -160,15 +160,26 @@ export class ConversationService {
     const after = q.after === undefined ? null : parseId(q.after);
     if (q.before !== undefined && before === null) throw new ChatError('invalid_request', 'before must be a message id');
     if (q.after !== undefined && after === null) throw new ChatError('invalid_request', 'after must be a message id');
-    const m = await this.requireAccess(userId, conversationId);
+    // The page is read while access is checked: for most readers (no join or removal bound) that
+    // read is the answer; a bounded member's page is read again within their bounds. Nothing is
+    // returned before the check has passed.
+    const access = this.requireAccess(userId, conversationId);
     if (after !== null) {
+      const unbounded = this.messages.pageForward(conversationId, after, q.limit);
+      unbounded.catch(() => undefined);
+      const m = await access;
       const floor = m.visibleFrom !== null && m.visibleFrom - 1n > after ? m.visibleFrom - 1n : after;
-      const page = await this.messages.pageForward(conversationId, floor, q.limit, m.leftAt);
+      const page = floor === after && m.leftAt === null ? await unbounded : await this.messages.pageForward(conversationId, floor, q.limit, m.leftAt);
       const messages = page.messages.map(toMessageView);
       return { messages, nextAfter: page.more ? messages[messages.length - 1].messageId : null };
     }
+    const unbounded = this.messages.pageBackward(conversationId, before, q.limit);
+    unbounded.catch(() => undefined);
+    const m = await access;
     const ceiling = m.leftAt !== null && (before === null || m.leftAt + 1n < before) ? m.leftAt + 1n : before;
-    const page = await this.messages.pageBackward(conversationId, ceiling, q.limit, m.visibleFrom);
+    const page = ceiling === before && m.visibleFrom === null
+      ? await unbounded
+      : await this.messages.pageBackward(conversationId, ceiling, q.limit, m.visibleFrom);
     const messages = page.messages.map(toMessageView);
     return { messages, nextBefore: page.more ? messages[messages.length - 1].messageId : null };
   }

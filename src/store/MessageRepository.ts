@@ -33,6 +33,12 @@ export interface Page {
 
 const COLUMNS = 'conversation_id, message_id, sender_id, sender_device_id, kind, content';
 const BUCKET_BATCH = 32;
+/**
+ * How far ahead of this node's clock another node's may be (README: keep clocks in sync). The
+ * latest history page reads the bucket of now + this first; ids further in the future than this
+ * would show there only once the reader's clock catches up.
+ */
+const CLOCK_SKEW_MS = 60_000;
 
 export class MessageRepository {
   /** (conversation, bucket) pairs this process already recorded in conversation_buckets. */
@@ -67,12 +73,25 @@ export class MessageRepository {
    * (a member's join; null = no floor).
    */
   async pageBackward(conversationId: string, before: bigint | null, limit: number, floor: bigint | null = null): Promise<Page> {
-    const startBucket = before === null ? Number.MAX_SAFE_INTEGER : bucketOf(before);
+    let startBucket = before === null ? Number.MAX_SAFE_INTEGER : bucketOf(before);
     const stopBucket = floor === null ? Number.MIN_SAFE_INTEGER : bucketOf(floor);
+    const lower = floor === null ? null : floor - 1n;
     const out: StoredMessage[] = [];
-    for await (const bucket of this.buckets(conversationId, startBucket, 'desc')) {
+    let inclusive = true;
+    if (before === null) {
+      // The latest page of an active conversation lies in the newest bucket that can exist yet (ids
+      // carry their node's clock: allow for CLOCK_SKEW_MS): read it first, and skip the bucket index
+      // when it holds a whole page. Otherwise go on below it through the index.
+      const newest = bucketOfMs(Date.now() + CLOCK_SKEW_MS);
+      if (newest < stopBucket) return { messages: [], more: false };
+      out.push(...await this.slice(conversationId, newest, lower, null, 'DESC', limit + 1));
+      if (out.length > limit) return { messages: out.slice(0, limit), more: true };
+      startBucket = newest;
+      inclusive = false;
+    }
+    for await (const bucket of this.buckets(conversationId, startBucket, 'desc', inclusive)) {
       if (bucket < stopBucket) break;
-      out.push(...await this.slice(conversationId, bucket, floor === null ? null : floor - 1n, before, 'DESC', limit + 1 - out.length));
+      out.push(...await this.slice(conversationId, bucket, lower, before, 'DESC', limit + 1 - out.length));
       if (out.length > limit) break;
     }
     return { messages: out.slice(0, limit), more: out.length > limit };
@@ -95,8 +114,13 @@ export class MessageRepository {
    * newest non-empty bucket. This is what a "last message" pointer would hold, without a write per message.
    */
   async newestId(conversationId: string, ceiling: bigint | null): Promise<bigint | null> {
-    const page = await this.pageBackward(conversationId, ceiling === null ? null : ceiling + 1n, 1);
-    return page.messages[0]?.messageId ?? null;
+    // Through the bucket index (no guess at the newest bucket: most of a user's conversations are quiet).
+    const before = ceiling === null ? null : ceiling + 1n;
+    for await (const bucket of this.buckets(conversationId, before === null ? Number.MAX_SAFE_INTEGER : bucketOf(before), 'desc')) {
+      const rows = await this.slice(conversationId, bucket, null, before, 'DESC', 1);
+      if (rows.length) return rows[0].messageId;
+    }
+    return null;
   }
 
   /**
@@ -136,9 +160,8 @@ export class MessageRepository {
   }
 
   /** The conversation's non-empty buckets from `start` on, in the given direction, read a few at a time. */
-  private async *buckets(conversationId: string, start: number, dir: 'asc' | 'desc'): AsyncGenerator<number> {
+  private async *buckets(conversationId: string, start: number, dir: 'asc' | 'desc', inclusive = true): AsyncGenerator<number> {
     let from = start;
-    let inclusive = true;
     for (;;) {
       const op = dir === 'desc' ? (inclusive ? '<=' : '<') : (inclusive ? '>=' : '>');
       const rs = await this.db.execute(

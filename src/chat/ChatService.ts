@@ -35,7 +35,7 @@ export interface Accepted {
   message: MessageView;
   /** True when this clientMsgId was sent before: the earlier message is returned, nothing new is stored or delivered. */
   duplicate: boolean;
-  /** Settles once the message is stored and handed to routing (rejects with a retryable error if the write failed). */
+  /** Settles once the message is stored and routed (rejects with a retryable error if the write failed). */
   durable: Promise<void>;
 }
 
@@ -53,7 +53,10 @@ const CACHE_LIMIT = 100_000;
  * overlap, but each ack and delivery waits for the messages before it (`commitInOrder`).
  */
 export class ChatService {
+  /** Per conversation: settles when the latest commit's routing has started (id order is kept by chaining on it). */
   private readonly tails = new Map<string, Promise<void>>();
+  /** Routings started and not yet finished (shutdown waits for them). */
+  private readonly routing = new Set<Promise<void>>();
   private readonly knownUsers = new Set<string>();
 
   constructor(
@@ -156,21 +159,29 @@ export class ChatService {
   }
 
   /**
-   * Runs `then` when `work` and every earlier commit of the conversation have settled, so acks
-   * and deliveries leave this node in id order while the writes themselves overlap.
+   * Routes in id order: `route` starts once `work` (this message's write) and every earlier commit
+   * of the conversation are written and their routing has been started. Started routings go out on
+   * one pipelined Redis connection in that order, so they need not finish before the next starts:
+   * a busy conversation is not held to one Redis round trip per message. Resolves when this
+   * message's own routing is done (its ack waits for that).
    */
-  private async commitInOrder(conversationId: string, work: Promise<unknown>, then: () => Promise<void>): Promise<void> {
+  private async commitInOrder(conversationId: string, work: Promise<unknown>, route: () => Promise<void>): Promise<void> {
     // Marks a failure as handled now; the chain below still sees it when its turn comes.
     work.catch(() => undefined);
     const prev = this.tails.get(conversationId) ?? Promise.resolve();
-    const mine = prev.then(() => work).then(then);
-    const tail = mine.then(() => undefined, () => undefined);
+    const started = prev.then(() => work).then(() => {
+      const routed = route();
+      this.routing.add(routed);
+      void routed.finally(() => this.routing.delete(routed));
+      return { routed };
+    });
+    const tail = started.then(() => undefined, () => undefined);
     this.tails.set(conversationId, tail);
     void tail.then(() => {
       if (this.tails.get(conversationId) === tail) this.tails.delete(conversationId);
     });
     try {
-      await mine;
+      await (await started).routed;
     } catch (err) {
       throw toChatError(err);
     }
@@ -195,7 +206,9 @@ export class ChatService {
 
   /** Waits for every send in progress on this node (graceful shutdown). */
   async drain(): Promise<void> {
-    while (this.tails.size > 0) await Promise.all([...this.tails.values()]);
+    while (this.tails.size > 0 || this.routing.size > 0) {
+      await Promise.all([...this.tails.values(), ...[...this.routing].map((p) => p.catch(() => undefined))]);
+    }
   }
 
   private async directWith(userId: string, peerId: string): Promise<Conversation> {

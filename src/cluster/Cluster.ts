@@ -13,6 +13,8 @@ export interface LocalSockets {
   deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): void;
   event(frame: object, userIds: readonly string[]): void;
   kick(k: Extract<ClusterMessage, { type: 'kick' }>): void;
+  /** Runs `run` with the sockets it sends to corked: several frames for one socket leave in one write. */
+  corked(run: () => void): void;
   /** Every local (user, device) pair, to register again after Redis lost its data. */
   all(): Array<{ userId: string; deviceId: string; session: { resync(): Promise<void>; hold(): void } }>;
 }
@@ -43,7 +45,7 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
   }
 
   async start(): Promise<void> {
-    await this.router.start(this.nodeId, (m) => this.onClusterMessage(m));
+    await this.router.start(this.nodeId, (m) => this.onClusterMessage(m), (run) => this.local.corked(run));
   }
 
   private onClusterMessage(m: ClusterMessage): void {
@@ -90,29 +92,35 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
       }
       const self = this.nodeId;
       const remote = new Map<number, NodeDelivery[]>();
-      for (const d of batch) {
-        const usersOn = new Map<number, string[]>();
-        for (const u of d.userIds) {
-          for (const node of nodesOfUser.get(u) ?? []) {
-            const users = usersOn.get(node);
-            if (users) users.push(u);
-            else usersOn.set(node, [u]);
-          }
-        }
-        for (const [node, users] of usersOn) {
-          if (node === self) this.local.deliver(d.message, users, d.excludeDeviceId);
-          else {
-            const items = remote.get(node);
-            const item = { message: d.message, userIds: users, excludeDeviceId: d.excludeDeviceId };
-            if (items) items.push(item);
-            else remote.set(node, [item]);
-          }
-        }
-      }
+      this.local.corked(() => this.splitByNode(batch, nodesOfUser, remote));
       await this.router.publish([...remote].map(([nodeId, items]) => ({ nodeId, message: { type: 'deliver' as const, from: self, items } })));
       for (const d of batch) d.resolve(d.userIds.filter((u) => !nodesOfUser.has(u)));
     } catch (err) {
       for (const d of batch) d.reject(err);
+    }
+  }
+
+  /** Delivers the local part of each message now; collects the rest per destination node. */
+  private splitByNode(batch: PendingDelivery[], nodesOfUser: Map<string, Set<number>>, remote: Map<number, NodeDelivery[]>): void {
+    const self = this.nodeId;
+    for (const d of batch) {
+      const usersOn = new Map<number, string[]>();
+      for (const u of d.userIds) {
+        for (const node of nodesOfUser.get(u) ?? []) {
+          const users = usersOn.get(node);
+          if (users) users.push(u);
+          else usersOn.set(node, [u]);
+        }
+      }
+      for (const [node, users] of usersOn) {
+        if (node === self) this.local.deliver(d.message, users, d.excludeDeviceId);
+        else {
+          const items = remote.get(node);
+          const item = { message: d.message, userIds: users, excludeDeviceId: d.excludeDeviceId };
+          if (items) items.push(item);
+          else remote.set(node, [item]);
+        }
+      }
     }
   }
 

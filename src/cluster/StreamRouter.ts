@@ -42,11 +42,12 @@ export class StreamRouter {
    * with the same node id, then new ones. `handle` runs synchronously per entry; entries are
    * acknowledged after their batch was handled.
    */
-  async start(nodeId: number, handle: (m: ClusterMessage) => void): Promise<void> {
+  async start(nodeId: number, handle: (m: ClusterMessage) => void, aroundBatch: (run: () => void) => void = (run) => run()): Promise<void> {
     const stream = this.keys.stream(nodeId);
     const consumer = `node-${nodeId}`;
     await this.ensureGroup(stream);
     this.handler = handle;
+    this.aroundBatch = aroundBatch;
     this.running = true;
     const pending = await this.read(stream, consumer, '0', 0);
     if (pending > 0) this.log.info('re-delivered pending stream entries', { count: pending });
@@ -54,6 +55,8 @@ export class StreamRouter {
   }
 
   private handler: ((m: ClusterMessage) => void) | null = null;
+  /** Wraps the handling of one batch of entries (the node corks its sockets around it). */
+  private aroundBatch: (run: () => void) => void = (run) => run();
 
   private async ensureGroup(stream: string): Promise<void> {
     try {
@@ -94,21 +97,23 @@ export class StreamRouter {
         return total;
       }
       const ids: string[] = [];
-      for (const [entryId, fields] of entries) {
-        ids.push(entryId);
-        // A pending entry that MAXLEN trimmed away comes back with no fields: nothing to deliver.
-        if (!fields) continue;
-        const msg = decode(fields[1] ?? '');
-        if (!msg) {
-          this.log.warn('dropping malformed stream entry', { entryId });
-          continue;
+      this.aroundBatch(() => {
+        for (const [entryId, fields] of entries) {
+          ids.push(entryId);
+          // A pending entry that MAXLEN trimmed away comes back with no fields: nothing to deliver.
+          if (!fields) continue;
+          const msg = decode(fields[1] ?? '');
+          if (!msg) {
+            this.log.warn('dropping malformed stream entry', { entryId });
+            continue;
+          }
+          try {
+            this.handler?.(msg);
+          } catch (err) {
+            this.log.error('stream entry handler failed', { entryId, err });
+          }
         }
-        try {
-          this.handler?.(msg);
-        } catch (err) {
-          this.log.error('stream entry handler failed', { entryId, err });
-        }
-      }
+      });
       await this.ack(stream, ids);
       total += entries.length;
       // Pending entries ('0') are read until none are left; new ones ('>') one batch per call.

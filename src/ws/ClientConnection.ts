@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { RawData, WebSocket } from 'ws';
 import type { ChatService } from '../chat/ChatService';
 import type { ConversationService } from '../chat/ConversationService';
@@ -80,6 +81,20 @@ export class ClientConnection {
       return;
     }
     this.ws.send(frame, TEXT);
+  }
+
+  /** Holds this socket's writes until `uncork` (ConnectionManager.corked: one write for a batch of frames). */
+  cork(): void {
+    this.rawSocket()?.cork();
+  }
+
+  uncork(): void {
+    this.rawSocket()?.uncork();
+  }
+
+  /** The TCP socket under the WebSocket (ws keeps it in `_socket`; absent once closed). */
+  private rawSocket(): Socket | undefined {
+    return (this.ws as unknown as { _socket?: Socket | null })._socket ?? undefined;
   }
 
   /** Resolves once less than a quarter of the send-buffer limit is queued (or the socket closed). */

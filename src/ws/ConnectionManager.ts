@@ -8,6 +8,8 @@ import { CloseCodes, type CloseCode } from './closeCodes';
 export class ConnectionManager implements LocalSockets {
   private readonly byUser = new Map<string, Map<string, ClientConnection>>();
   private total = 0;
+  /** Sockets corked by the `corked` call in progress, if any. */
+  private corkedNow: Set<ClientConnection> | null = null;
 
   get count(): number {
     return this.total;
@@ -43,6 +45,7 @@ export class ConnectionManager implements LocalSockets {
     for (const conn of this.devicesOf(userIds)) {
       if (conn.deviceId === excludeDeviceId) continue;
       bytes ??= Buffer.from(JSON.stringify({ type: 'message.new', message }));
+      this.cork(conn);
       conn.session.offer(id, bytes);
     }
   }
@@ -52,8 +55,31 @@ export class ConnectionManager implements LocalSockets {
     let bytes: Buffer | null = null;
     for (const conn of this.devicesOf(userIds)) {
       bytes ??= Buffer.from(JSON.stringify(frame));
+      this.cork(conn);
       conn.sendRaw(bytes);
     }
+  }
+
+  /**
+   * Runs `run` (the deliveries of one stream batch or one routing turn) with every socket it sends
+   * to corked, then uncorks them: the frames one socket got in that batch leave in one write
+   * (one syscall) instead of one each, which is most of the cost of a large group's fan-out.
+   */
+  corked(run: () => void): void {
+    if (this.corkedNow) return run();
+    const corked = (this.corkedNow = new Set());
+    try {
+      run();
+    } finally {
+      this.corkedNow = null;
+      for (const conn of corked) conn.uncork();
+    }
+  }
+
+  private cork(conn: ClientConnection): void {
+    if (!this.corkedNow || this.corkedNow.has(conn)) return;
+    this.corkedNow.add(conn);
+    conn.cork();
   }
 
   kick(k: Extract<ClusterMessage, { type: 'kick' }>): void {

@@ -65,7 +65,10 @@ function wire(acct) {
     onAck: (f) => {
       if (f.conversationId) conversations.add(f.conversationId);
       if (f.type === 'message.ack') acct.acked(f.clientMsgId, f.messageId);
-      else acct.failed(f.clientMsgId, f.code);
+      else {
+        if (!(f.code in acct.errors)) log(`first refused send with code ${f.code}: ${JSON.stringify(f)}`);
+        acct.failed(f.clientMsgId, f.code);
+      }
     },
   };
 }

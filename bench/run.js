@@ -70,14 +70,23 @@ function pidOf(pattern, also = '') {
   return null;
 }
 
-function startProcess(args, env, readyPattern) {
+/** Where each process's own log goes (node and peer servers): .local/bench-logs/<run>-<name>.log. */
+const LOG_DIR = path.join(infra.LOCAL, 'bench-logs');
+
+function startProcess(args, env, readyPattern, name) {
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  fs.mkdirSync(LOG_DIR, { recursive: true });
+  const logFile = fs.createWriteStream(path.join(LOG_DIR, `${stamp}-${name}.log`), { flags: 'a' });
+  child.stderr.pipe(logFile);
   let out = '';
+  let ready = false;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`not ready: ${out}`)), 60000);
     child.stderr.on('data', (d) => {
+      if (ready) return;
       out += d;
       if (readyPattern.test(out)) {
+        ready = true;
         clearTimeout(timer);
         resolve(child);
       }
@@ -121,7 +130,7 @@ async function startOurs(config, prefix, keyspace) {
     const port = await infra.freePort();
     // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the nodes.
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const child = await startProcess([...nodeArgs, path.join(ROOT, 'dist', 'main.js'), String(port)], { ...env, CHAT_LOG_LEVEL: 'info' }, /node started/);
+    const child = await startProcess([...nodeArgs, path.join(ROOT, 'dist', 'main.js'), String(port)], { ...env, CHAT_LOG_LEVEL: 'info' }, /node started/, `node${i}`);
     nodes.push({ child, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/ws` });
   }
   return nodes;
@@ -131,7 +140,7 @@ async function startPeer(redisUrl) {
   const nodes = [];
   for (let i = 0; i < 2; i++) {
     const port = await infra.freePort();
-    const child = await startProcess([path.join(__dirname, 'peer', 'server.js'), String(port), redisUrl, stamp], {}, /peer listening/);
+    const child = await startProcess([path.join(__dirname, 'peer', 'server.js'), String(port), redisUrl, stamp], {}, /peer listening/, `peer${i}`);
     nodes.push({ child, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}` });
   }
   return nodes;

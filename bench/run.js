@@ -310,7 +310,9 @@ function write(results) {
   fs.writeFileSync(path.join(dir, `${name}.json`), JSON.stringify(results, null, 2));
   const md = require('./lib/report').markdown(results);
   fs.writeFileSync(path.join(dir, `${name}.md`), md);
-  fs.writeFileSync(path.join(dir, 'latency.svg'), latencyChart(results));
+  // A quick run never replaces the chart of the last full run (the one the README shows).
+  const chart = results.quick ? 'latency-quick.svg' : 'latency.svg';
+  fs.writeFileSync(path.join(dir, chart), latencyChart(results));
   if (!results.quick) {
     const readme = path.join(ROOT, 'README.md');
     const text = fs.readFileSync(readme, 'utf8');
@@ -320,7 +322,7 @@ function write(results) {
       fs.writeFileSync(readme, text.slice(0, text.indexOf(start) + start.length) + '\n' + md + '\n' + text.slice(text.indexOf(end)));
     }
   }
-  log(`results in bench/results/${name}.json and .md, chart in bench/results/latency.svg`);
+  log(`results in bench/results/${name}.json and .md, chart in bench/results/${chart}`);
   process.stdout.write(md + '\n');
 }
 

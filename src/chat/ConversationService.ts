@@ -1,7 +1,7 @@
 import { ChatError } from '../errors';
 import type { GroupVersions } from '../cluster/GroupVersions';
 import type { Conversation, ConversationRepository, Membership } from '../store/ConversationRepository';
-import type { MessageRepository } from '../store/MessageRepository';
+import type { MessageRepository, StoredMessage } from '../store/MessageRepository';
 import { minIdAt, parseId } from './snowflake';
 import { toMessageView, type MessageView } from './views';
 
@@ -100,18 +100,22 @@ export class ConversationService {
    * (capped at their removal). One small read per conversation.
    */
   async memberships(userId: string): Promise<Membership[]> {
+    return (await this.withLastMessage(userId)).map((m) => m.row);
+  }
+
+  /** Each conversation row of the user with its newest visible message (the row's `lastMessageId` is that message's id). */
+  private async withLastMessage(userId: string): Promise<Array<{ row: Membership; last: StoredMessage | null }>> {
     const rows = await this.conversations.listForUser(userId);
-    return mapLimited(rows, 16, async (row) => ({ ...row, lastMessageId: await this.messages.newestId(row.conversationId, row.leftAt) }));
+    return mapLimited(rows, 16, async (r) => {
+      const last = await this.messages.newest(r.conversationId, r.leftAt);
+      return { row: { ...r, lastMessageId: last?.messageId ?? null }, last };
+    });
   }
 
   async list(userId: string): Promise<ConversationSummary[]> {
-    const rows = (await this.memberships(userId)).filter((m) => m.leftAt === null);
-    const summaries = await mapLimited(rows, 16, async (row) => {
-      const [c, last, unreadCount] = await Promise.all([
-        this.get(row.conversationId),
-        row.lastMessageId === null ? null : this.messages.get(row.conversationId, row.lastMessageId),
-        this.unread(userId, row),
-      ]);
+    const current = (await this.withLastMessage(userId)).filter(({ row }) => row.leftAt === null);
+    const summaries = await mapLimited(current, 16, async ({ row, last }) => {
+      const [c, unreadCount] = await Promise.all([this.get(row.conversationId), this.unread(userId, row)]);
       return {
         sortKey: row.lastMessageId ?? minIdAt(row.joinedAt.getTime()),
         summary: {
@@ -188,7 +192,7 @@ export class ConversationService {
   async markRead(userId: string, conversationId: string, messageId: bigint): Promise<void> {
     const c = await this.requireMember(userId, conversationId);
     const m = await this.conversations.membership(userId, conversationId);
-    const last = await this.messages.newestId(conversationId, null);
+    const last = (await this.messages.newest(conversationId, null))?.messageId ?? null;
     if (last !== null && messageId > last) {
       throw new ChatError('invalid_request', 'messageId is newer than the last message of the conversation');
     }

@@ -110,15 +110,15 @@ export class MessageRepository {
   }
 
   /**
-   * The conversation's newest message id at or below `ceiling` (null = none): the first row of its
+   * The conversation's newest message at or below `ceiling` (null = none): the first row of its
    * newest non-empty bucket. This is what a "last message" pointer would hold, without a write per message.
    */
-  async newestId(conversationId: string, ceiling: bigint | null): Promise<bigint | null> {
+  async newest(conversationId: string, ceiling: bigint | null): Promise<StoredMessage | null> {
     // Through the bucket index (no guess at the newest bucket: most of a user's conversations are quiet).
     const before = ceiling === null ? null : ceiling + 1n;
     for await (const bucket of this.buckets(conversationId, before === null ? Number.MAX_SAFE_INTEGER : bucketOf(before), 'desc')) {
       const rows = await this.slice(conversationId, bucket, null, before, 'DESC', 1);
-      if (rows.length) return rows[0].messageId;
+      if (rows.length) return rows[0];
     }
     return null;
   }

@@ -89,14 +89,14 @@ async function buildNode(d: {
   const cursors = new CursorRepository(db, writes);
   const routeTtlSeconds = 3600;
   const routes = new RouteRegistry(redis, keys, lease, routeTtlSeconds);
-  const router = new StreamRouter(redis, blocking, keys, config.stream.maxLen, nodeLog.child('stream'));
+  const router = new StreamRouter(redis, blocking, keys, config.stream.maxLen, nodeLog.child('stream'), lease.instance);
   const cluster = new Cluster(lease, routes, router, connections, nodeLog.child('cluster'));
   const clientIds = new ClientMessageIds(redis, keys, new ClientMessageRepository(db, writes, IDEMPOTENCY_TTL_SECONDS));
   const groupVersions = new GroupVersions(redis, keys);
   const conversations = new ConversationService(conversationRepo, messages, cluster, groupVersions);
   const pushQueue = new PushQueue(redis, keys, config.push.delayMs);
   const chat = new ChatService(users, conversationRepo, conversations, messages, clientIds,
-    new SnowflakeGenerator(nodeId), cluster, pushQueue, nodeLog.child('chat'), config.sync.safetyLagMs / 2);
+    new SnowflakeGenerator(nodeId), cluster, pushQueue, nodeLog.child('chat'));
   const presence = new PresenceService(redis, keys, db, conversations, cluster, config.presence.typingIntervalMs, nodeLog.child('presence'));
   const discovery = new Discovery(redis, keys, lease);
   const deviceRepo = new DeviceRepository(db);

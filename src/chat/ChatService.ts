@@ -5,7 +5,8 @@ import type { MessageRepository, StoredMessage } from '../store/MessageRepositor
 import type { UserRepository } from '../store/UserRepository';
 import type { ClientMessageIds } from './ClientMessageIds';
 import type { ConversationService } from './ConversationService';
-import { idTimestamp, type SnowflakeGenerator } from './snowflake';
+import { OrderedCommits } from './OrderedCommits';
+import type { SnowflakeGenerator } from './snowflake';
 import { toMessageView, type MessageView, type SystemEvent } from './views';
 
 /** Where a stored message goes: every connected device of the given users (src/cluster/Cluster.ts). */
@@ -50,14 +51,14 @@ const CACHE_LIMIT = 100_000;
  * Sending. A message is stored in Cassandra first; then routed to every member device; only then
  * acknowledged (so an acked message is durable and already on its way to every live device, even
  * if this node dies right after). Sends to one conversation are committed in id order: writes
- * overlap, but each ack and delivery waits for the messages before it (`commitInOrder`).
+ * overlap, but routing follows id order (`OrderedCommits`), and the node's outbox keeps that order
+ * (Cluster.deliver).
  */
 export class ChatService {
-  /** Per conversation: settles when the latest commit's routing has started (id order is kept by chaining on it). */
-  private readonly tails = new Map<string, Promise<void>>();
-  /** Routings started and not yet finished (shutdown waits for them). */
-  private readonly routing = new Set<Promise<void>>();
+  private readonly commits = new OrderedCommits();
   private readonly knownUsers = new Set<string>();
+  /** First attempts in progress on this node, by user and clientMsgId: a resend meanwhile waits for them. */
+  private readonly inFlight = new Map<string, Promise<Accepted>>();
 
   constructor(
     private readonly users: UserRepository,
@@ -69,8 +70,6 @@ export class ChatService {
     private readonly delivery: Delivery,
     private readonly notifier: OfflineNotifier,
     private readonly log: Logger,
-    /** A claimed id older than this is not reused for a first store (half the sync lag). */
-    private readonly staleIdMs: number,
   ) {}
 
   /**
@@ -90,8 +89,14 @@ export class ChatService {
       messageId = this.ids.next();
       conversation = await this.conversations.requireMember(sender.userId, input.conversationId ?? '');
     }
+    const flightKey = `${sender.userId}|${input.clientMsgId}`;
     const earlier = await this.clientIds.claim(sender.userId, input.clientMsgId, { messageId, conversationId: conversation.conversationId });
-    if (earlier) return this.resend(sender, input, earlier.messageId, earlier.conversationId);
+    if (earlier) {
+      // The first attempt is still in progress on this node (a client retrying early): its outcome is the answer.
+      const first = this.inFlight.get(flightKey);
+      if (first) return this.asDuplicate(first);
+      return this.resend(sender, input, earlier.messageId, earlier.conversationId);
+    }
 
     const stored: StoredMessage = {
       messageId,
@@ -101,31 +106,39 @@ export class ChatService {
       kind: 'text',
       content: input.content,
     };
-    return { message: toMessageView(stored), duplicate: false, durable: this.commit(stored, conversation, input.clientMsgId) };
+    const accepted: Accepted = { message: toMessageView(stored), duplicate: false, durable: this.commit(stored, conversation, input.clientMsgId) };
+    const settled = accepted.durable.then(() => accepted);
+    this.inFlight.set(flightKey, settled);
+    void settled.finally(() => this.inFlight.delete(flightKey)).catch(() => undefined);
+    return accepted;
+  }
+
+  /** A resend that arrived while the first attempt was in flight here: acked (or failed) with it. */
+  private async asDuplicate(first: Promise<Accepted>): Promise<Accepted> {
+    const a = await first;
+    return { message: a.message, duplicate: true, durable: Promise.resolve() };
   }
 
   /**
    * A resend of a clientMsgId already claimed: nothing new is stored. If the first attempt's message
    * is stored, it is routed once more (its node may have died between storing and routing; devices
-   * that have it drop the copy) and acked as a duplicate. If not (its write failed, or it is still in
-   * flight elsewhere), it is stored now under the same id: the same row, delivered once per device.
+   * that have it drop the copy) and acked as a duplicate. If not (its write failed, or it is still
+   * in flight on a dead node), its id is buried (a tombstone no later write can outlive, so a write
+   * still in flight never shows up) and the message is stored under a fresh id: devices may already
+   * have later messages of the conversation, and a fresh id keeps the id order the delivery order.
    */
   private async resend(sender: Sender, input: SendInput, claimedId: bigint, conversationId: string): Promise<Accepted> {
     const conversation = await this.conversations.requireMember(sender.userId, conversationId);
     const found = await this.messages.get(conversationId, claimedId);
-    let messageId = claimedId;
-    if (!found && idTimestamp(claimedId) < Date.now() - this.staleIdMs) {
-      // The first attempt failed long ago: device cursors may have moved past its id, so the
-      // message is stored under a fresh one, and the claim now points there.
-      messageId = this.ids.next();
-      await this.clientIds.reclaim(sender.userId, input.clientMsgId, { messageId, conversationId });
-    }
     if (found) {
       const view = toMessageView(found);
       const durable = this.delivery.deliver(view, conversation.members, found.senderDeviceId)
         .then(() => undefined, (err) => this.log.warn('re-delivery of a resent message failed', { messageId: view.messageId, err: String(err) }));
       return { message: view, duplicate: true, durable };
     }
+    await this.messages.bury(conversationId, claimedId);
+    const messageId = this.ids.next();
+    await this.clientIds.reclaim(sender.userId, input.clientMsgId, { messageId, conversationId });
     const stored: StoredMessage = {
       messageId, conversationId, senderId: sender.userId, senderDeviceId: sender.deviceId, kind: 'text', content: input.content,
     };
@@ -144,47 +157,20 @@ export class ChatService {
       writes.push(this.clientIds.record(stored.senderId, clientMsgId, { messageId: stored.messageId, conversationId: stored.conversationId }));
     }
     const view = toMessageView(stored);
-    const durable = this.commitInOrder(stored.conversationId, Promise.all(writes), async () => {
+    const durable = this.commits.submit(stored.conversationId, Promise.all(writes), async () => {
       try {
-        const offline = await retry(() => this.delivery.deliver(view, members, stored.senderDeviceId));
+        const offline = await this.delivery.deliver(view, members, stored.senderDeviceId);
         const notify = stored.kind === 'text' ? offline.filter((u) => u !== stored.senderId) : [];
         if (notify.length) await this.notifier.enqueue(view, notify);
       } catch (err) {
-        // Stored but not routed live (Redis down): nodes resync their devices when Redis is back.
+        // Stored but not routed live (Redis down): the outbox resyncs the devices it could not reach.
         this.log.error('live delivery failed', { messageId: view.messageId, err: String(err) });
       }
+    }).catch((err) => {
+      throw toChatError(err);
     });
     durable.catch(() => undefined); // whoever awaits it handles the error; never an unhandled rejection
     return durable;
-  }
-
-  /**
-   * Routes in id order: `route` starts once `work` (this message's write) and every earlier commit
-   * of the conversation are written and their routing has been started. Started routings go out on
-   * one pipelined Redis connection in that order, so they need not finish before the next starts:
-   * a busy conversation is not held to one Redis round trip per message. Resolves when this
-   * message's own routing is done (its ack waits for that).
-   */
-  private async commitInOrder(conversationId: string, work: Promise<unknown>, route: () => Promise<void>): Promise<void> {
-    // Marks a failure as handled now; the chain below still sees it when its turn comes.
-    work.catch(() => undefined);
-    const prev = this.tails.get(conversationId) ?? Promise.resolve();
-    const started = prev.then(() => work).then(() => {
-      const routed = route();
-      this.routing.add(routed);
-      void routed.finally(() => this.routing.delete(routed));
-      return { routed };
-    });
-    const tail = started.then(() => undefined, () => undefined);
-    this.tails.set(conversationId, tail);
-    void tail.then(() => {
-      if (this.tails.get(conversationId) === tail) this.tails.delete(conversationId);
-    });
-    try {
-      await (await started).routed;
-    } catch (err) {
-      throw toChatError(err);
-    }
   }
 
   /**
@@ -205,10 +191,8 @@ export class ChatService {
   }
 
   /** Waits for every send in progress on this node (graceful shutdown). */
-  async drain(): Promise<void> {
-    while (this.tails.size > 0 || this.routing.size > 0) {
-      await Promise.all([...this.tails.values(), ...[...this.routing].map((p) => p.catch(() => undefined))]);
-    }
+  drain(): Promise<void> {
+    return this.commits.drain();
   }
 
   private async directWith(userId: string, peerId: string): Promise<Conversation> {
@@ -232,17 +216,5 @@ export class ChatService {
       this.knownUsers.add(userId);
     }
     return found;
-  }
-}
-
-/** Tries `fn` up to 4 times (50, 250, 1250 ms apart): rides out a Redis failover or reconnect. */
-async function retry<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (attempt >= 3) throw err;
-      await new Promise((r) => setTimeout(r, 50 * 5 ** attempt));
-    }
   }
 }

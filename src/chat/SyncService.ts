@@ -20,11 +20,20 @@ const PARALLEL = 16;
 export class SyncService {
   constructor(private readonly conversations: ConversationService, private readonly messages: MessageRepository) {}
 
-  async readSince(userId: string, after: bigint, limit: number, opts: { excludeDeviceId?: string; skip?: Set<bigint> } = {}): Promise<SyncPage> {
-    const rows = (await this.conversations.memberships(userId)).filter((m) => m.lastMessageId !== null && m.lastMessageId > after);
-    const pages = await mapLimited(rows, PARALLEL, (m) => this.readOne(m, after, limit));
+  /**
+   * With `positions` (conversation → last id read from it, updated here), each conversation is read
+   * from its own position instead of `after`: a caller paging through a catch-up then never skips a
+   * message that became visible after an earlier page was read (DeviceSession relies on it).
+   */
+  async readSince(userId: string, after: bigint, limit: number,
+    opts: { excludeDeviceId?: string; skip?: Set<bigint>; positions?: Map<string, bigint> } = {}): Promise<SyncPage> {
+    const from = (conversationId: string): bigint => opts.positions?.get(conversationId) ?? after;
+    const rows = (await this.conversations.memberships(userId)).filter((m) => m.lastMessageId !== null && m.lastMessageId > from(m.conversationId));
+    const pages = await mapLimited(rows, PARALLEL, (m) => this.readOne(m, from(m.conversationId), limit));
     const merged = pages.flatMap((p) => p.messages).sort((a, b) => (a.messageId < b.messageId ? -1 : 1));
     const page = merged.slice(0, limit);
+    // Ascending: the last one set per conversation is the newest of it in the page.
+    if (opts.positions) for (const m of page) opts.positions.set(m.conversationId, m.messageId);
     const hasMore = merged.length > limit || pages.some((p) => p.more);
     const nextAfter = page.length ? page[page.length - 1].messageId : after;
     const messages = page.filter((m) => (opts.excludeDeviceId === undefined || m.senderDeviceId !== opts.excludeDeviceId)

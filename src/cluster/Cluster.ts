@@ -45,7 +45,13 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
   }
 
   async start(): Promise<void> {
-    await this.router.start(this.nodeId, (m) => this.onClusterMessage(m), (run) => this.local.corked(run));
+    await this.router.start(this.nodeId, (m) => this.onClusterMessage(m), (run) => this.local.corked(run),
+      (from) => {
+        // Entries from that node were lost (Redis lost them, or trimmed them from a lagging stream):
+        // every local device reads from its cursor before it gets anything newer.
+        this.log.warn('entries from a node were lost: resyncing local devices', { from });
+        void this.resyncAll();
+      });
   }
 
   private onClusterMessage(m: ClusterMessage): void {
@@ -67,37 +73,90 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
 
   /** Deliveries asked for in the current event-loop turn, routed together at its end. */
   private pending: PendingDelivery[] = [];
+  /** Settles once the previous routing turn was emitted: its local deliveries made and its stream entries issued. */
+  private emitted: Promise<void> = Promise.resolve();
 
   /**
    * Routes the message; resolves with the users that had no connected device anywhere. Messages
-   * whose writes finished in the same turn (one write batch) are routed together: one route lookup
-   * for all their users and one stream entry per destination node, instead of one of each per message.
+   * asked for in the same turn (one write batch) are routed together: one route lookup for all their
+   * users and one stream entry per destination node, instead of one of each per message.
+   *
+   * The node's outbox is ordered: turns are emitted in the order `deliver` was called. A turn's
+   * route lookup starts at once (lookups of consecutive turns overlap), but its local deliveries and
+   * its XADDs wait until the turn before was emitted. Entries are issued on one Redis connection, so
+   * each destination stream gets them in that order too. ChatService calls `deliver` in id order per
+   * conversation, so every device gets a conversation's messages from this node in id order.
    */
   deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): Promise<string[]> {
     return new Promise((resolve, reject) => {
       this.pending.push({ message, userIds, excludeDeviceId, resolve, reject });
-      if (this.pending.length === 1) setImmediate(() => void this.routePending());
+      if (this.pending.length === 1) setImmediate(() => this.routePending());
     });
   }
 
-  private async routePending(): Promise<void> {
+  private routePending(): void {
     const batch = this.pending;
     this.pending = [];
-    try {
-      const nodesOfUser = new Map<string, Set<number>>();
-      for (const r of await this.routes.lookup([...new Set(batch.flatMap((d) => d.userIds))])) {
-        let nodes = nodesOfUser.get(r.userId);
-        if (!nodes) nodesOfUser.set(r.userId, (nodes = new Set()));
-        nodes.add(r.nodeId);
-      }
-      const self = this.nodeId;
-      const remote = new Map<number, NodeDelivery[]>();
-      this.local.corked(() => this.splitByNode(batch, nodesOfUser, remote));
-      await this.router.publish([...remote].map(([nodeId, items]) => ({ nodeId, message: { type: 'deliver' as const, from: self, items } })));
-      for (const d of batch) d.resolve(d.userIds.filter((u) => !nodesOfUser.has(u)));
-    } catch (err) {
+    const lookup = this.lookupNodes([...new Set(batch.flatMap((d) => d.userIds))]);
+    lookup.catch(() => undefined); // handled in its turn below
+    this.emitted = this.emitted.then(() => this.emit(batch, lookup)).catch((err) => {
+      this.log.error('routing turn failed', { err: String(err) });
       for (const d of batch) d.reject(err);
+    });
+  }
+
+  private async emit(batch: PendingDelivery[], lookup: Promise<Map<string, Set<number>>>): Promise<void> {
+    let nodesOfUser: Map<string, Set<number>>;
+    try {
+      nodesOfUser = await lookup;
+    } catch (err) {
+      // Nothing of this turn went out. Later turns will: the devices that may have missed these
+      // messages are made to read them from Cassandra before anything later reaches them.
+      this.routeLost(err);
+      for (const d of batch) d.reject(err);
+      return;
     }
+    const remote = new Map<number, NodeDelivery[]>();
+    this.local.corked(() => this.splitByNode(batch, nodesOfUser, remote));
+    const self = this.nodeId;
+    // Issued now, in turn order; the next turn need not wait for the reply.
+    this.router.publish([...remote].map(([nodeId, items]) => ({ nodeId, message: { type: 'deliver' as const, from: self, items } })))
+      .then(() => {
+        for (const d of batch) d.resolve(d.userIds.filter((u) => !nodesOfUser.has(u)));
+      }, (err) => {
+        // A receiver that missed the entry sees the gap in this node's entry numbers and resyncs before going on.
+        for (const d of batch) d.reject(err);
+      });
+  }
+
+  /** Which nodes each user has a connected device on. Retried briefly: rides out a Redis failover or reconnect. */
+  private async lookupNodes(userIds: string[]): Promise<Map<string, Set<number>>> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const nodesOfUser = new Map<string, Set<number>>();
+        for (const r of await this.routes.lookup(userIds)) {
+          let nodes = nodesOfUser.get(r.userId);
+          if (!nodes) nodesOfUser.set(r.userId, (nodes = new Set()));
+          nodes.add(r.nodeId);
+        }
+        return nodesOfUser;
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        await new Promise((r) => setTimeout(r, 50 * 5 ** attempt));
+      }
+    }
+  }
+
+  /**
+   * A turn could not be routed at all. Its messages are stored; local devices and every other node's
+   * devices may have missed them, and later turns will reach them. So: local devices stop taking
+   * live messages now and read from their cursors first; every destination stream gets a gap in this
+   * node's entry numbers, which makes its node do the same before it delivers what follows.
+   */
+  private routeLost(err: unknown): void {
+    this.log.error('routing failed: local devices resync, other nodes are told by a gap', { err: String(err) });
+    this.router.skipNumbers();
+    void this.resyncAll();
   }
 
   /** Delivers the local part of each message now; collects the rest per destination node. */
@@ -179,7 +238,10 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
     await this.resyncAll();
   }
 
-  /** Freezes every local cursor at once, then resyncs the devices a few at a time. */
+  /**
+   * Every local device stops taking live messages at once (they are held from now on), then reads
+   * from its cursor a few at a time, then gets what was held, in id order.
+   */
   async resyncAll(): Promise<void> {
     const conns = this.local.all();
     for (const c of conns) c.session.hold();

@@ -5,13 +5,28 @@ import { decode, encode, type ClusterMessage } from './messages';
 
 const GROUP = 'delivery';
 
+/** Sources (sender instances) a node remembers the last entry number of; older ones are forgotten first. */
+const MAX_SOURCES = 10_000;
+
 /**
  * Node-to-node transport over Redis Streams. Each node consumes its own stream through a consumer
  * group, so entries it read but did not acknowledge stay pending and are read again when a node
  * with that id restarts. Senders write one entry per destination node, trimmed with MAXLEN ~.
+ *
+ * Entries are numbered per (sender instance, destination node): 1, 2, 3, … in the order they are
+ * issued, which is the order they enter the stream. A receiver that sees a number skipped knows
+ * entries were lost (Redis lost its data, MAXLEN trimmed a lagging stream, an XADD failed) and calls
+ * `onGap` before it handles the entry that revealed the gap.
  */
 export class StreamRouter {
   private running = false;
+  /** Number of the last entry issued to each destination node. */
+  private readonly issued = new Map<number, number>();
+  /** Set by `skipNumbers`: the next entry to a destination not yet written to starts with a gap too. */
+  private skipFirst = false;
+  /** Number of the last entry read from each source. */
+  private readonly lastRead = new Map<string, number>();
+  private onGap: (source: string) => void = () => undefined;
   private loop: Promise<void> | null = null;
   /** Entries handled but whose XACK failed (Redis blip): acknowledged on the next round. */
   private unacked: string[] = [];
@@ -23,6 +38,8 @@ export class StreamRouter {
     private readonly keys: Keys,
     private readonly maxLen: number,
     private readonly log: Logger,
+    /** This process's instance id: the source its entries are numbered under. */
+    private readonly source: string,
   ) {}
 
   /** Sends each message to its node's stream, all in one pipeline. */
@@ -30,7 +47,9 @@ export class StreamRouter {
     if (batch.length === 0) return;
     const pipe = this.redis.pipeline();
     for (const { nodeId, message } of batch) {
-      pipe.xadd(this.keys.stream(nodeId), 'MAXLEN', '~', this.maxLen, '*', 'm', encode(message));
+      const n = (this.issued.get(nodeId) ?? (this.skipFirst ? 1 : 0)) + 1;
+      this.issued.set(nodeId, n);
+      pipe.xadd(this.keys.stream(nodeId), 'MAXLEN', '~', this.maxLen, '*', 'm', encode(message), 'n', `${this.source}:${n}`);
     }
     const results = (await pipe.exec()) ?? [];
     const failed = results.find(([err]) => err);
@@ -38,16 +57,28 @@ export class StreamRouter {
   }
 
   /**
+   * Makes the next entry to every destination show a gap: something this node should have sent was
+   * not sent (Cluster.routeLost), and receivers must read from Cassandra before what follows.
+   */
+  skipNumbers(): void {
+    for (const [nodeId, n] of this.issued) this.issued.set(nodeId, n + 1);
+    this.skipFirst = true;
+  }
+
+  /**
    * Starts consuming this node's stream: first the entries left pending by an earlier process
    * with the same node id, then new ones. `handle` runs synchronously per entry; entries are
-   * acknowledged after their batch was handled.
+   * acknowledged after their batch was handled. `onGap` runs (synchronously, before the entry is
+   * handled) when entries from a source were lost.
    */
-  async start(nodeId: number, handle: (m: ClusterMessage) => void, aroundBatch: (run: () => void) => void = (run) => run()): Promise<void> {
+  async start(nodeId: number, handle: (m: ClusterMessage) => void,
+    aroundBatch: (run: () => void) => void = (run) => run(), onGap: (source: string) => void = () => undefined): Promise<void> {
     const stream = this.keys.stream(nodeId);
     const consumer = `node-${nodeId}`;
     await this.ensureGroup(stream);
     this.handler = handle;
     this.aroundBatch = aroundBatch;
+    this.onGap = onGap;
     this.running = true;
     const pending = await this.read(stream, consumer, '0', 0);
     if (pending > 0) this.log.info('re-delivered pending stream entries', { count: pending });
@@ -102,6 +133,7 @@ export class StreamRouter {
           ids.push(entryId);
           // A pending entry that MAXLEN trimmed away comes back with no fields: nothing to deliver.
           if (!fields) continue;
+          this.checkNumber(fields);
           const msg = decode(fields[1] ?? '');
           if (!msg) {
             this.log.warn('dropping malformed stream entry', { entryId });
@@ -118,6 +150,27 @@ export class StreamRouter {
       total += entries.length;
       // Pending entries ('0') are read until none are left; new ones ('>') one batch per call.
       if (id === '>') return total;
+    }
+  }
+
+  /**
+   * Notes the entry's number; calls `onGap` if entries from its source were skipped. A source heard
+   * from for the first time counts as a gap unless this is its first entry: it may have sent entries
+   * that were lost before this one (the check costs a resync only when a node starts, while it has
+   * few devices, or after a real loss).
+   */
+  private checkNumber(fields: string[]): void {
+    const tag = fields[2] === 'n' ? fields[3] : undefined;
+    if (tag === undefined) return; // an entry from a node of the previous version
+    const i = tag.lastIndexOf(':');
+    const source = tag.slice(0, i);
+    const n = Number(tag.slice(i + 1));
+    const last = this.lastRead.get(source) ?? 0;
+    if (n > last + 1) this.onGap(source);
+    if (n > last) {
+      this.lastRead.delete(source); // re-inserted: the map's order is least recently heard first
+      this.lastRead.set(source, n);
+      if (this.lastRead.size > MAX_SOURCES) this.lastRead.delete(this.lastRead.keys().next().value as string);
     }
   }
 

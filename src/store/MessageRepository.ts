@@ -1,6 +1,6 @@
 import type { Client, types } from 'cassandra-driver';
 import { EPOCH_MS, idTimestamp } from '../chat/snowflake';
-import { fromLong, toLong } from './cassandra';
+import { fromLong, Long, toLong } from './cassandra';
 import type { WriteBatcher } from './WriteBatcher';
 
 /** Width of a message partition in time. Part of the data layout: never change it on a live keyspace. */
@@ -33,6 +33,8 @@ export interface Page {
 
 const COLUMNS = 'conversation_id, message_id, sender_id, sender_device_id, kind, content';
 const BUCKET_BATCH = 32;
+/** The write timestamp (µs) of a buried message id: about year 2255, later than any real write's. */
+const BURIED_AT = Long.fromString('9000000000000000');
 /**
  * How far ahead of this node's clock another node's may be (README: keep clocks in sync). The
  * latest history page reads the bucket of now + this first; ids further in the future than this
@@ -46,19 +48,35 @@ export class MessageRepository {
 
   constructor(private readonly db: Client, private readonly writes: WriteBatcher) {}
 
+  /**
+   * Writes the message (and its bucket's index row, once). Keyed by conversation in the write
+   * batcher: a conversation's writes from this node become visible in the order they were made, so a
+   * reader that sees one of them sees every earlier one (catch-up relies on it).
+   */
   async insert(m: StoredMessage): Promise<void> {
     const bucket = bucketOf(m.messageId);
     const key = `${m.conversationId}|${bucket}`;
-    const writes = [this.writes.execute(
+    const writes: Array<Promise<void>> = [];
+    if (!this.knownBuckets.has(key)) {
+      writes.push(this.writes.execute('INSERT INTO conversation_buckets (conversation_id, bucket) VALUES (?, ?)', [m.conversationId, bucket], 100, m.conversationId));
+    }
+    writes.push(this.writes.execute(
       `INSERT INTO messages (bucket, ${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       [bucket, m.conversationId, toLong(m.messageId), m.senderId, m.senderDeviceId, m.kind, m.content],
-      m.content.length * 3 + 200)];
-    if (!this.knownBuckets.has(key)) {
-      writes.push(this.writes.execute('INSERT INTO conversation_buckets (conversation_id, bucket) VALUES (?, ?)', [m.conversationId, bucket]));
-    }
+      m.content.length * 3 + 200, m.conversationId));
     await Promise.all(writes);
     if (this.knownBuckets.size > 200_000) this.knownBuckets.clear();
     this.knownBuckets.add(key);
+  }
+
+  /**
+   * Makes sure a message id never shows up (a first attempt whose write failed or was left in flight
+   * by a dead node): a row delete with a timestamp far in the future, which shadows any write of that
+   * row that might still land, whenever it lands.
+   */
+  async bury(conversationId: string, messageId: bigint): Promise<void> {
+    await this.db.execute('DELETE FROM messages USING TIMESTAMP ? WHERE conversation_id = ? AND bucket = ? AND message_id = ?',
+      [BURIED_AT, conversationId, bucketOf(messageId), toLong(messageId)], { prepare: true });
   }
 
   async get(conversationId: string, messageId: bigint): Promise<StoredMessage | null> {

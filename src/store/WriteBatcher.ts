@@ -4,9 +4,13 @@ interface Pending {
   query: string;
   params: unknown[];
   bytes: number;
+  key: string | undefined;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
+
+/** The part of the Cassandra client the batcher uses (a test can hand in one whose round trips it controls). */
+export type BatchClient = Pick<Client, 'execute' | 'batch'>;
 
 /**
  * Group commit for Cassandra writes. Writes wait in a queue while `maxInFlight` batches are being
@@ -15,26 +19,31 @@ interface Pending {
  * by themselves, so one round trip carries the writes of many messages instead of one request per
  * row, and Cassandra's per-request cost stops growing with the message rate. Each caller still gets
  * its own promise, settled when its batch is written. Batches stay under a byte budget (Cassandra 4+
- * refuses batches over `batch_size_fail_threshold_in_kb`, 50 KB by default); a write larger than
- * half of it goes alone.
+ * refuses batches over `batch_size_fail_threshold_in_kb`, 50 KB by default); a larger write goes alone.
+ *
+ * Writes with the same `key` (a conversation) become visible in the order they were made: a write
+ * is not sent while a batch holding an earlier write of its key is still in flight, and writes of a
+ * key keep their queue order. Two batches in flight can finish in either order; this rule means a
+ * reader never sees a key's later write without its earlier ones.
  */
 export class WriteBatcher {
   private queue: Pending[] = [];
   private scheduled = false;
   private inFlight = 0;
+  /** Keys with a write in a batch that is being written. */
+  private readonly busy = new Set<string>();
 
   constructor(
-    private readonly db: Client,
+    private readonly db: BatchClient,
     private readonly maxInFlight = 2,
     private readonly maxStatements = 64,
     private readonly maxBytes = 40 * 1024,
   ) {}
 
-  /** Writes one statement (prepared); `bytes` is a size estimate of its values. */
-  execute(query: string, params: unknown[], bytes = 200): Promise<void> {
-    if (bytes > this.maxBytes / 2) return this.db.execute(query, params, { prepare: true }).then(() => undefined);
+  /** Writes one statement (prepared); `bytes` is a size estimate of its values; `key` orders it after earlier writes of that key. */
+  execute(query: string, params: unknown[], bytes = 200, key?: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ query, params, bytes, resolve, reject });
+      this.queue.push({ query, params, bytes, key, resolve, reject });
       if (!this.scheduled && this.inFlight < this.maxInFlight) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -46,27 +55,46 @@ export class WriteBatcher {
   private flush(): void {
     this.scheduled = false;
     while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
-      let bytes = 0;
-      let n = 0;
-      while (n < this.queue.length && n < this.maxStatements && (n === 0 || bytes + this.queue[n].bytes <= this.maxBytes)) {
-        bytes += this.queue[n].bytes;
-        n++;
-      }
-      // Under load, one batch takes all that waits (several when the byte or statement budget is hit).
-      const chunk = this.queue.splice(0, n);
+      const chunk = this.nextChunk();
+      if (chunk.length === 0) break; // everything left waits for a key in flight
       this.send(chunk);
-      if (this.inFlight >= this.maxInFlight) break;
     }
+  }
+
+  /** Takes the next batch out of the queue: in queue order, skipping (and keeping behind) writes whose key is in flight. */
+  private nextChunk(): Pending[] {
+    const chunk: Pending[] = [];
+    const left: Pending[] = [];
+    const held = new Set<string>();
+    let bytes = 0;
+    for (const p of this.queue) {
+      const full = chunk.length >= this.maxStatements || (chunk.length > 0 && bytes + p.bytes > this.maxBytes);
+      const waits = p.key !== undefined && (this.busy.has(p.key) || held.has(p.key));
+      if (full || waits) {
+        // A later write of this key must not overtake this one.
+        if (p.key !== undefined) held.add(p.key);
+        left.push(p);
+        continue;
+      }
+      chunk.push(p);
+      bytes += p.bytes;
+    }
+    this.queue = left;
+    return chunk;
   }
 
   private send(chunk: Pending[]): void {
     this.inFlight++;
+    const keys = new Set<string>();
+    for (const p of chunk) if (p.key !== undefined) keys.add(p.key);
+    for (const k of keys) this.busy.add(k);
     const done = chunk.length === 1
       ? this.db.execute(chunk[0].query, chunk[0].params, { prepare: true })
       : this.db.batch(chunk.map((p) => ({ query: p.query, params: p.params })), { prepare: true, logged: false });
     done.then(() => chunk.forEach((p) => p.resolve()), (err) => chunk.forEach((p) => p.reject(err)))
       .finally(() => {
         this.inFlight--;
+        for (const k of keys) this.busy.delete(k);
         this.flush();
       });
   }

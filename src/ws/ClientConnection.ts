@@ -38,6 +38,8 @@ export class ClientConnection {
   private droppedThisSecond = 0;
   private droppedSecond = 0;
   private acceptQueue: Promise<void> = Promise.resolve();
+  /** Settles once the reply (ack or error) to the latest `message.send` was written: replies go out in the order of the sends. */
+  private replies: Promise<void> = Promise.resolve();
   private readonly onCloseCallbacks: Array<(c: ClientConnection) => void> = [];
   /** Settles when the underlying socket is fully closed (handshake done or terminated). */
   readonly socketClosed: Promise<void>;
@@ -57,7 +59,7 @@ export class ClientConnection {
     this.limits = deps.limits;
     this.log = deps.log;
     this.session = new DeviceSession(userId, deviceId, cursor, (frame) => this.sendRaw(frame),
-      () => this.close(CloseCodes.slowConsumer), () => this.drained(), deps);
+      () => this.close(CloseCodes.slowConsumer), () => this.close(CloseCodes.tryAgainLater), () => this.drained(), deps);
     this.tokens = this.limits.maxFramesPerSecond * 2;
     this.socketClosed = new Promise((resolve) => ws.once('close', () => resolve()));
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
@@ -180,13 +182,18 @@ export class ClientConnection {
       return;
     }
     const clientMsgId = typeof frame.clientMsgId === 'string' ? frame.clientMsgId.slice(0, 64) : undefined;
+    if (frame.type === 'message.send') {
+      // Each send's ack (or error) waits for the replies to the sends before it, whatever finishes first.
+      const reply = this.onSend(frame).catch((err) => this.errorFrame(toChatError(err), clientMsgId));
+      this.replies = this.replies.then(() => reply).then((f) => this.send(f))
+        .catch((err) => this.log.warn('reply not sent', { userId: this.userId, err: String(err) }));
+      return;
+    }
     this.dispatch(frame).catch((err) => this.sendError(toChatError(err), clientMsgId));
   }
 
   private async dispatch(frame: Record<string, unknown>): Promise<void> {
     switch (frame.type) {
-      case 'message.send':
-        return this.onSend(frame);
       case 'message.received':
         return this.session.received(requireMessageId(frame));
       case 'message.read': {
@@ -204,7 +211,8 @@ export class ClientConnection {
     }
   }
 
-  private async onSend(frame: Record<string, unknown>): Promise<void> {
+  /** Accepts a `message.send` and resolves with its ack once the message is stored and routed. */
+  private async onSend(frame: Record<string, unknown>): Promise<Record<string, unknown>> {
     const clientMsgId = requireString(frame, 'clientMsgId', { ...CLIENT_MSG_ID, code: 'invalid_frame' });
     const hasTo = frame.to !== undefined;
     const hasConversation = frame.conversationId !== undefined;
@@ -226,14 +234,18 @@ export class ClientConnection {
     await durable;
     const ack: Record<string, unknown> = { type: 'message.ack', clientMsgId, messageId: m.messageId, conversationId: m.conversationId, createdAt: m.createdAt };
     if (duplicate) ack.duplicate = true;
-    this.send(ack);
+    return ack;
   }
 
   private sendError(err: ChatError, clientMsgId: string | undefined): void {
+    this.send(this.errorFrame(err, clientMsgId));
+  }
+
+  private errorFrame(err: ChatError, clientMsgId: string | undefined): Record<string, unknown> {
     if (err.code === 'unavailable') this.log.warn('send failed', { userId: this.userId, err: String(err.cause ?? err) });
     const frame: Record<string, unknown> = { type: 'error', code: err.code, message: err.message, retryable: err.retryable };
     if (clientMsgId !== undefined) frame.clientMsgId = clientMsgId;
-    this.send(frame);
+    return frame;
   }
 }
 

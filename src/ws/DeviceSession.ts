@@ -27,16 +27,23 @@ export interface SessionDeps {
 /**
  * The sync side of one device connection: first every stored message the device does not have
  * (catch-up, oldest first), then live ones, with no gap and no duplicate at the switch. Live
- * messages that arrive during catch-up are held and sent after it, minus what catch-up already
- * sent. Every message goes through the cursor's `wants` check, so a second copy (a stream entry
- * re-read after a crash, a resend that was stored twice) never reaches the device.
+ * messages that arrive during catch-up are held and sent after it, in id order, minus what catch-up
+ * already sent. Every message goes through the cursor's `wants` check, so a second copy (a stream
+ * entry re-read after a crash, a resend that was stored twice) never reaches the device.
+ *
+ * A resync (a node died, Redis lost entries or routes) is a catch-up again: live delivery stops at
+ * once (`hold`), the read runs from the cursor, and only then do the held messages follow. A live
+ * message is never sent while a read is running, so nothing read from Cassandra can reach the
+ * device after a newer live message of its conversation.
  */
 export class DeviceSession {
   readonly cursor: DeviceCursor;
   private live = false;
   private held: Array<{ id: bigint; frame: Frame }> = [];
   private heldBytes = 0;
-  /** A resync was asked for while catch-up ran: catch-up reads once more before going live. */
+  /** The catch-up or resync read in progress, if any. */
+  private reading: Promise<number> | null = null;
+  /** A resync was asked for while a read ran: it reads once more before going live. */
   private readAgain = false;
   private closed = false;
   /** The save in flight, if any; at most one runs, and the latest state is written after it. */
@@ -50,6 +57,8 @@ export class DeviceSession {
     start: StoredCursor,
     private readonly send: (frame: Frame) => void,
     private readonly onOverflow: () => void,
+    /** A catch-up or resync read failed: the device must reconnect and catch up rather than go on with a hole. */
+    private readonly onReadFailed: () => void,
     /** Resolves once the socket's send buffer has drained below a bound (catch-up pacing). */
     private readonly drained: () => Promise<void>,
     private readonly deps: SessionDeps,
@@ -76,50 +85,81 @@ export class DeviceSession {
 
   /** Sends everything stored above the cursor, then switches to live delivery. Ends with a `sync.complete` frame. */
   async catchUp(): Promise<void> {
-    let sent = await this.sendStored();
-    while (this.readAgain && !this.closed) {
-      this.readAgain = false;
-      sent += await this.sendStored();
-    }
+    const sent = await this.read();
     if (this.closed) return;
+    this.send(JSON.stringify({ type: 'sync.complete', count: sent, cursor: this.cursor.safe.toString() }));
+  }
+
+  /** Stops live delivery at once (messages are held) and freezes the cursor, before a resync that may take a while to start. */
+  hold(): void {
+    if (this.closed) return;
+    this.live = false;
+    this.cursor.hold();
+  }
+
+  /**
+   * Reads again from the cursor and sends what is missing (after a node died, or Redis lost entries
+   * or routes), then what was held meanwhile. Rejects if the read fails; the caller closes the socket
+   * (the device reconnects and catches up) rather than let it go on with a hole.
+   */
+  async resync(): Promise<void> {
+    const sent = await this.read();
+    if (sent > 0) this.deps.log.info('resync sent missed messages', { userId: this.userId, deviceId: this.deviceId, count: sent });
+  }
+
+  /** Runs a read from the cursor (or joins the one running, which then reads once more), then goes live. */
+  private read(): Promise<number> {
+    this.hold();
+    if (this.reading) {
+      this.readAgain = true;
+      return this.reading;
+    }
+    this.reading = this.readThenGoLive();
+    return this.reading;
+  }
+
+  private async readThenGoLive(): Promise<number> {
+    let sent = 0;
+    try {
+      do {
+        this.readAgain = false;
+        sent += await this.sendStored();
+      } while (this.readAgain && !this.closed);
+    } catch (err) {
+      this.onReadFailed();
+      throw err;
+    } finally {
+      // Same microtask as the loop's last check: a resync asked for from now on starts a new read.
+      this.reading = null;
+    }
+    if (!this.closed) this.goLive();
+    return sent;
+  }
+
+  /** Sends what was held, in id order (minus what the read sent), and lets live messages through again. */
+  private goLive(): void {
     const held = this.held.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     this.held = [];
     this.heldBytes = 0;
     this.live = true;
     for (const h of held) this.offer(h.id, h.frame);
     this.cursor.caughtUp();
-    this.send(JSON.stringify({ type: 'sync.complete', count: sent, cursor: this.cursor.safe.toString() }));
-  }
-
-  /** Freezes the cursor at once (before a resync that may take a while to reach this session). */
-  hold(): void {
-    if (this.live) this.cursor.hold();
   }
 
   /**
-   * Reads again from the cursor and sends what is missing (after a node died or Redis lost live
-   * routes). Live delivery goes on meanwhile; the cursor stays where it was until the read is done.
+   * Every stored message above the cursor that the device wants, a page at a time. Each conversation
+   * is read on from where its own previous page ended (not from the page's last id): a message that
+   * became visible after an earlier page was read is still sent before anything newer of its
+   * conversation.
    */
-  async resync(): Promise<void> {
-    if (!this.live) {
-      this.readAgain = true; // catch-up is running: it reads once more before going live
-      return;
-    }
-    this.cursor.hold();
-    try {
-      const sent = await this.sendStored();
-      if (sent > 0) this.deps.log.info('resync sent missed messages', { userId: this.userId, deviceId: this.deviceId, count: sent });
-    } finally {
-      this.cursor.caughtUp();
-    }
-  }
-
   private async sendStored(): Promise<number> {
-    let after = this.cursor.safe;
+    const from = this.cursor.safe;
+    const positions = new Map<string, bigint>();
     let sent = 0;
     for (;;) {
       if (this.closed) return sent;
-      const page = await this.deps.sync.readSince(this.userId, after, CATCH_UP_PAGE, { excludeDeviceId: this.deviceId, skip: this.cursor.skip() });
+      const page = await this.deps.sync.readSince(this.userId, from, CATCH_UP_PAGE,
+        { excludeDeviceId: this.deviceId, skip: this.cursor.skip(), positions });
       for (const m of page.messages) {
         if (!this.cursor.wants(m.messageId)) continue;
         this.cursor.markSent(m.messageId);
@@ -128,7 +168,6 @@ export class DeviceSession {
       }
       await this.drained(); // a page at a time: a slow client is paced, not cut off
       if (!page.hasMore) return sent;
-      after = page.nextAfter;
     }
   }
 

@@ -11,6 +11,8 @@ export const CloseCodes = {
   messageTooBig: { code: 1009, reason: 'message too big' },
   /** Unexpected server failure. */
   internalError: { code: 1011, reason: 'internal error' },
+  /** The server could not read what the device missed (storage unavailable); reconnect after a pause. */
+  tryAgainLater: { code: 1013, reason: 'try again later' },
   /** The token was revoked (logout) or expired. */
   unauthorized: { code: 4001, reason: 'unauthorized' },
   /** The device was deleted. */

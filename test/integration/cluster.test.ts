@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import Redis from 'ioredis';
 import { GroupVersions } from '../../src/cluster/GroupVersions';
 import { Keys } from '../../src/cluster/keys';
@@ -87,10 +88,10 @@ describe('StreamRouter', () => {
 
   it('delivers published entries to the destination node, in order', async () => {
     const keys = new Keys(uniquePrefix());
-    const router = new StreamRouter(redis(), redis(), keys, 1000, log);
+    const router = new StreamRouter(redis(), redis(), keys, 1000, log, crypto.randomUUID());
     const got: string[] = [];
     await router.start(3, (m) => got.push(m.type === 'kick' ? m.userId : '?'));
-    const sender = new StreamRouter(redis(), redis(), keys, 1000, log);
+    const sender = new StreamRouter(redis(), redis(), keys, 1000, log, crypto.randomUUID());
     await sender.publish(Array.from({ length: 50 }, (_, i) => ({ nodeId: 3, message: msg(i) })));
     await eventually(() => got.length === 50);
     expect(got).toEqual(Array.from({ length: 50 }, (_, i) => `u${i}`));
@@ -102,14 +103,14 @@ describe('StreamRouter', () => {
   it('re-reads entries a previous process read but never acknowledged', async () => {
     const keys = new Keys(uniquePrefix());
     const r = redis();
-    const first = new StreamRouter(r, redis(), keys, 1000, log);
+    const first = new StreamRouter(r, redis(), keys, 1000, log, crypto.randomUUID());
     await first.start(4, () => undefined);
     await first.stop();
-    await new StreamRouter(r, redis(), keys, 1000, log).publish([{ nodeId: 4, message: msg(1) }, { nodeId: 4, message: msg(2) }]);
+    await new StreamRouter(r, redis(), keys, 1000, log, crypto.randomUUID()).publish([{ nodeId: 4, message: msg(1) }, { nodeId: 4, message: msg(2) }]);
     // A crashed process: it read the entries (they are now pending for node-4) and died before XACK.
     const read = await r.xreadgroup('GROUP', 'delivery', 'node-4', 'COUNT', 10, 'STREAMS', keys.stream(4), '>');
     expect(read).not.toBeNull();
-    const restarted = new StreamRouter(r, redis(), keys, 1000, log);
+    const restarted = new StreamRouter(r, redis(), keys, 1000, log, crypto.randomUUID());
     const got: string[] = [];
     await restarted.start(4, (m) => got.push(m.type === 'kick' ? m.userId : '?'));
     expect(got).toEqual(['u1', 'u2']);
@@ -119,7 +120,7 @@ describe('StreamRouter', () => {
 
   it('trims streams to about maxLen', async () => {
     const keys = new Keys(uniquePrefix());
-    const router = new StreamRouter(redis(), redis(), keys, 100, log);
+    const router = new StreamRouter(redis(), redis(), keys, 100, log, crypto.randomUUID());
     for (let i = 0; i < 10; i++) await router.publish(Array.from({ length: 100 }, (_, j) => ({ nodeId: 9, message: msg(j) })));
     const len = await redis().xlen(keys.stream(9));
     expect(len).toBeLessThan(300);

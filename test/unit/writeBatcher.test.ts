@@ -1,0 +1,121 @@
+import { WriteBatcher, type BatchClient } from '../../src/store/WriteBatcher';
+
+interface Call {
+  queries: string[];
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** A Cassandra client whose round trips the test finishes by hand, in any order. */
+function fakeDb(): { db: BatchClient; calls: Call[] } {
+  const calls: Call[] = [];
+  const round = (queries: string[]) => new Promise<unknown>((resolve, reject) => calls.push({ queries, resolve: () => resolve(undefined), reject }));
+  const db = {
+    execute: (query: string) => round([query]),
+    batch: (qs: Array<{ query: string }>) => round(qs.map((q) => q.query)),
+  } as unknown as BatchClient;
+  return { db, calls };
+}
+
+const turn = () => new Promise((r) => setImmediate(r));
+
+describe('WriteBatcher', () => {
+  it('sends a lone write at the end of its turn, and the writes of one turn as one batch', async () => {
+    const { db, calls } = fakeDb();
+    const w = new WriteBatcher(db);
+    const one = w.execute('q1', []);
+    expect(calls).toHaveLength(0);
+    await turn();
+    expect(calls.map((c) => c.queries)).toEqual([['q1']]);
+    const more = [w.execute('q2', []), w.execute('q3', []), w.execute('q4', [])];
+    await turn();
+    expect(calls.map((c) => c.queries)).toEqual([['q1'], ['q2', 'q3', 'q4']]);
+    calls.forEach((c) => c.resolve());
+    await Promise.all([one, ...more]);
+  });
+
+  it('keeps at most maxInFlight batches out; what waits meanwhile goes out as the next batch', async () => {
+    const { db, calls } = fakeDb();
+    const w = new WriteBatcher(db, 2);
+    const first = [w.execute('a', [])];
+    await turn();
+    first.push(w.execute('b', []));
+    await turn();
+    const waiting = ['c', 'd', 'e'].map((q) => w.execute(q, []));
+    await turn();
+    expect(calls).toHaveLength(2);
+    calls[1].resolve();
+    await turn();
+    expect(calls.map((c) => c.queries)).toEqual([['a'], ['b'], ['c', 'd', 'e']]);
+    calls[0].resolve();
+    calls[2].resolve();
+    await Promise.all([...first, ...waiting]);
+  });
+
+  it('never lets a key’s later write out while a batch with an earlier one is in flight, whichever batch returns first', async () => {
+    const { db, calls } = fakeDb();
+    const w = new WriteBatcher(db, 2);
+    const settled: string[] = [];
+    const track = (q: string, key?: string) => w.execute(q, [], 100, key).then(() => { settled.push(q); });
+    const p1 = track('m1', 'c');
+    await turn();
+    // m2 (same key) and x1 (another key) arrive while m1's batch is out: only x1 may go.
+    const p2 = track('m2', 'c');
+    const px = track('x1', 'other');
+    const p3 = track('m3', 'c');
+    await turn();
+    expect(calls.map((c) => c.queries)).toEqual([['m1'], ['x1']]);
+    calls[1].resolve(); // the later batch returns first
+    await px;
+    await turn();
+    expect(calls).toHaveLength(2); // m2 still waits for m1
+    calls[0].resolve();
+    await p1;
+    await turn();
+    expect(calls.map((c) => c.queries)).toEqual([['m1'], ['x1'], ['m2', 'm3']]);
+    calls[2].resolve();
+    await Promise.all([p2, p3]);
+    expect(settled).toEqual(['x1', 'm1', 'm2', 'm3']);
+  });
+
+  it('rejects every write of a failed batch and goes on with the next writes of the key', async () => {
+    const { db, calls } = fakeDb();
+    const w = new WriteBatcher(db, 2);
+    const a = w.execute('a', [], 100, 'c');
+    const b = w.execute('b', [], 100, 'c');
+    await turn();
+    const c = w.execute('c', [], 100, 'c');
+    await turn();
+    expect(calls.map((x) => x.queries)).toEqual([['a', 'b']]);
+    const boom = new Error('timeout');
+    calls[0].reject(boom);
+    await expect(a).rejects.toBe(boom);
+    await expect(b).rejects.toBe(boom);
+    await turn();
+    expect(calls.map((x) => x.queries)).toEqual([['a', 'b'], ['c']]);
+    calls[1].resolve();
+    await c;
+  });
+
+  it('keeps batches under the byte budget; a write over it goes alone, in its key’s order', async () => {
+    const { db, calls } = fakeDb();
+    const w = new WriteBatcher(db, 4, 64, 1000);
+    const ps = [
+      w.execute('s1', [], 400, 'c'),
+      w.execute('big', [], 5000, 'c'),
+      w.execute('s2', [], 400, 'd'),
+      w.execute('s3', [], 400, 'c'),
+    ];
+    await turn();
+    // s1 and s2 fit one batch; big and s3 (same key as big, after it) wait for s1's batch.
+    expect(calls.map((c) => c.queries)).toEqual([['s1', 's2']]);
+    calls[0].resolve();
+    await turn();
+    expect(calls.map((c) => c.queries)).toEqual([['s1', 's2'], ['big']]);
+    calls[1].resolve();
+    await turn();
+    expect(calls.map((c) => c.queries)).toEqual([['s1', 's2'], ['big'], ['s3']]);
+    calls[2].resolve();
+    await Promise.all(ps);
+  });
+});

@@ -5,7 +5,8 @@ import type { MessageRepository, StoredMessage } from '../store/MessageRepositor
 import type { UserRepository } from '../store/UserRepository';
 import type { ClientMessageIds } from './ClientMessageIds';
 import type { ConversationService } from './ConversationService';
-import { OrderedCommits } from './OrderedCommits';
+import type { ClientMessageRef } from '../store/ClientMessageRepository';
+import { OrderedCommits, type CommitSlot } from './OrderedCommits';
 import type { SnowflakeGenerator } from './snowflake';
 import { toMessageView, type MessageView, type SystemEvent } from './views';
 
@@ -18,6 +19,13 @@ export interface Delivery {
 /** Push notifications for recipients with no connected device (src/push/PushQueue.ts). */
 export interface OfflineNotifier {
   enqueue(message: MessageView, userIds: readonly string[]): Promise<void>;
+}
+
+/** A membership event's id and its place in the conversation's order (ChatService.reserveEvent). */
+export interface SystemEventSlot {
+  messageId: bigint;
+  append(actorId: string, event: SystemEvent, audience: readonly string[]): Promise<MessageView>;
+  cancel(): void;
 }
 
 export interface Sender {
@@ -75,23 +83,39 @@ export class ChatService {
   /**
    * Resolves the conversation, gives the message its id, claims the clientMsgId and starts the
    * writes. Callers that need one device's messages in the order sent run `accept` calls one after
-   * another (ClientConnection does).
+   * another (ClientConnection does). The message's place in its conversation's commit order is taken
+   * together with its id, so this node routes a conversation's messages in id order.
    */
   async accept(sender: Sender, input: SendInput): Promise<Accepted> {
     let conversation: Conversation;
     let messageId: bigint;
+    let slot: CommitSlot;
     if (input.to !== undefined) {
       conversation = await this.directWith(sender.userId, input.to);
       messageId = this.ids.next();
+      slot = this.commits.reserve(conversation.conversationId);
     } else {
       // Id first, membership read after: a message with an id above a member's removal event is
       // checked against the member set written before that event, so it never reaches them.
       messageId = this.ids.next();
-      conversation = await this.conversations.requireMember(sender.userId, input.conversationId ?? '');
+      slot = this.commits.reserve(input.conversationId ?? '');
+      try {
+        conversation = await this.conversations.requireMember(sender.userId, input.conversationId ?? '');
+      } catch (err) {
+        slot.cancel();
+        throw err;
+      }
     }
     const flightKey = `${sender.userId}|${input.clientMsgId}`;
-    const earlier = await this.clientIds.claim(sender.userId, input.clientMsgId, { messageId, conversationId: conversation.conversationId });
+    let earlier: ClientMessageRef | null;
+    try {
+      earlier = await this.clientIds.claim(sender.userId, input.clientMsgId, { messageId, conversationId: conversation.conversationId });
+    } catch (err) {
+      slot.cancel();
+      throw err;
+    }
     if (earlier) {
+      slot.cancel();
       // The first attempt is still in progress on this node (a client retrying early): its outcome is the answer.
       const first = this.inFlight.get(flightKey);
       if (first) return this.asDuplicate(first);
@@ -106,7 +130,7 @@ export class ChatService {
       kind: 'text',
       content: input.content,
     };
-    const accepted: Accepted = { message: toMessageView(stored), duplicate: false, durable: this.commit(stored, conversation, input.clientMsgId) };
+    const accepted: Accepted = { message: toMessageView(stored), duplicate: false, durable: this.commit(slot, stored, conversation.members, input.clientMsgId) };
     const settled = accepted.durable.then(() => accepted);
     this.inFlight.set(flightKey, settled);
     void settled.finally(() => this.inFlight.delete(flightKey)).catch(() => undefined);
@@ -132,32 +156,37 @@ export class ChatService {
     const found = await this.messages.get(conversationId, claimedId);
     if (found) {
       const view = toMessageView(found);
-      const durable = this.delivery.deliver(view, conversation.members, found.senderDeviceId)
+      const durable = this.commits.submit(conversationId, Promise.resolve(), () => this.delivery.deliver(view, conversation.members, found.senderDeviceId))
         .then(() => undefined, (err) => this.log.warn('re-delivery of a resent message failed', { messageId: view.messageId, err: String(err) }));
       return { message: view, duplicate: true, durable };
     }
     await this.messages.bury(conversationId, claimedId);
     const messageId = this.ids.next();
-    await this.clientIds.reclaim(sender.userId, input.clientMsgId, { messageId, conversationId });
+    const slot = this.commits.reserve(conversationId);
+    try {
+      await this.clientIds.reclaim(sender.userId, input.clientMsgId, { messageId, conversationId });
+    } catch (err) {
+      slot.cancel();
+      throw err;
+    }
     const stored: StoredMessage = {
       messageId, conversationId, senderId: sender.userId, senderDeviceId: sender.deviceId, kind: 'text', content: input.content,
     };
-    return { message: toMessageView(stored), duplicate: false, durable: this.commit(stored, conversation, input.clientMsgId) };
+    return { message: toMessageView(stored), duplicate: false, durable: this.commit(slot, stored, conversation.members, input.clientMsgId) };
   }
 
   /**
-   * Writes, then (in conversation order) routes to `target.members`. Rejects with a retryable
-   * ChatError if the write fails.
+   * Writes, then (in the conversation's id order, through `slot`) routes to `members`. Rejects with
+   * a retryable ChatError if the write fails.
    */
-  private commit(stored: StoredMessage, target: Pick<Conversation, 'conversationId' | 'type' | 'members'>, clientMsgId: string | null): Promise<void> {
-    const members = target.members;
+  private commit(slot: CommitSlot, stored: StoredMessage, members: readonly string[], clientMsgId: string | null): Promise<void> {
     // The message row is the whole write: a conversation's last message is its newest row (no pointer to keep).
     const writes: Array<Promise<void>> = [this.messages.insert(stored)];
     if (clientMsgId !== null) {
       writes.push(this.clientIds.record(stored.senderId, clientMsgId, { messageId: stored.messageId, conversationId: stored.conversationId }));
     }
     const view = toMessageView(stored);
-    const durable = this.commits.submit(stored.conversationId, Promise.all(writes), async () => {
+    const durable = slot.commit(Promise.all(writes), async () => {
       try {
         const offline = await this.delivery.deliver(view, members, stored.senderDeviceId);
         const notify = stored.kind === 'text' ? offline.filter((u) => u !== stored.senderId) : [];
@@ -174,18 +203,28 @@ export class ChatService {
   }
 
   /**
-   * Stores a membership event in the conversation's history and delivers it to `audience`
-   * (the members after the change, plus a removed member for their own removal).
+   * Takes the id of a membership event and its place in the conversation's commit order (GroupService
+   * takes it before it writes the member set). `append` stores the event and delivers it to `audience`
+   * (the members after the change, plus a removed member for their own removal); `cancel` gives the
+   * place up if the change is abandoned.
    */
-  async appendSystem(conversationId: string, messageId: bigint, actorId: string, event: SystemEvent, audience: readonly string[]): Promise<MessageView> {
-    const stored: StoredMessage = {
-      messageId, conversationId, senderId: actorId, senderDeviceId: '', kind: 'system', content: JSON.stringify(event),
+  reserveEvent(conversationId: string): SystemEventSlot {
+    const messageId = this.ids.next();
+    const slot = this.commits.reserve(conversationId);
+    return {
+      messageId,
+      append: async (actorId, event, audience) => {
+        const stored: StoredMessage = {
+          messageId, conversationId, senderId: actorId, senderDeviceId: '', kind: 'system', content: JSON.stringify(event),
+        };
+        await this.commit(slot, stored, [...audience], null);
+        return toMessageView(stored);
+      },
+      cancel: () => slot.cancel(),
     };
-    await this.commit(stored, { conversationId, type: 'group', members: [...audience] }, null);
-    return toMessageView(stored);
   }
 
-  /** A fresh id (membership events take theirs before the member set is written; see GroupService). */
+  /** A fresh id (a new group's id). */
   nextId(): bigint {
     return this.ids.next();
   }

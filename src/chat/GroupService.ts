@@ -1,7 +1,7 @@
 import type { GroupVersions } from '../cluster/GroupVersions';
 import { ChatError } from '../errors';
 import type { Conversation, ConversationRepository } from '../store/ConversationRepository';
-import type { ChatService } from './ChatService';
+import type { ChatService, SystemEventSlot } from './ChatService';
 import type { ConversationService } from './ConversationService';
 import type { SystemAction } from './views';
 
@@ -36,10 +36,10 @@ export class GroupService {
     if (members.length > this.maxMembers) throw new ChatError('group_full', `a group has at most ${this.maxMembers} members`);
     await this.requireUsers(members.filter((m) => m !== ownerId));
     const conversationId = `g_${this.chat.nextId()}`;
-    const eventId = this.chat.nextId();
+    const event = this.chat.reserveEvent(conversationId);
     const c: Conversation = { conversationId, type: 'group', name, ownerId, members, version: 1, createdAt: new Date() };
-    await this.repo.create(c, eventId);
-    await this.chat.appendSystem(conversationId, eventId, ownerId, { action: 'group.created', userId: ownerId }, members);
+    await abandonOnError(event, this.repo.create(c, event.messageId));
+    await event.append(ownerId, { action: 'group.created', userId: ownerId }, members);
     return view(c);
   }
 
@@ -97,19 +97,19 @@ export class GroupService {
    */
   private async recordJoin(c: Conversation, actorId: string, userId: string, members: string[], version: number): Promise<void> {
     await this.versions.raise(c.conversationId, version);
-    const eventId = this.chat.nextId();
-    await this.repo.join(userId, c, eventId);
-    await this.chat.appendSystem(c.conversationId, eventId, actorId, { action: 'member.added', userId }, members);
+    const event = this.chat.reserveEvent(c.conversationId);
+    await abandonOnError(event, this.repo.join(userId, c, event.messageId));
+    await event.append(actorId, { action: 'member.added', userId }, members);
   }
 
   /** The removal event (the member sees nothing after it) and the member's row; the version is raised first, as for a join. */
   private async recordLeave(c: Conversation, actorId: string, userId: string, members: string[], version: number): Promise<void> {
     await this.versions.raise(c.conversationId, version);
-    const eventId = this.chat.nextId();
-    await this.repo.leave(userId, c.conversationId, eventId);
+    const event = this.chat.reserveEvent(c.conversationId);
+    await abandonOnError(event, this.repo.leave(userId, c.conversationId, event.messageId));
     const action: SystemAction = actorId === userId ? 'member.left' : 'member.removed';
     // The removed member gets the event of their own removal, and nothing after it.
-    await this.chat.appendSystem(c.conversationId, eventId, actorId, { action, userId }, [...members, userId]);
+    await event.append(actorId, { action, userId }, [...members, userId]);
   }
 
   private async requireGroupMember(userId: string, conversationId: string): Promise<Conversation> {
@@ -131,4 +131,14 @@ function view(c: Conversation): GroupView {
     conversationId: c.conversationId, type: 'group', name: c.name ?? '', ownerId: c.ownerId ?? '',
     members: c.members, createdAt: c.createdAt.toISOString(),
   };
+}
+
+/** Gives the event's place in the order up if the write before it fails (later messages must not wait for it). */
+async function abandonOnError(event: SystemEventSlot, write: Promise<unknown>): Promise<void> {
+  try {
+    await write;
+  } catch (err) {
+    event.cancel();
+    throw err;
+  }
 }

@@ -1,6 +1,6 @@
 import { createCassandraClient } from '../../src/store/cassandra';
 import { CursorRepository } from '../../src/store/CursorRepository';
-import { api, eventually, newDevice, newUser, startCluster, testConfig, WsClient, type TestCluster, type TestUser } from '../support/helpers';
+import { api, eventually, itRepeated, newDevice, newUser, startCluster, testConfig, WsClient, type TestCluster, type TestUser } from '../support/helpers';
 
 let cluster: TestCluster;
 let A: string;
@@ -102,7 +102,7 @@ describe('multi-device sync', () => {
     expect((await api(A, 'GET', `/api/sync?deviceId=${await newDevice(A, alice)}`, { token: bob.token })).status).toBe(403);
   });
 
-  it('loses nothing and repeats nothing when a device reconnects to another node during a burst', async () => {
+  itRepeated('loses nothing and repeats nothing when a device reconnects to another node during a burst', async () => {
     const [alice, bob] = await Promise.all([newUser(A), newUser(A)]);
     const bobPhone = await newDevice(A, bob);
     const a = await connect(0, alice, await newDevice(A, alice));

@@ -19,14 +19,17 @@ describe('UserRepository', () => {
   it('lets exactly one of many concurrent signups claim a username (LWT), whatever its case', async () => {
     const users = new UserRepository(db);
     const name = uniqueName('race');
-    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => users.create({
-      userId: crypto.randomUUID(), username: i % 2 ? name.toUpperCase() : name, passwordHash: 'h', createdAt: new Date(),
+    const ids = Array.from({ length: 8 }, () => crypto.randomUUID());
+    const results = await Promise.all(ids.map((userId, i) => users.create({
+      userId, username: i % 2 ? name.toUpperCase() : name, passwordHash: 'h', createdAt: new Date(),
     })));
     expect(results.filter(Boolean)).toHaveLength(1);
     const found = await users.findByUsername(name.toUpperCase());
     expect(found).not.toBeNull();
+    expect(found!.userId).toBe(ids[results.findIndex(Boolean)]);
     // The losers' rows were removed: only the winner exists by id.
-    expect(await users.findById(found!.userId)).not.toBeNull();
+    const byId = await Promise.all(ids.map((id) => users.findById(id)));
+    expect(byId.map((u) => u?.userId ?? null)).toEqual(ids.map((id, i) => (results[i] ? id : null)));
   });
 });
 

@@ -35,6 +35,14 @@ export async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 5000):
   }
 }
 
+/** How many times the order and crash cases run in one go (`npm run test:repeat -- N` sets TEST_REPEAT). */
+export const REPEAT = Math.max(1, Number(process.env.TEST_REPEAT ?? 1));
+
+/** `it`, registered REPEAT times: each a fresh run of the case. */
+export function itRepeated(title: string, fn: () => Promise<void>, timeoutMs?: number): void {
+  for (let i = 1; i <= REPEAT; i++) it(REPEAT > 1 ? `${title} (run ${i} of ${REPEAT})` : title, fn, timeoutMs);
+}
+
 // ---- node processes -------------------------------------------------------------------------
 
 export interface NodeProc {

@@ -78,4 +78,23 @@ describe('OrderedCommits', () => {
     await drained;
     expect(commits.size).toBe(0);
   });
+
+  it('routes in reservation order (id order), whatever order the slots are committed in; a cancelled slot is skipped', async () => {
+    const commits = new OrderedCommits();
+    const routed: string[] = [];
+    const first = commits.reserve('c');
+    const second = commits.reserve('c');
+    const third = commits.reserve('c');
+    const fourth = commits.reserve('c');
+    // Committed out of order (the second send's claim came back first), one send refused.
+    const p4 = fourth.commit(Promise.resolve(), async () => { routed.push('fourth'); });
+    const p2 = second.commit(Promise.resolve(), async () => { routed.push('second'); });
+    await flush();
+    expect(routed).toEqual([]);
+    third.cancel();
+    const p1 = first.commit(Promise.resolve(), async () => { routed.push('first'); });
+    await Promise.all([p1, p2, p4]);
+    expect(routed).toEqual(['first', 'second', 'fourth']);
+    expect(commits.size).toBe(0);
+  });
 });

@@ -1,0 +1,164 @@
+import path from 'node:path';
+import { api, eventually, itRepeated, newDevice, newUser, startCluster, startNodeProcess, WsClient, type NodeProc, type TestUser } from '../support/helpers';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const infra = require('../../scripts/lib/infra');
+
+/**
+ * Order per conversation, end to end, under the failures it must survive. `npm run test:repeat -- N`
+ * runs each case N times in one run.
+ */
+/** Fast failure detection: leases expire in 3 s; cursors stay 10 s behind. */
+const FAST = { CHAT_NODE_LEASE_TTL_SECONDS: '3', CHAT_SYNC_SAFETY_LAG_MS: '10000', CHAT_WS_MAX_FRAMES_PER_SECOND: '100000' };
+
+const sockets: WsClient[] = [];
+afterEach(async () => {
+  await Promise.all(sockets.splice(0).map((s) => (s.closeCode === null ? s.close() : undefined)));
+});
+
+async function connect(node: NodeProc, user: TestUser, deviceId: string, after?: string): Promise<WsClient> {
+  const ws = await WsClient.connect(node.wsUrl, user.token, deviceId, after);
+  sockets.push(ws);
+  return ws;
+}
+
+/** Text message ids in the order the device got them. */
+const textIds = (ws: WsClient): string[] => ws.messages().filter((m) => m.type === 'text').map((m) => m.messageId);
+
+function expectIdOrder(ids: string[], who: string): void {
+  for (let i = 1; i < ids.length; i++) {
+    if (BigInt(ids[i]) <= BigInt(ids[i - 1])) throw new Error(`${who}: ${ids[i]} came after ${ids[i - 1]} (position ${i} of ${ids.length})`);
+  }
+}
+
+function expectExactlyOnce(received: string[], acked: string[]): void {
+  expect(received.length).toBe(new Set(received).size);
+  expect([...received].sort()).toEqual([...acked].sort());
+}
+
+/** The replies (ack or error) to these clientMsgIds, in the order they arrived; waits until each has one. */
+async function replies(ws: WsClient, clientMsgIds: string[], timeoutMs = 30000): Promise<any[]> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const want = new Set(clientMsgIds);
+  const got = () => ws.frames.filter((f) => (f.type === 'message.ack' || f.type === 'error') && want.has(f.clientMsgId));
+  await eventually(() => got().length >= want.size, timeoutMs);
+  return got();
+}
+
+describe('a node killed with SIGKILL while many senders write into one group', () => {
+  itRepeated('keeps the group in id order on every surviving device and on every device that reconnects, each message once', async () => {
+    const cluster = await startCluster(3, FAST);
+    try {
+      const [sendNode, victim, survivor] = cluster.nodes;
+      const users = await Promise.all(Array.from({ length: 6 }, () => newUser(sendNode.url)));
+      const [owner, ...others] = users;
+      const g = (await api(sendNode.url, 'POST', '/api/groups', { token: owner.token, body: { name: 'order', members: others.map((u) => u.userId) } })).body;
+      // Every member has a device on the victim and one on the survivor; four of them also send from the third node.
+      const devices = await Promise.all(users.map(async (u) => {
+        const [dv, ds] = [await newDevice(sendNode.url, u), await newDevice(sendNode.url, u)];
+        return { u, dv, v: await connect(victim, u, dv), s: await connect(survivor, u, ds) };
+      }));
+      const senders = await Promise.all(users.slice(0, 4).map(async (u) => connect(sendNode, u, await newDevice(sendNode.url, u))));
+      await Promise.all([...devices.flatMap((d) => [d.v, d.s]), ...senders].map((ws) => ws.synced()));
+
+      const PER = 50;
+      const ids = senders.map((_, i) => Array.from({ length: PER }, (__, k) => `s${i}-${k}`));
+      for (let k = 0; k < PER; k++) {
+        senders.forEach((ws, i) => ws.send({ type: 'message.send', clientMsgId: ids[i][k], conversationId: g.conversationId, content: ids[i][k] }));
+      }
+      await eventually(() => senders.reduce((n, ws) => n + ws.ofType('message.ack').length, 0) >= 40, 20000);
+      victim.proc.kill('SIGKILL');
+
+      // The senders' node survives: every send is acked, each sender's acks in the order it sent.
+      const acked: string[] = [];
+      for (const [i, ws] of senders.entries()) {
+        const r = await replies(ws, ids[i]);
+        expect(r.map((f) => [f.type, f.clientMsgId])).toEqual(ids[i].map((id) => ['message.ack', id]));
+        acked.push(...r.map((f) => f.messageId));
+      }
+      expect(new Set(acked).size).toBe(senders.length * PER);
+
+      // Devices on the surviving node: everything once, in id order (they resync when the victim's lease expires).
+      for (const d of devices) {
+        await eventually(() => textIds(d.s).length >= acked.length, 20000);
+        expectIdOrder(textIds(d.s), `survivor device of ${d.u.username}`);
+        expectExactlyOnce(textIds(d.s), acked);
+      }
+      // Devices that were on the victim: what they had is in order, so they resume from the newest of it.
+      for (const d of devices) {
+        const had = textIds(d.v);
+        expectIdOrder(had, `victim device of ${d.u.username}`);
+        const again = await connect(survivor, d.u, d.dv, had.length ? had[had.length - 1] : undefined);
+        await eventually(() => had.length + textIds(again).length >= acked.length, 20000);
+        const all = [...had, ...textIds(again)];
+        expectIdOrder(all, `reconnected device of ${d.u.username}`);
+        expectExactlyOnce(all, acked);
+      }
+    } finally {
+      await cluster.stop();
+    }
+  });
+});
+
+describe('Redis restarting without its data in the middle of a burst', () => {
+  itRepeated('gives every device every acked message once, in id order, and the sender its replies in send order', async () => {
+    const port: number = await infra.freePort();
+    const dir = path.join(infra.LOCAL, 'test-runs', String(process.env.TEST_RUN_ID), `redis-order-${port}`);
+    let redis = await infra.startRedis({ port, dir, persist: false });
+    const env = { ...FAST, CHAT_REDIS_URL: `redis://127.0.0.1:${port}` };
+    const nodes: NodeProc[] = [];
+    try {
+      nodes.push(await startNodeProcess(env), await startNodeProcess(env));
+      const [alice, bob, carol] = await Promise.all([newUser(nodes[0].url), newUser(nodes[0].url), newUser(nodes[0].url)]);
+      const g = (await api(nodes[0].url, 'POST', '/api/groups', { token: alice.token, body: { name: 'reset', members: [bob.userId, carol.userId] } })).body;
+      const a = await connect(nodes[0], alice, await newDevice(nodes[0].url, alice));
+      const receivers = [
+        await connect(nodes[0], bob, await newDevice(nodes[0].url, bob)),
+        (await connect(nodes[1], bob, await newDevice(nodes[0].url, bob))).autoConfirm(),
+        await connect(nodes[1], carol, await newDevice(nodes[0].url, carol)),
+      ];
+      await Promise.all([a, ...receivers].map((ws) => ws.synced()));
+
+      const burst = Array.from({ length: 150 }, (_, i) => `b${i}`);
+      for (const id of burst) a.send({ type: 'message.send', clientMsgId: id, conversationId: g.conversationId, content: id });
+      await eventually(() => a.ofType('message.ack').length >= 30, 20000);
+      await redis.stop();
+      redis = await infra.startRedis({ port, dir, persist: false });
+
+      // Replies come in send order, acks and retryable errors alike.
+      const first = await replies(a, burst);
+      expect(first.map((f) => f.clientMsgId)).toEqual(burst);
+      const acked = first.filter((f) => f.type === 'message.ack').map((f) => f.messageId);
+      // What failed while Redis was away is sent again (same clientMsgId) until it is acked.
+      for (const f of first.filter((x) => x.type === 'error')) {
+        expect(f.retryable).toBe(true);
+        for (let attempt = 0; ; attempt++) {
+          const id = f.clientMsgId as string;
+          a.frames.length = 0;
+          a.send({ type: 'message.send', clientMsgId: id, conversationId: g.conversationId, content: id });
+          const [r] = await replies(a, [id]);
+          if (r.type === 'message.ack') {
+            acked.push(r.messageId);
+            break;
+          }
+          expect(r.retryable).toBe(true);
+          if (attempt > 100) throw new Error(`send ${id} kept failing: ${JSON.stringify(r)}`);
+          await new Promise((res) => setTimeout(res, 100));
+        }
+      }
+      expect(new Set(acked).size).toBe(burst.length);
+      for (const [i, ws] of receivers.entries()) {
+        await eventually(() => textIds(ws).length >= acked.length, 20000);
+        expectIdOrder(textIds(ws), `receiver ${i}`);
+        expectExactlyOnce(textIds(ws), acked);
+      }
+    } catch (err) {
+      // A failure here is a race in recovery: the nodes' logs say which step came when.
+      (err as Error).message += `\n--- node logs ---\n${nodes.map((n) => n.output()).join('\n---\n')}`;
+      throw err;
+    } finally {
+      for (const n of nodes) n.proc.kill('SIGTERM');
+      await Promise.all(nodes.map((n) => n.exited));
+      await redis.stop();
+    }
+  });
+});

@@ -9,6 +9,7 @@
  *   npm run bench              the full suite (about 15 minutes here)
  *   npm run bench -- --quick   one short run per scenario (to try the harness)
  *   npm run bench -- --only rate   just our 1:1 rate points
+ *   npm run bench -- --only groups just our group fan-out points
  */
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -19,7 +20,7 @@ const { median } = require('./lib/accounting');
 const { latencyChart } = require('./lib/chart');
 
 const QUICK = process.argv.includes('--quick');
-/** `--only rate` runs just our 1:1 rate points (for trying a change); nothing is written to README. */
+/** `--only rate` (or `groups`) runs just our 1:1 rate (or group fan-out) points, for trying a change; nothing is written. */
 const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
 const RUNS = QUICK ? 1 : 3;
 const MEASURE_MS = QUICK ? 4000 : 8000;
@@ -264,6 +265,11 @@ async function main() {
     let nodes = await startOurs(base, prefix, keyspace);
     let procs = { ...infraProcs, node0: nodes[0].child.pid, node1: nodes[1].child.pid };
     try {
+      if (ONLY === 'groups') {
+        results.ours.groups = await groupSuite('ours', nodes, procs, cassandra);
+        process.stdout.write(require('./lib/report').markdown(results) + '\n');
+        return;
+      }
       results.ours.rate = await rateSuite('ours', nodes, procs, cassandra);
       if (ONLY === 'rate') {
         process.stdout.write(require('./lib/report').markdown(results) + '\n');

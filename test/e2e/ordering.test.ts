@@ -1,15 +1,11 @@
-import path from 'node:path';
-import { api, eventually, itRepeated, newDevice, newUser, startCluster, startNodeProcess, WsClient, type NodeProc, type TestUser } from '../support/helpers';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const infra = require('../../scripts/lib/infra');
+import {
+  api, eventually, expectExactlyOnce, FAST_FAILOVER as FAST, itRepeated, newDevice, newUser, startCluster, withNodesOnPrivateRedis, WsClient, type NodeProc, type TestUser,
+} from '../support/helpers';
 
 /**
  * Order per conversation, end to end, under the failures it must survive. `npm run test:repeat -- N`
  * runs each case N times in one run.
  */
-/** Fast failure detection: leases expire in 3 s; cursors stay 10 s behind. */
-const FAST = { CHAT_NODE_LEASE_TTL_SECONDS: '3', CHAT_SYNC_SAFETY_LAG_MS: '10000', CHAT_WS_MAX_FRAMES_PER_SECOND: '100000' };
 
 const sockets: WsClient[] = [];
 afterEach(async () => {
@@ -29,11 +25,6 @@ function expectIdOrder(ids: string[], who: string): void {
   for (let i = 1; i < ids.length; i++) {
     if (BigInt(ids[i]) <= BigInt(ids[i - 1])) throw new Error(`${who}: ${ids[i]} came after ${ids[i - 1]} (position ${i} of ${ids.length})`);
   }
-}
-
-function expectExactlyOnce(received: string[], acked: string[]): void {
-  expect(received.length).toBe(new Set(received).size);
-  expect([...received].sort()).toEqual([...acked].sort());
 }
 
 /** The replies (ack or error) to these clientMsgIds, in the order they arrived; waits until each has one. */
@@ -101,13 +92,7 @@ describe('a node killed with SIGKILL while many senders write into one group', (
 
 describe('Redis restarting without its data in the middle of a burst', () => {
   itRepeated('gives every device every acked message once, in id order, and the sender its replies in send order', async () => {
-    const port: number = await infra.freePort();
-    const dir = path.join(infra.LOCAL, 'test-runs', String(process.env.TEST_RUN_ID), `redis-order-${port}`);
-    let redis = await infra.startRedis({ port, dir, persist: false });
-    const env = { ...FAST, CHAT_REDIS_URL: `redis://127.0.0.1:${port}` };
-    const nodes: NodeProc[] = [];
-    try {
-      nodes.push(await startNodeProcess(env), await startNodeProcess(env));
+    await withNodesOnPrivateRedis('redis-order', 2, async (nodes, redis) => {
       const [alice, bob, carol] = await Promise.all([newUser(nodes[0].url), newUser(nodes[0].url), newUser(nodes[0].url)]);
       const g = (await api(nodes[0].url, 'POST', '/api/groups', { token: alice.token, body: { name: 'reset', members: [bob.userId, carol.userId] } })).body;
       const a = await connect(nodes[0], alice, await newDevice(nodes[0].url, alice));
@@ -121,8 +106,7 @@ describe('Redis restarting without its data in the middle of a burst', () => {
       const burst = Array.from({ length: 150 }, (_, i) => `b${i}`);
       for (const id of burst) a.send({ type: 'message.send', clientMsgId: id, conversationId: g.conversationId, content: id });
       await eventually(() => a.ofType('message.ack').length >= 30, 20000);
-      await redis.stop();
-      redis = await infra.startRedis({ port, dir, persist: false });
+      await redis.restart();
 
       // Replies come in send order, acks and retryable errors alike.
       const first = await replies(a, burst);
@@ -131,19 +115,7 @@ describe('Redis restarting without its data in the middle of a burst', () => {
       // What failed while Redis was away is sent again (same clientMsgId) until it is acked.
       for (const f of first.filter((x) => x.type === 'error')) {
         expect(f.retryable).toBe(true);
-        for (let attempt = 0; ; attempt++) {
-          const id = f.clientMsgId as string;
-          a.frames.length = 0;
-          a.send({ type: 'message.send', clientMsgId: id, conversationId: g.conversationId, content: id });
-          const [r] = await replies(a, [id]);
-          if (r.type === 'message.ack') {
-            acked.push(r.messageId);
-            break;
-          }
-          expect(r.retryable).toBe(true);
-          if (attempt > 100) throw new Error(`send ${id} kept failing: ${JSON.stringify(r)}`);
-          await new Promise((res) => setTimeout(res, 100));
-        }
+        acked.push((await a.sendUntilAcked({ conversationId: g.conversationId }, f.clientMsgId)).messageId);
       }
       expect(new Set(acked).size).toBe(burst.length);
       for (const [i, ws] of receivers.entries()) {
@@ -151,14 +123,6 @@ describe('Redis restarting without its data in the middle of a burst', () => {
         expectIdOrder(textIds(ws), `receiver ${i}`);
         expectExactlyOnce(textIds(ws), acked);
       }
-    } catch (err) {
-      // A failure here is a race in recovery: the nodes' logs say which step came when.
-      (err as Error).message += `\n--- node logs ---\n${nodes.map((n) => n.output()).join('\n---\n')}`;
-      throw err;
-    } finally {
-      for (const n of nodes) n.proc.kill('SIGTERM');
-      await Promise.all(nodes.map((n) => n.exited));
-      await redis.stop();
-    }
+    });
   });
 });

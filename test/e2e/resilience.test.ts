@@ -1,12 +1,9 @@
-import path from 'node:path';
 import Redis from 'ioredis';
-import { api, eventually, itRepeated, newDevice, newUser, startCluster, startNodeProcess, WsClient, type NodeProc, type TestUser } from '../support/helpers';
+import {
+  api, eventually, expectExactlyOnce, FAST_FAILOVER, itRepeated, newDevice, newUser, startCluster, startNodeProcess, withNodesOnPrivateRedis, WsClient, type NodeProc, type TestUser,
+} from '../support/helpers';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const infra = require('../../scripts/lib/infra');
-
-/** Fast failure detection for these tests: leases expire in 3 s; cursors stay 10 s behind. */
-const FAST = { CHAT_NODE_LEASE_TTL_SECONDS: '3', CHAT_SYNC_SAFETY_LAG_MS: '10000', CHAT_WS_MAX_FRAMES_PER_SECOND: '100000' };
+const FAST = FAST_FAILOVER;
 const redisClient = new Redis(process.env.CHAT_REDIS_URL as string);
 afterAll(() => redisClient.quit());
 
@@ -19,11 +16,6 @@ async function connect(node: NodeProc, user: TestUser, deviceId: string, after?:
   const ws = await WsClient.connect(node.wsUrl, user.token, deviceId, after);
   sockets.push(ws);
   return ws;
-}
-
-function expectExactlyOnce(received: string[], acked: string[]): void {
-  expect(received.length).toBe(new Set(received).size);
-  expect([...received].sort()).toEqual([...acked].sort());
 }
 
 describe('a node killed with SIGKILL mid-burst', () => {
@@ -100,13 +92,7 @@ describe('a node killed with SIGKILL mid-burst', () => {
 
 describe('Redis restarting without its data', () => {
   itRepeated('loses no acked message: devices get what they missed from Cassandra, once', async () => {
-    const port: number = await infra.freePort();
-    const dir = path.join(infra.LOCAL, 'test-runs', String(process.env.TEST_RUN_ID), `redis-restart-${port}`);
-    let redis = await infra.startRedis({ port, dir, persist: false });
-    const env = { ...FAST, CHAT_REDIS_URL: `redis://127.0.0.1:${port}` };
-    const nodes: NodeProc[] = [];
-    try {
-      nodes.push(await startNodeProcess(env), await startNodeProcess(env));
+    await withNodesOnPrivateRedis('redis-restart', 2, async (nodes, redis) => {
       const [alice, bob] = await Promise.all([newUser(nodes[0].url), newUser(nodes[0].url)]);
       const a = await connect(nodes[0], alice, await newDevice(nodes[0].url, alice));
       const b = await connect(nodes[1], bob, await newDevice(nodes[0].url, bob));
@@ -115,38 +101,16 @@ describe('Redis restarting without its data', () => {
       const before = await a.sendAll({ to: bob.userId }, ['r0', 'r1', 'r2', 'r3', 'r4']);
       await eventually(() => b.messages().length === 5);
 
-      await redis.stop();
-      redis = await infra.startRedis({ port, dir, persist: false });
+      await redis.restart();
 
       // Send 20 more, retrying what fails while the nodes reconnect (retryable errors are not acked).
       const acked = [...before.values()].map((f) => f.messageId);
-      for (let i = 0; i < 20; i++) {
-        const id = `after${i}`;
-        for (let attempt = 0; ; attempt++) {
-          a.frames.length = 0;
-          const f = (await a.sendAll({ to: bob.userId }, [id])).get(id);
-          if (f.type === 'message.ack') {
-            acked.push(f.messageId);
-            break;
-          }
-          expect(f.retryable).toBe(true);
-          if (attempt > 100) throw new Error(`send ${id} kept failing: ${JSON.stringify(f)}`);
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      }
+      for (let i = 0; i < 20; i++) acked.push((await a.sendUntilAcked({ to: bob.userId }, `after${i}`)).messageId);
       await eventually(() => b.messages().length >= 25, 20000);
       expectExactlyOnce(b.messages().map((m) => m.messageId), acked);
       // And live delivery works again once routes are re-registered.
       const late = (await a.sendAll({ to: bob.userId }, ['late'])).get('late');
       await b.next((f) => f.message?.messageId === late.messageId, 10000);
-    } catch (err) {
-      // A failure here is a race in recovery: the nodes' logs say which step came when.
-      (err as Error).message += `\n--- node logs ---\n${nodes.map((n) => n.output()).join('\n---\n')}`;
-      throw err;
-    } finally {
-      for (const n of nodes) n.proc.kill('SIGTERM');
-      await Promise.all(nodes.map((n) => n.exited));
-      await redis.stop();
-    }
+    });
   });
 });

@@ -118,6 +118,41 @@ describe('StreamRouter', () => {
     expect((await r.xpending(keys.stream(4), 'delivery'))[0]).toBe(0);
   });
 
+  it('numbers entries per sender and destination; a skipped number calls onGap before the entry that shows it', async () => {
+    const keys = new Keys(uniquePrefix());
+    const r = redis();
+    const sender = new StreamRouter(r, redis(), keys, 1000, log, 'sender-1');
+    await sender.publish([1, 2, 3].map((n) => ({ nodeId: 5, message: msg(n) })));
+    // Entry 2 is lost (as when Redis loses data or MAXLEN trims a lagging stream).
+    const entries = await r.xrange(keys.stream(5), '-', '+');
+    expect(entries.map(([, f]) => f[3])).toEqual(['sender-1:1', 'sender-1:2', 'sender-1:3']);
+    await r.xdel(keys.stream(5), entries[1][0]);
+    const events: string[] = [];
+    const receiver = new StreamRouter(r, redis(), keys, 1000, log, 'receiver');
+    await receiver.start(5, (m) => events.push(m.type === 'kick' ? m.userId : '?'), (run) => run(), (source) => events.push(`gap:${source}`));
+    await eventually(() => events.length === 3);
+    expect(events).toEqual(['u1', 'gap:sender-1', 'u3']);
+    // A turn that could not be routed: the sender skips a number, and the receiver resyncs before entry 5.
+    sender.skipNumbers();
+    await sender.publish([{ nodeId: 5, message: msg(5) }]);
+    await eventually(() => events.length === 5);
+    expect(events.slice(3)).toEqual(['gap:sender-1', 'u5']);
+    // The numbers go on from there: no gap.
+    await sender.publish([{ nodeId: 5, message: msg(6) }]);
+    await eventually(() => events.length === 6);
+    expect(events[5]).toBe('u6');
+    await receiver.stop();
+    // A source first heard from with a number above 1 may have lost entries before it: a gap too.
+    const other = new StreamRouter(r, redis(), keys, 1000, log, 'sender-2');
+    await other.publish([1, 2].map((n) => ({ nodeId: 6, message: msg(n) })));
+    await r.xdel(keys.stream(6), (await r.xrange(keys.stream(6), '-', '+'))[0][0]);
+    const seen: string[] = [];
+    const fresh = new StreamRouter(r, redis(), keys, 1000, log, 'receiver-2');
+    await fresh.start(6, (m) => seen.push(m.type === 'kick' ? m.userId : '?'), (run) => run(), (source) => seen.push(`gap:${source}`));
+    expect(seen).toEqual(['gap:sender-2', 'u2']);
+    await fresh.stop();
+  });
+
   it('trims streams to about maxLen', async () => {
     const keys = new Keys(uniquePrefix());
     const router = new StreamRouter(redis(), redis(), keys, 100, log, crypto.randomUUID());

@@ -35,6 +35,33 @@ export async function eventually<T>(fn: () => T | Promise<T>, timeoutMs = 5000):
   }
 }
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const infra = require('../../scripts/lib/infra');
+
+/** Fast failure detection for crash tests: leases expire in 3 s; cursors stay 10 s behind; no frame limit. */
+export const FAST_FAILOVER = { CHAT_NODE_LEASE_TTL_SECONDS: '3', CHAT_SYNC_SAFETY_LAG_MS: '10000', CHAT_WS_MAX_FRAMES_PER_SECOND: '100000' };
+
+/** Every acked id received, and none twice. */
+export function expectExactlyOnce(received: string[], acked: string[]): void {
+  expect(received.length).toBe(new Set(received).size);
+  expect([...received].sort()).toEqual([...acked].sort());
+}
+
+/** A Redis of the test's own (no persistence), for tests that restart it without its data. */
+export async function privateRedis(name: string): Promise<{ url: string; restart(): Promise<void>; stop(): Promise<void> }> {
+  const port: number = await infra.freePort();
+  const dir = path.join(infra.LOCAL, 'test-runs', String(process.env.TEST_RUN_ID), `${name}-${port}`);
+  let redis = await infra.startRedis({ port, dir, persist: false });
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    restart: async () => {
+      await redis.stop();
+      redis = await infra.startRedis({ port, dir, persist: false });
+    },
+    stop: () => redis.stop(),
+  };
+}
+
 /** How many times the order and crash cases run in one go (`npm run test:repeat -- N` sets TEST_REPEAT). */
 export const REPEAT = Math.max(1, Number(process.env.TEST_REPEAT ?? 1));
 
@@ -108,6 +135,28 @@ export async function startCluster(n: number, env: Record<string, string> = {}):
       }));
     },
   };
+}
+
+/**
+ * `count` nodes (FAST_FAILOVER) on a Redis of their own, for tests that restart Redis without its
+ * data. A failure gets the nodes' logs appended (a race in recovery shows which step came when);
+ * nodes and Redis are stopped in any case.
+ */
+export async function withNodesOnPrivateRedis(name: string, count: number,
+  fn: (nodes: NodeProc[], redis: { restart(): Promise<void> }) => Promise<void>): Promise<void> {
+  const redis = await privateRedis(name);
+  const nodes: NodeProc[] = [];
+  try {
+    for (let i = 0; i < count; i++) nodes.push(await startNodeProcess({ ...FAST_FAILOVER, CHAT_REDIS_URL: redis.url }));
+    await fn(nodes, redis);
+  } catch (err) {
+    (err as Error).message += `\n--- node logs ---\n${nodes.map((n) => n.output()).join('\n---\n')}`;
+    throw err;
+  } finally {
+    for (const n of nodes) n.proc.kill('SIGTERM');
+    await Promise.all(nodes.map((n) => n.exited));
+    await redis.stop();
+  }
 }
 
 // ---- REST ---------------------------------------------------------------------------------------
@@ -240,6 +289,21 @@ export class WsClient {
     const out = new Map<string, any>(); // eslint-disable-line @typescript-eslint/no-explicit-any
     for (const f of this.frames) if (want.has(f.clientMsgId) && !out.has(f.clientMsgId)) out.set(f.clientMsgId, f);
     return out;
+  }
+
+  /**
+   * Sends one message until it is acked, with the same clientMsgId each time (retryable errors come
+   * while Redis or a node recovers); returns the ack.
+   */
+  async sendUntilAcked(target: { to?: string; conversationId?: string }, clientMsgId: string): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    for (let attempt = 0; ; attempt++) {
+      this.frames.length = 0;
+      const f = (await this.sendAll(target, [clientMsgId])).get(clientMsgId);
+      if (f.type === 'message.ack') return f;
+      expect(f.retryable).toBe(true);
+      if (attempt > 100) throw new Error(`send ${clientMsgId} kept failing: ${JSON.stringify(f)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /** Waits for a frame matching `pred` (already received or arriving), returns it. */

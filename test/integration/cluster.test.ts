@@ -84,6 +84,12 @@ describe('RouteRegistry', () => {
 });
 
 describe('StreamRouter', () => {
+  /** Routers a test started: stopped even when an assertion fails (a running read loop would keep jest alive). */
+  const afterStop: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    await Promise.all(afterStop.splice(0).map((stop) => stop()));
+  });
+
   const msg = (n: number): ClusterMessage => ({ type: 'kick', from: 0, userId: `u${n}`, reason: 'logged_out' });
 
   it('delivers published entries to the destination node, in order', async () => {
@@ -130,6 +136,7 @@ describe('StreamRouter', () => {
     const events: string[] = [];
     const receiver = new StreamRouter(r, redis(), keys, 1000, log, 'receiver');
     await receiver.start(5, (m) => events.push(m.type === 'kick' ? m.userId : '?'), (run) => run(), (source) => events.push(`gap:${source}`));
+    afterStop.push(() => receiver.stop());
     await eventually(() => events.length === 3);
     expect(events).toEqual(['u1', 'gap:sender-1', 'u3']);
     // A turn that could not be routed: the sender skips a number, and the receiver resyncs before entry 5.
@@ -141,7 +148,6 @@ describe('StreamRouter', () => {
     await sender.publish([{ nodeId: 5, message: msg(6) }]);
     await eventually(() => events.length === 6);
     expect(events[5]).toBe('u6');
-    await receiver.stop();
     // A source first heard from with a number above 1 may have lost entries before it: a gap too.
     const other = new StreamRouter(r, redis(), keys, 1000, log, 'sender-2');
     await other.publish([1, 2].map((n) => ({ nodeId: 6, message: msg(n) })));
@@ -149,8 +155,12 @@ describe('StreamRouter', () => {
     const seen: string[] = [];
     const fresh = new StreamRouter(r, redis(), keys, 1000, log, 'receiver-2');
     await fresh.start(6, (m) => seen.push(m.type === 'kick' ? m.userId : '?'), (run) => run(), (source) => seen.push(`gap:${source}`));
-    expect(seen).toEqual(['gap:sender-2', 'u2']);
-    await fresh.stop();
+    try {
+      await eventually(() => seen.length === 2);
+      expect(seen).toEqual(['gap:sender-2', 'u2']);
+    } finally {
+      await fresh.stop();
+    }
   });
 
   it('trims streams to about maxLen', async () => {

@@ -1,5 +1,5 @@
 import {
-  api, eventually, expectExactlyOnce, FAST_FAILOVER as FAST, itRepeated, newDevice, newUser, startCluster, withNodesOnPrivateRedis, WsClient, type NodeProc, type TestUser,
+  api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER as FAST, itRepeated, newDevice, newUser, startCluster, withNodesOnPrivateRedis, WsClient,
 } from '../support/helpers';
 
 /**
@@ -7,16 +7,7 @@ import {
  * runs each case N times in one run.
  */
 
-const sockets: WsClient[] = [];
-afterEach(async () => {
-  await Promise.all(sockets.splice(0).map((s) => (s.closeCode === null ? s.close() : undefined)));
-});
-
-async function connect(node: NodeProc, user: TestUser, deviceId: string, after?: string): Promise<WsClient> {
-  const ws = await WsClient.connect(node.wsUrl, user.token, deviceId, after);
-  sockets.push(ws);
-  return ws;
-}
+const connect = connectClosedAfterEach();
 
 /** Text message ids in the order the device got them. */
 const textIds = (ws: WsClient): string[] => ws.messages().filter((m) => m.type === 'text').map((m) => m.messageId);

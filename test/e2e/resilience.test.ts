@@ -1,22 +1,13 @@
 import Redis from 'ioredis';
 import {
-  api, eventually, expectExactlyOnce, FAST_FAILOVER, itRepeated, newDevice, newUser, startCluster, startNodeProcess, withNodesOnPrivateRedis, WsClient, type NodeProc, type TestUser,
+  api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER, itRepeated, newDevice, newUser, startCluster, startNodeProcess, withNodesOnPrivateRedis, WsClient,
 } from '../support/helpers';
 
 const FAST = FAST_FAILOVER;
 const redisClient = new Redis(process.env.CHAT_REDIS_URL as string);
 afterAll(() => redisClient.quit());
 
-const sockets: WsClient[] = [];
-afterEach(async () => {
-  await Promise.all(sockets.splice(0).map((s) => (s.closeCode === null ? s.close() : undefined)));
-});
-
-async function connect(node: NodeProc, user: TestUser, deviceId: string, after?: string): Promise<WsClient> {
-  const ws = await WsClient.connect(node.wsUrl, user.token, deviceId, after);
-  sockets.push(ws);
-  return ws;
-}
+const connect = connectClosedAfterEach();
 
 describe('a node killed with SIGKILL mid-burst', () => {
   itRepeated('loses no acked message: survivors get them at once, the dead node’s devices on reconnect, each exactly once', async () => {

@@ -203,6 +203,22 @@ export async function newDevice(base: string, user: TestUser, name = 'device'): 
 
 // ---- WebSocket --------------------------------------------------------------------------------
 
+/**
+ * A connect function for a test file: its sockets are closed after each test (those the server
+ * closed already are left alone).
+ */
+export function connectClosedAfterEach(): (node: { wsUrl: string }, user: TestUser, deviceId: string, after?: string) => Promise<WsClient> {
+  const sockets: WsClient[] = [];
+  afterEach(async () => {
+    await Promise.all(sockets.splice(0).map((s) => (s.closeCode === null ? s.close() : undefined)));
+  });
+  return async (node, user, deviceId, after) => {
+    const ws = await WsClient.connect(node.wsUrl, user.token, deviceId, after);
+    sockets.push(ws);
+    return ws;
+  };
+}
+
 /** A WebSocket client that records every frame and close, for assertions. */
 export class WsClient {
   readonly frames: any[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any

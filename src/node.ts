@@ -96,7 +96,7 @@ async function buildNode(d: {
   const conversations = new ConversationService(conversationRepo, messages, cluster, groupVersions);
   const pushQueue = new PushQueue(redis, keys, config.push.delayMs);
   const chat = new ChatService(users, conversationRepo, conversations, messages, clientIds,
-    new SnowflakeGenerator(nodeId), cluster, pushQueue, nodeLog.child('chat'));
+    new SnowflakeGenerator(nodeId), cluster, cluster, pushQueue, nodeLog.child('chat'));
   const presence = new PresenceService(redis, keys, db, conversations, cluster, config.presence.typingIntervalMs, nodeLog.child('presence'));
   const discovery = new Discovery(redis, keys, lease);
   const deviceRepo = new DeviceRepository(db);

@@ -7,7 +7,7 @@ import type { ClientMessageIds } from './ClientMessageIds';
 import type { ConversationService } from './ConversationService';
 import type { ClientMessageRef } from '../store/ClientMessageRepository';
 import { OrderedCommits, type CommitSlot } from './OrderedCommits';
-import type { SnowflakeGenerator } from './snowflake';
+import { idTimestamp, type SnowflakeGenerator } from './snowflake';
 import { toMessageView, type MessageView, type SystemEvent } from './views';
 
 /** Where a stored message goes: every connected device of the given users (src/cluster/Cluster.ts). */
@@ -15,6 +15,15 @@ export interface Delivery {
   /** Resolves with the users that had no connected device. */
   deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): Promise<string[]>;
 }
+
+/** Which node instances are still running (src/cluster/Cluster.ts). */
+export interface IdOwners {
+  /** Whether the node instance that made this message id may still be running (it then settles the message itself). */
+  idOwnerAlive(messageId: bigint): Promise<boolean>;
+}
+
+/** How long a first attempt may still be writing on a live node (the driver's timeouts and retries, with room). */
+const IN_FLIGHT_BOUND_MS = 30_000;
 
 /** Push notifications for recipients with no connected device (src/push/PushQueue.ts). */
 export interface OfflineNotifier {
@@ -76,6 +85,7 @@ export class ChatService {
     private readonly clientIds: ClientMessageIds,
     private readonly ids: SnowflakeGenerator,
     private readonly delivery: Delivery,
+    private readonly owners: IdOwners,
     private readonly notifier: OfflineNotifier,
     private readonly log: Logger,
   ) {}
@@ -119,7 +129,7 @@ export class ChatService {
       // The first attempt is still in progress on this node (a client retrying early): its outcome is the answer.
       const first = this.inFlight.get(flightKey);
       if (first) return this.asDuplicate(first);
-      return this.resend(sender, input, earlier.messageId, earlier.conversationId);
+      return this.resend(sender, input, earlier);
     }
 
     const stored: StoredMessage = {
@@ -130,10 +140,17 @@ export class ChatService {
       kind: 'text',
       content: input.content,
     };
-    const accepted: Accepted = { message: toMessageView(stored), duplicate: false, durable: this.commit(slot, stored, conversation.members, input.clientMsgId) };
+    return this.attempt(flightKey, slot, stored, conversation.members, input.clientMsgId);
+  }
+
+  /** Starts storing and routing a new message; a resend of it on this node meanwhile waits for the outcome. */
+  private attempt(flightKey: string, slot: CommitSlot, stored: StoredMessage, members: readonly string[], clientMsgId: string): Accepted {
+    const accepted: Accepted = { message: toMessageView(stored), duplicate: false, durable: this.commit(slot, stored, members, clientMsgId) };
     const settled = accepted.durable.then(() => accepted);
     this.inFlight.set(flightKey, settled);
-    void settled.finally(() => this.inFlight.delete(flightKey)).catch(() => undefined);
+    void settled.finally(() => {
+      if (this.inFlight.get(flightKey) === settled) this.inFlight.delete(flightKey);
+    }).catch(() => undefined);
     return accepted;
   }
 
@@ -145,48 +162,70 @@ export class ChatService {
 
   /**
    * A resend of a clientMsgId already claimed: nothing new is stored. If the first attempt's message
-   * is stored, it is routed once more (its node may have died between storing and routing; devices
-   * that have it drop the copy) and acked as a duplicate. If not (its write failed, or it is still
-   * in flight on a dead node), its id is buried (a tombstone no later write can outlive, so a write
-   * still in flight never shows up) and the message is stored under a fresh id: devices may already
-   * have later messages of the conversation, and a fresh id keeps the id order the delivery order.
+   * is stored, the resend is acked as a duplicate; if another node instance made it and is gone, the
+   * message is also routed once more (that node may have died between storing and routing; devices that have it drop
+   * the copy). If it is not stored while its node instance runs and the attempt is recent, its write
+   * may still be in flight: the resend is refused as retryable (that node stores it, or gives the
+   * claim up when its write fails). Otherwise it never will be: its id is buried (a tombstone no
+   * later write can outlive) and the message is stored under a fresh id (an old id would come behind
+   * newer messages devices already have). Of racing resends, one moves the claim; the others are
+   * refused as retryable and find the message on their next try.
    */
-  private async resend(sender: Sender, input: SendInput, claimedId: bigint, conversationId: string): Promise<Accepted> {
+  private async resend(sender: Sender, input: SendInput, claimed: ClientMessageRef): Promise<Accepted> {
+    const { conversationId, messageId: claimedId } = claimed;
     const conversation = await this.conversations.requireMember(sender.userId, conversationId);
     const found = await this.messages.get(conversationId, claimedId);
+    // This process knows its own attempts: one no longer in flight here is settled (routed, or buried).
+    const flightKey = `${sender.userId}|${input.clientMsgId}`;
+    const madeHere = this.ids.madeHere(claimedId);
+    const ownerAlive = madeHere ? this.inFlight.has(flightKey) : await this.owners.idOwnerAlive(claimedId);
     if (found) {
       const view = toMessageView(found);
+      if (madeHere || ownerAlive) return { message: view, duplicate: true, durable: Promise.resolve() };
       const durable = this.commits.submit(conversationId, Promise.resolve(), () => this.delivery.deliver(view, conversation.members, found.senderDeviceId))
         .then(() => undefined, (err) => this.log.warn('re-delivery of a resent message failed', { messageId: view.messageId, err: String(err) }));
       return { message: view, duplicate: true, durable };
     }
+    if (ownerAlive && idTimestamp(claimedId) > Date.now() - IN_FLIGHT_BOUND_MS) {
+      throw new ChatError('unavailable', 'the first attempt of this message is still being stored; send it again shortly');
+    }
     await this.messages.bury(conversationId, claimedId);
     const messageId = this.ids.next();
     const slot = this.commits.reserve(conversationId);
+    let moved: boolean;
     try {
-      await this.clientIds.reclaim(sender.userId, input.clientMsgId, { messageId, conversationId });
+      moved = await this.clientIds.reclaim(sender.userId, input.clientMsgId, claimed, { messageId, conversationId });
     } catch (err) {
       slot.cancel();
       throw err;
     }
+    if (!moved) {
+      slot.cancel();
+      throw new ChatError('unavailable', 'another resend of this message is being stored; send it again shortly');
+    }
     const stored: StoredMessage = {
       messageId, conversationId, senderId: sender.userId, senderDeviceId: sender.deviceId, kind: 'text', content: input.content,
     };
-    return { message: toMessageView(stored), duplicate: false, durable: this.commit(slot, stored, conversation.members, input.clientMsgId) };
+    return this.attempt(flightKey, slot, stored, conversation.members, input.clientMsgId);
   }
 
   /**
    * Writes, then (in the conversation's id order, through `slot`) routes to `members`. Rejects with
-   * a retryable ChatError if the write fails.
+   * a retryable ChatError if the message row could not be written; then the id is buried (the write
+   * may still land: it must never show up, behind newer messages) and the clientMsgId claim given
+   * up, so a resend starts afresh. The durable clientMsgId record is best effort (Redis holds the claim).
    */
   private commit(slot: CommitSlot, stored: StoredMessage, members: readonly string[], clientMsgId: string | null): Promise<void> {
+    const ref = { messageId: stored.messageId, conversationId: stored.conversationId };
     // The message row is the whole write: a conversation's last message is its newest row (no pointer to keep).
-    const writes: Array<Promise<void>> = [this.messages.insert(stored)];
+    const written = this.messages.insert(stored);
     if (clientMsgId !== null) {
-      writes.push(this.clientIds.record(stored.senderId, clientMsgId, { messageId: stored.messageId, conversationId: stored.conversationId }));
+      this.clientIds.record(stored.senderId, clientMsgId, ref)
+        .catch((err) => this.log.warn('durable clientMsgId record failed', { messageId: String(stored.messageId), err: String(err) }));
     }
+    written.catch((err) => this.abandon(stored, clientMsgId, err));
     const view = toMessageView(stored);
-    const durable = slot.commit(Promise.all(writes), async () => {
+    const durable = slot.commit(written, async () => {
       try {
         const offline = await this.delivery.deliver(view, members, stored.senderDeviceId);
         const notify = stored.kind === 'text' ? offline.filter((u) => u !== stored.senderId) : [];
@@ -200,6 +239,27 @@ export class ChatService {
     });
     durable.catch(() => undefined); // whoever awaits it handles the error; never an unhandled rejection
     return durable;
+  }
+
+  /** A message row that could not be written: bury its id (retried while this node runs), then free its clientMsgId. */
+  private async abandon(stored: StoredMessage, clientMsgId: string | null, cause: unknown): Promise<void> {
+    this.log.warn('message write failed: burying its id', { messageId: String(stored.messageId), err: String(cause) });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.messages.bury(stored.conversationId, stored.messageId);
+        break;
+      } catch (err) {
+        if (attempt >= 8) {
+          this.log.error('could not bury a failed message id', { messageId: String(stored.messageId), err: String(err) });
+          return; // the claim stays: a resend finds the id unstored and buries it itself
+        }
+        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+      }
+    }
+    if (clientMsgId !== null) {
+      await this.clientIds.release(stored.senderId, clientMsgId, { messageId: stored.messageId, conversationId: stored.conversationId })
+        .catch((err) => this.log.warn('could not give a clientMsgId claim up', { err: String(err) }));
+    }
   }
 
   /**

@@ -4,6 +4,16 @@ import type { ClientMessageRef, ClientMessageRepository } from '../store/ClientM
 
 export const IDEMPOTENCY_TTL_SECONDS = 48 * 3600;
 
+/** Replaces (or, with an empty new value, deletes) the claim only if it still holds the expected value. */
+const SWAP = `
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('del', KEYS[1]) else redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
+return 1`;
+
+function encodeRef(ref: ClientMessageRef): string {
+  return `${ref.messageId}|${ref.conversationId}`;
+}
+
 /**
  * Idempotent sends: the first send of a (user, clientMsgId) claims it with its message id; a resend
  * finds the claim. The claim is a Redis SET NX (atomic across nodes, one round trip); a durable copy
@@ -22,7 +32,7 @@ export class ClientMessageIds {
   /** Claims the id for a new message, or returns the message an earlier send with this clientMsgId made. */
   async claim(userId: string, clientMsgId: string, ref: ClientMessageRef): Promise<ClientMessageRef | null> {
     const key = this.keys.clientMsg(userId, clientMsgId);
-    const value = `${ref.messageId}|${ref.conversationId}`;
+    const value = encodeRef(ref);
     const ok = await this.redis.set(key, value, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
     if (ok !== 'OK') {
       const existing = await this.redis.get(key);
@@ -41,9 +51,17 @@ export class ClientMessageIds {
     return null;
   }
 
-  /** Points the claim at a new message id (a first attempt that failed long ago; see ChatService.resend). */
-  async reclaim(userId: string, clientMsgId: string, ref: ClientMessageRef): Promise<void> {
-    await this.redis.set(this.keys.clientMsg(userId, clientMsgId), `${ref.messageId}|${ref.conversationId}`, 'EX', IDEMPOTENCY_TTL_SECONDS);
+  /**
+   * Points the claim from `from` to `to` (a resend storing the message under a fresh id; see
+   * ChatService.resend). False if the claim no longer names `from`: another resend got there first.
+   */
+  async reclaim(userId: string, clientMsgId: string, from: ClientMessageRef, to: ClientMessageRef): Promise<boolean> {
+    return (await this.redis.eval(SWAP, 1, this.keys.clientMsg(userId, clientMsgId), encodeRef(from), encodeRef(to), IDEMPOTENCY_TTL_SECONDS)) === 1;
+  }
+
+  /** Gives the claim up if it still names `ref` (its message's write failed: a resend starts afresh). */
+  async release(userId: string, clientMsgId: string, ref: ClientMessageRef): Promise<void> {
+    await this.redis.eval(SWAP, 1, this.keys.clientMsg(userId, clientMsgId), encodeRef(ref), '', IDEMPOTENCY_TTL_SECONDS);
   }
 
   /** The durable copy, written with the message. */

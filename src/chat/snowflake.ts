@@ -15,11 +15,18 @@ const MAX_ID = (1n << 63n) - 1n;
 export class SnowflakeGenerator {
   private lastMs = -1;
   private seq = 0;
+  private readonly createdAt: number;
 
   constructor(private readonly nodeId: number, private readonly now: () => number = Date.now) {
     if (!Number.isInteger(nodeId) || nodeId < 0 || nodeId > MAX_NODE_ID) {
       throw new RangeError(`node id must be 0..${MAX_NODE_ID}, got ${nodeId}`);
     }
+    this.createdAt = now();
+  }
+
+  /** Whether this generator (this process) made the id. */
+  madeHere(id: bigint): boolean {
+    return idNode(id) === this.nodeId && idTimestamp(id) >= this.createdAt;
   }
 
   /** The next id. A clock that steps back never yields a smaller id: we keep counting on the last millisecond. */

@@ -17,6 +17,8 @@ export interface LocalSockets {
   corked(run: () => void): void;
   /** Every local (user, device) pair, to register again after Redis lost its data. */
   all(): Array<{ userId: string; deviceId: string; session: { resync(): Promise<void>; hold(): void } }>;
+  /** Closes every local socket so that its device reconnects, registers and catches up again (1013). */
+  dropAll(): void;
 }
 
 interface PendingDelivery {
@@ -100,7 +102,7 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
     const lookup = this.lookupNodes([...new Set(batch.flatMap((d) => d.userIds))]);
     lookup.catch(() => undefined); // handled in its turn below
     this.emitted = this.emitted.then(() => this.emit(batch, lookup)).catch((err) => {
-      this.log.error('routing turn failed', { err: String(err) });
+      this.routeLost(err);
       for (const d of batch) d.reject(err);
     });
   }
@@ -183,6 +185,11 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
     }
   }
 
+  /** Whether the node instance that made this message id may still be running (it then settles the message itself). */
+  idOwnerAlive(messageId: bigint): Promise<boolean> {
+    return this.lease.madeByLiveInstance(messageId);
+  }
+
   /** Whether this device has a live connection anywhere. */
   async isConnected(userId: string, deviceId: string): Promise<boolean> {
     return (await this.routes.lookup([userId])).some((r) => r.deviceId === deviceId);
@@ -224,9 +231,29 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
     const conns = this.local.all();
     this.log.warn('Redis lost its data: registering local devices again and resyncing them', { connections: conns.length });
     for (const c of conns) c.session.hold();
-    await this.routes.registerMany(conns);
+    try {
+      await this.registerAgain(conns);
+    } catch (err) {
+      // Without routes nothing live reaches them: they reconnect (and register, and catch up) instead.
+      this.log.error('could not register local devices again: closing them so they reconnect', { err: String(err) });
+      this.local.dropAll();
+      return [];
+    }
     await this.resyncAll();
     return [...new Set(conns.map((c) => c.userId))];
+  }
+
+  /** Registers the devices' routes again, retrying a few times (Redis may still be settling after its restart). */
+  private async registerAgain(conns: ReadonlyArray<{ userId: string; deviceId: string }>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.routes.registerMany(conns);
+        return;
+      } catch (err) {
+        if (attempt >= 4) throw err;
+        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+      }
+    }
   }
 
   /**

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { MAX_NODE_ID } from '../chat/snowflake';
+import { idNode, idTimestamp, MAX_NODE_ID } from '../chat/snowflake';
 import type { Logger } from '../log';
 import type { Keys } from './keys';
 
@@ -155,6 +155,16 @@ export class NodeLease {
   async isLive(nodeId: number, instance: string): Promise<boolean> {
     if ((await this.liveNodes(1000)).get(nodeId)?.instance === instance) return true;
     return (await this.liveNodes(200)).get(nodeId)?.instance === instance;
+  }
+
+  /**
+   * Whether the node instance that made this message id may still be running: its node id (in the
+   * id) has a live lease taken by an instance that started no later than the id was made. Both
+   * times come from that node's clock.
+   */
+  async madeByLiveInstance(id: bigint): Promise<boolean> {
+    const info = (await this.liveNodes(0)).get(idNode(id));
+    return info !== undefined && Date.parse(info.startedAt) <= idTimestamp(id);
   }
 
   stopRefresh(): void {

@@ -43,7 +43,8 @@ export class RouteRegistry {
       pipe.hset(this.keys.routes(d.userId), d.deviceId, this.self).expire(this.keys.routes(d.userId), this.routeTtlSeconds).sadd(users, d.userId);
     }
     pipe.expire(users, 2 * 86400);
-    await pipe.exec();
+    const failed = ((await pipe.exec()) ?? []).find(([err]) => err);
+    if (failed) throw failed[0];
   }
 
   /** Forgets this instance's user set (graceful stop: every device was unregistered already). */

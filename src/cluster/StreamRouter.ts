@@ -133,7 +133,9 @@ export class StreamRouter {
           ids.push(entryId);
           // A pending entry that MAXLEN trimmed away comes back with no fields: nothing to deliver.
           if (!fields) continue;
-          this.checkNumber(fields);
+          // An entry numbered at or below the last one read from its source is a repeat (a command
+          // re-sent after a reconnect): its messages were handled with the first copy.
+          if (!this.checkNumber(fields)) continue;
           const msg = decode(fields[1] ?? '');
           if (!msg) {
             this.log.warn('dropping malformed stream entry', { entryId });
@@ -154,24 +156,24 @@ export class StreamRouter {
   }
 
   /**
-   * Notes the entry's number; calls `onGap` if entries from its source were skipped. A source heard
-   * from for the first time counts as a gap unless this is its first entry: it may have sent entries
-   * that were lost before this one (the check costs a resync only when a node starts, while it has
-   * few devices, or after a real loss).
+   * Notes the entry's number and says whether to handle it (false for a repeat). Calls `onGap` if
+   * entries from its source were skipped. A source heard from for the first time counts as a gap
+   * unless this is its first entry: it may have sent entries that were lost before this one (the
+   * check costs a resync only when a node starts, while it has next to no devices, or after a real loss).
    */
-  private checkNumber(fields: string[]): void {
+  private checkNumber(fields: string[]): boolean {
     const tag = fields[2] === 'n' ? fields[3] : undefined;
-    if (tag === undefined) return; // an entry from a node of the previous version
+    if (tag === undefined) return true; // an entry from a node of the previous version
     const i = tag.lastIndexOf(':');
     const source = tag.slice(0, i);
     const n = Number(tag.slice(i + 1));
     const last = this.lastRead.get(source) ?? 0;
+    if (n <= last) return false;
     if (n > last + 1) this.onGap(source);
-    if (n > last) {
-      this.lastRead.delete(source); // re-inserted: the map's order is least recently heard first
-      this.lastRead.set(source, n);
-      if (this.lastRead.size > MAX_SOURCES) this.lastRead.delete(this.lastRead.keys().next().value as string);
-    }
+    this.lastRead.delete(source); // re-inserted: the map's order is least recently heard first
+    this.lastRead.set(source, n);
+    if (this.lastRead.size > MAX_SOURCES) this.lastRead.delete(this.lastRead.keys().next().value as string);
+    return true;
   }
 
   /**

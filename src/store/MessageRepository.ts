@@ -58,12 +58,13 @@ export class MessageRepository {
     const key = `${m.conversationId}|${bucket}`;
     const writes: Array<Promise<void>> = [];
     if (!this.knownBuckets.has(key)) {
-      writes.push(this.writes.execute('INSERT INTO conversation_buckets (conversation_id, bucket) VALUES (?, ?)', [m.conversationId, bucket], 100, m.conversationId));
+      writes.push(this.writes.execute('INSERT INTO conversation_buckets (conversation_id, bucket) VALUES (?, ?)', [m.conversationId, bucket], 100,
+        { key: m.conversationId }));
     }
     writes.push(this.writes.execute(
       `INSERT INTO messages (bucket, ${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       [bucket, m.conversationId, toLong(m.messageId), m.senderId, m.senderDeviceId, m.kind, m.content],
-      m.content.length * 3 + 200, m.conversationId));
+      m.content.length * 3 + 200, { key: m.conversationId, partition: String(bucket) }));
     await Promise.all(writes);
     if (this.knownBuckets.size > 200_000) this.knownBuckets.clear();
     this.knownBuckets.add(key);

@@ -5,6 +5,7 @@ interface Pending {
   params: unknown[];
   bytes: number;
   key: string | undefined;
+  partition: string | undefined;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -22,9 +23,11 @@ export type BatchClient = Pick<Client, 'execute' | 'batch'>;
  * refuses batches over `batch_size_fail_threshold_in_kb`, 50 KB by default); a larger write goes alone.
  *
  * Writes with the same `key` (a conversation) become visible in the order they were made: a write
- * is not sent while a batch holding an earlier write of its key is still in flight, and writes of a
- * key keep their queue order. Two batches in flight can finish in either order; this rule means a
- * reader never sees a key's later write without its earlier ones.
+ * is not sent while a batch holding an earlier write of its key is still in flight, writes of a key
+ * keep their queue order, and one batch holds a key's writes to one `partition` only (an unlogged
+ * batch applies each partition on its own, so two partitions of one batch can become visible in
+ * either order). Two batches in flight can finish in either order; these rules mean a reader never
+ * sees a key's later write without its earlier ones.
  */
 export class WriteBatcher {
   private queue: Pending[] = [];
@@ -40,10 +43,14 @@ export class WriteBatcher {
     private readonly maxBytes = 40 * 1024,
   ) {}
 
-  /** Writes one statement (prepared); `bytes` is a size estimate of its values; `key` orders it after earlier writes of that key. */
-  execute(query: string, params: unknown[], bytes = 200, key?: string): Promise<void> {
+  /**
+   * Writes one statement (prepared); `bytes` is a size estimate of its values. With `order`, the
+   * write becomes visible after every earlier write of `order.key`; `order.partition` names the
+   * partition it writes (none: it may share a batch with any partition of the key).
+   */
+  execute(query: string, params: unknown[], bytes = 200, order?: { key: string; partition?: string }): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ query, params, bytes, key, resolve, reject });
+      this.queue.push({ query, params, bytes, key: order?.key, partition: order?.partition, resolve, reject });
       if (!this.scheduled && this.inFlight < this.maxInFlight) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -66,10 +73,13 @@ export class WriteBatcher {
     const chunk: Pending[] = [];
     const left: Pending[] = [];
     const held = new Set<string>();
+    /** Key → the partition its writes in this chunk go to. */
+    const partitions = new Map<string, string>();
     let bytes = 0;
     for (const p of this.queue) {
       const full = chunk.length >= this.maxStatements || (chunk.length > 0 && bytes + p.bytes > this.maxBytes);
-      const waits = p.key !== undefined && (this.busy.has(p.key) || held.has(p.key));
+      const other = p.key !== undefined && p.partition !== undefined && (partitions.get(p.key) ?? p.partition) !== p.partition;
+      const waits = p.key !== undefined && (this.busy.has(p.key) || held.has(p.key) || other);
       if (full || waits) {
         // A later write of this key must not overtake this one.
         if (p.key !== undefined) held.add(p.key);
@@ -78,6 +88,7 @@ export class WriteBatcher {
       }
       chunk.push(p);
       bytes += p.bytes;
+      if (p.key !== undefined && p.partition !== undefined) partitions.set(p.key, p.partition);
     }
     this.queue = left;
     return chunk;

@@ -102,6 +102,10 @@ export class ConnectionManager implements LocalSockets {
     return [...this.byUser.values()].flatMap((d) => [...d.values()]);
   }
 
+  dropAll(): void {
+    this.closeAll(CloseCodes.tryAgainLater);
+  }
+
   closeAll(code: CloseCode): void {
     for (const conn of this.all()) conn.close(code);
   }

@@ -45,6 +45,8 @@ export class DeviceSession {
   private reading: Promise<number> | null = null;
   /** A resync was asked for while a read ran: it reads once more before going live. */
   private readAgain = false;
+  /** catchUp was called (the device's route is registered): until then a resync only holds. */
+  private started = false;
   private closed = false;
   /** The save in flight, if any; at most one runs, and the latest state is written after it. */
   private saving: Promise<void> | null = null;
@@ -85,6 +87,7 @@ export class DeviceSession {
 
   /** Sends everything stored above the cursor, then switches to live delivery. Ends with a `sync.complete` frame. */
   async catchUp(): Promise<void> {
+    this.started = true;
     const sent = await this.read();
     if (this.closed) return;
     this.send(JSON.stringify({ type: 'sync.complete', count: sent, cursor: this.cursor.safe.toString() }));
@@ -110,6 +113,9 @@ export class DeviceSession {
   /** Runs a read from the cursor (or joins the one running, which then reads once more), then goes live. */
   private read(): Promise<number> {
     this.hold();
+    // Before catch-up starts the route may not exist yet: going live now could let a message routed
+    // before the registration be read later, behind newer live ones. Catch-up reads anyway.
+    if (!this.started) return Promise.resolve(0);
     if (this.reading) {
       this.readAgain = true;
       return this.reading;

@@ -56,7 +56,7 @@ describe('WriteBatcher', () => {
     const { db, calls } = fakeDb();
     const w = new WriteBatcher(db, 2);
     const settled: string[] = [];
-    const track = (q: string, key?: string) => w.execute(q, [], 100, key).then(() => { settled.push(q); });
+    const track = (q: string, key?: string) => w.execute(q, [], 100, key === undefined ? undefined : { key }).then(() => { settled.push(q); });
     const p1 = track('m1', 'c');
     await turn();
     // m2 (same key) and x1 (another key) arrive while m1's batch is out: only x1 may go.
@@ -81,10 +81,10 @@ describe('WriteBatcher', () => {
   it('rejects every write of a failed batch and goes on with the next writes of the key', async () => {
     const { db, calls } = fakeDb();
     const w = new WriteBatcher(db, 2);
-    const a = w.execute('a', [], 100, 'c');
-    const b = w.execute('b', [], 100, 'c');
+    const a = w.execute('a', [], 100, { key: 'c' });
+    const b = w.execute('b', [], 100, { key: 'c' });
     await turn();
-    const c = w.execute('c', [], 100, 'c');
+    const c = w.execute('c', [], 100, { key: 'c' });
     await turn();
     expect(calls.map((x) => x.queries)).toEqual([['a', 'b']]);
     const boom = new Error('timeout');
@@ -101,10 +101,10 @@ describe('WriteBatcher', () => {
     const { db, calls } = fakeDb();
     const w = new WriteBatcher(db, 4, 64, 1000);
     const ps = [
-      w.execute('s1', [], 400, 'c'),
-      w.execute('big', [], 5000, 'c'),
-      w.execute('s2', [], 400, 'd'),
-      w.execute('s3', [], 400, 'c'),
+      w.execute('s1', [], 400, { key: 'c' }),
+      w.execute('big', [], 5000, { key: 'c' }),
+      w.execute('s2', [], 400, { key: 'd' }),
+      w.execute('s3', [], 400, { key: 'c' }),
     ];
     await turn();
     // s1 and s2 fit one batch; big and s3 (same key as big, after it) wait for s1's batch.
@@ -116,6 +116,25 @@ describe('WriteBatcher', () => {
     await turn();
     expect(calls.map((c) => c.queries)).toEqual([['s1', 's2'], ['big'], ['s3']]);
     calls[2].resolve();
+    await Promise.all(ps);
+  });
+
+  it('puts one partition of a key in a batch: a day boundary splits a conversation’s writes into two batches, in order', async () => {
+    const { db, calls } = fakeDb();
+    const w = new WriteBatcher(db, 2);
+    const ps = [
+      w.execute('idx-d2', [], 100, { key: 'c' }),
+      w.execute('m100-d1', [], 100, { key: 'c', partition: 'd1' }),
+      w.execute('m101-d2', [], 100, { key: 'c', partition: 'd2' }),
+      w.execute('x-d2', [], 100, { key: 'other', partition: 'd2' }),
+    ];
+    await turn();
+    // The second day's message waits for the first day's batch (its key is then in flight).
+    expect(calls.map((c) => c.queries)).toEqual([['idx-d2', 'm100-d1', 'x-d2']]);
+    calls[0].resolve();
+    await turn();
+    expect(calls.map((c) => c.queries)).toEqual([['idx-d2', 'm100-d1', 'x-d2'], ['m101-d2']]);
+    calls[1].resolve();
     await Promise.all(ps);
   });
 });

@@ -149,12 +149,15 @@ export class NodeLease {
   }
 
   /**
-   * True when `nodeId/instance` names a live node instance. The view is at most 1 s old; a "no"
-   * is checked against a fresher read, so a node that just started is not taken for dead.
+   * True when `nodeId/instance` names a live node instance. A "yes" may come from a view up to 1 s
+   * old; a "no" is always checked against a fresh read. Callers act on a "no" (they delete the
+   * route), and a view even 200 ms old can miss a lease just taken back: after Redis lost its data a
+   * node re-acquires its lease and then registers its devices again, and a stale "no" deleted those
+   * new routes, leaving the devices without live messages.
    */
   async isLive(nodeId: number, instance: string): Promise<boolean> {
     if ((await this.liveNodes(1000)).get(nodeId)?.instance === instance) return true;
-    return (await this.liveNodes(200)).get(nodeId)?.instance === instance;
+    return (await this.liveNodes(0)).get(nodeId)?.instance === instance;
   }
 
   /**

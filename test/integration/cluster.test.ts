@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import Redis from 'ioredis';
+import { SnowflakeGenerator } from '../../src/chat/snowflake';
 import { GroupVersions } from '../../src/cluster/GroupVersions';
 import { Keys } from '../../src/cluster/keys';
 import type { ClusterMessage } from '../../src/cluster/messages';
@@ -37,6 +38,21 @@ describe('NodeLease', () => {
     await a.release();
     await b.release();
     expect((await lease(keys).liveNodes(0)).size).toBe(0);
+  });
+
+  it('tells whether the node instance that made a message id still runs', async () => {
+    const keys = new Keys(uniquePrefix());
+    const a = lease(keys);
+    const nodeId = await a.acquire(7);
+    const mine = new SnowflakeGenerator(nodeId).next();
+    expect(await a.madeByLiveInstance(mine)).toBe(true);
+    // An id from before this instance started: an earlier process with the same node id made it.
+    const older = new SnowflakeGenerator(nodeId, () => Date.now() - 60_000).next();
+    expect(await a.madeByLiveInstance(older)).toBe(false);
+    // A node id with no live lease.
+    expect(await a.madeByLiveInstance(new SnowflakeGenerator(8).next())).toBe(false);
+    await a.release();
+    expect(await lease(keys).madeByLiveInstance(mine)).toBe(false);
   });
 
   it('lets an id be reused once its holder is gone', async () => {
@@ -80,6 +96,23 @@ describe('RouteRegistry', () => {
     await ra.unregister('u1', 'phone');
     expect(await ra.lookup(['u1'])).toEqual([]);
     await la.release();
+  });
+
+  it('never deletes the route of a node whose lease was just taken (a cached "dead" is read again)', async () => {
+    const keys = new Keys(uniquePrefix());
+    const la = lease(keys);
+    const lb = lease(keys);
+    await la.acquire(null);
+    // Node a's view of the live nodes is fresh and has no b (as right after Redis lost its data).
+    expect([...(await la.liveNodes(0)).keys()]).toEqual([la.nodeId]);
+    // b takes its lease (back) and registers its device again, within a's cache time.
+    await lb.acquire(null);
+    await new RouteRegistry(redis(), keys, lb, 60).register('u', 'phone');
+    const routes = await new RouteRegistry(redis(), keys, la, 60).lookup(['u']);
+    expect(routes.map((r) => `${r.deviceId}@${r.nodeId}`)).toEqual([`phone@${lb.nodeId}`]);
+    expect(await redis().hkeys(keys.routes('u'))).toEqual(['phone']);
+    await la.release();
+    await lb.release();
   });
 });
 

@@ -1,12 +1,16 @@
 import crypto from 'node:crypto';
 import type { Client } from 'cassandra-driver';
+import Redis from 'ioredis';
+import { ClientMessageIds } from '../../src/chat/ClientMessageIds';
+import { Keys } from '../../src/cluster/keys';
+import { ClientMessageRepository } from '../../src/store/ClientMessageRepository';
 import { EPOCH_MS, SnowflakeGenerator } from '../../src/chat/snowflake';
 import { createCassandraClient } from '../../src/store/cassandra';
 import { DeviceRepository } from '../../src/store/DeviceRepository';
 import { BUCKET_MS, bucketOf, MessageRepository, type StoredMessage } from '../../src/store/MessageRepository';
 import { UserRepository } from '../../src/store/UserRepository';
 import { WriteBatcher } from '../../src/store/WriteBatcher';
-import { testConfig, uniqueName } from '../support/helpers';
+import { testConfig, uniqueName, uniquePrefix } from '../support/helpers';
 
 let db: Client;
 beforeAll(async () => {
@@ -33,6 +37,32 @@ describe('UserRepository', () => {
   });
 });
 
+describe('ClientMessageIds', () => {
+  it('claims once, moves a claim only from the value it holds, and gives it up only while it holds it', async () => {
+    const redis = new Redis(process.env.CHAT_REDIS_URL as string);
+    try {
+      const ids = new ClientMessageIds(redis, new Keys(uniquePrefix()), new ClientMessageRepository(db, new WriteBatcher(db), 60));
+      const first = { messageId: 100n, conversationId: 'c' };
+      const second = { messageId: 200n, conversationId: 'c' };
+      const third = { messageId: 300n, conversationId: 'c' };
+      expect(await ids.claim('u', 'm1', first)).toBeNull();
+      expect(await ids.claim('u', 'm1', second)).toEqual(first);
+      // Two resends race to move the claim off the first attempt: one wins.
+      const moved = await Promise.all([ids.reclaim('u', 'm1', first, second), ids.reclaim('u', 'm1', first, third)]);
+      expect(moved.filter(Boolean)).toHaveLength(1);
+      const winner = moved[0] ? second : third;
+      expect(await ids.claim('u', 'm1', first)).toEqual(winner);
+      // A failed first attempt gives up only its own claim.
+      await ids.release('u', 'm1', first);
+      expect(await ids.claim('u', 'm1', first)).toEqual(winner);
+      await ids.release('u', 'm1', winner);
+      expect(await ids.claim('u', 'm1', third)).toBeNull();
+    } finally {
+      await redis.quit();
+    }
+  });
+});
+
 describe('DeviceRepository', () => {
   it('writes no null push token and reads devices back', async () => {
     const devices = new DeviceRepository(db);
@@ -50,6 +80,20 @@ describe('DeviceRepository', () => {
 });
 
 describe('MessageRepository', () => {
+  it('keeps a buried id from ever showing up, even when its write lands afterwards', async () => {
+    const repo = new MessageRepository(db, new WriteBatcher(db));
+    const conversationId = `bury_${crypto.randomBytes(4).toString('hex')}`;
+    const gen = new SnowflakeGenerator(3);
+    const [late, kept] = [gen.next(), gen.next()];
+    const message = (messageId: bigint): StoredMessage => ({ messageId, conversationId, senderId: 's', senderDeviceId: 'd', kind: 'text', content: String(messageId) });
+    await repo.bury(conversationId, late);
+    // A write that was still in flight when the id was buried lands now.
+    await repo.insert(message(late));
+    await repo.insert(message(kept));
+    expect(await repo.get(conversationId, late)).toBeNull();
+    expect((await repo.pageForward(conversationId, 0n, 10)).messages.map((m) => m.messageId)).toEqual([kept]);
+  });
+
   /** 100 messages spread over 5 daily buckets with empty days between them. */
   async function seed(conversationId: string): Promise<bigint[]> {
     const repo = new MessageRepository(db, new WriteBatcher(db));

@@ -48,10 +48,12 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
 
   async start(): Promise<void> {
     await this.router.start(this.nodeId, (m) => this.onClusterMessage(m), (run) => this.local.corked(run),
-      (from) => {
-        // Entries from that node were lost (Redis lost them, or trimmed them from a lagging stream):
-        // every local device reads from its cursor before it gets anything newer.
-        this.log.warn('entries from a node were lost: resyncing local devices', { from });
+      (from, firstHeard) => {
+        // Entries from that node were lost (Redis lost them, or trimmed them from a lagging stream),
+        // or may have been (a node first heard from mid-sequence, as at this node's start): every
+        // local device reads from its cursor before it gets anything newer.
+        if (firstHeard) this.log.info('first entry from a node is not its first to this node: resyncing local devices', { from });
+        else this.log.warn('entries from a node were lost: resyncing local devices', { from });
         void this.resyncAll();
       });
   }

@@ -26,7 +26,7 @@ export class StreamRouter {
   private skipFirst = false;
   /** Number of the last entry read from each source. */
   private readonly lastRead = new Map<string, number>();
-  private onGap: (source: string) => void = () => undefined;
+  private onGap: (source: string, firstHeard: boolean) => void = () => undefined;
   private loop: Promise<void> | null = null;
   /** Entries handled but whose XACK failed (Redis blip): acknowledged on the next round. */
   private unacked: string[] = [];
@@ -72,7 +72,7 @@ export class StreamRouter {
    * handled) when entries from a source were lost.
    */
   async start(nodeId: number, handle: (m: ClusterMessage) => void,
-    aroundBatch: (run: () => void) => void = (run) => run(), onGap: (source: string) => void = () => undefined): Promise<void> {
+    aroundBatch: (run: () => void) => void = (run) => run(), onGap: (source: string, firstHeard: boolean) => void = () => undefined): Promise<void> {
     const stream = this.keys.stream(nodeId);
     const consumer = `node-${nodeId}`;
     await this.ensureGroup(stream);
@@ -169,7 +169,7 @@ export class StreamRouter {
     const n = Number(tag.slice(i + 1));
     const last = this.lastRead.get(source) ?? 0;
     if (n <= last) return false;
-    if (n > last + 1) this.onGap(source);
+    if (n > last + 1) this.onGap(source, last === 0);
     this.lastRead.delete(source); // re-inserted: the map's order is least recently heard first
     this.lastRead.set(source, n);
     if (this.lastRead.size > MAX_SOURCES) this.lastRead.delete(this.lastRead.keys().next().value as string);

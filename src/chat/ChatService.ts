@@ -1,5 +1,6 @@
 import { ChatError, toChatError } from '../errors';
 import type { Logger } from '../log';
+import { withRetries } from '../retry';
 import type { Conversation, ConversationRepository } from '../store/ConversationRepository';
 import type { MessageRepository, StoredMessage } from '../store/MessageRepository';
 import type { UserRepository } from '../store/UserRepository';
@@ -34,7 +35,8 @@ export interface OfflineNotifier {
 export interface SystemEventSlot {
   messageId: bigint;
   append(actorId: string, event: SystemEvent, audience: readonly string[]): Promise<MessageView>;
-  cancel(): void;
+  /** Resolves with `step`, or gives the event's place up and rejects if `step` (the membership write before it) fails. */
+  unlessFails<T>(step: Promise<T>): Promise<T>;
 }
 
 export interface Sender {
@@ -109,21 +111,11 @@ export class ChatService {
       // checked against the member set written before that event, so it never reaches them.
       messageId = this.ids.next();
       slot = this.commits.reserve(input.conversationId ?? '');
-      try {
-        conversation = await this.conversations.requireMember(sender.userId, input.conversationId ?? '');
-      } catch (err) {
-        slot.cancel();
-        throw err;
-      }
+      conversation = await slot.unlessFails(this.conversations.requireMember(sender.userId, input.conversationId ?? ''));
     }
-    const flightKey = `${sender.userId}|${input.clientMsgId}`;
-    let earlier: ClientMessageRef | null;
-    try {
-      earlier = await this.clientIds.claim(sender.userId, input.clientMsgId, { messageId, conversationId: conversation.conversationId });
-    } catch (err) {
-      slot.cancel();
-      throw err;
-    }
+    const flightKey = inFlightKey(sender.userId, input.clientMsgId);
+    const earlier = await slot.unlessFails(
+      this.clientIds.claim(sender.userId, input.clientMsgId, { messageId, conversationId: conversation.conversationId }));
     if (earlier) {
       slot.cancel();
       // The first attempt is still in progress on this node (a client retrying early): its outcome is the answer.
@@ -176,7 +168,7 @@ export class ChatService {
     const conversation = await this.conversations.requireMember(sender.userId, conversationId);
     const found = await this.messages.get(conversationId, claimedId);
     // This process knows its own attempts: one no longer in flight here is settled (routed, or buried).
-    const flightKey = `${sender.userId}|${input.clientMsgId}`;
+    const flightKey = inFlightKey(sender.userId, input.clientMsgId);
     const madeHere = this.ids.madeHere(claimedId);
     const ownerAlive = madeHere ? this.inFlight.has(flightKey) : await this.owners.idOwnerAlive(claimedId);
     if (found) {
@@ -192,13 +184,7 @@ export class ChatService {
     await this.messages.bury(conversationId, claimedId);
     const messageId = this.ids.next();
     const slot = this.commits.reserve(conversationId);
-    let moved: boolean;
-    try {
-      moved = await this.clientIds.reclaim(sender.userId, input.clientMsgId, claimed, { messageId, conversationId });
-    } catch (err) {
-      slot.cancel();
-      throw err;
-    }
+    const moved = await slot.unlessFails(this.clientIds.reclaim(sender.userId, input.clientMsgId, claimed, { messageId, conversationId }));
     if (!moved) {
       slot.cancel();
       throw new ChatError('unavailable', 'another resend of this message is being stored; send it again shortly');
@@ -223,7 +209,7 @@ export class ChatService {
       this.clientIds.record(stored.senderId, clientMsgId, ref)
         .catch((err) => this.log.warn('durable clientMsgId record failed', { messageId: String(stored.messageId), err: String(err) }));
     }
-    written.catch((err) => this.abandon(stored, clientMsgId, err));
+    written.catch((err) => this.abandon(ref, stored.senderId, clientMsgId, err));
     const view = toMessageView(stored);
     const durable = slot.commit(written, async () => {
       try {
@@ -242,22 +228,16 @@ export class ChatService {
   }
 
   /** A message row that could not be written: bury its id (retried while this node runs), then free its clientMsgId. */
-  private async abandon(stored: StoredMessage, clientMsgId: string | null, cause: unknown): Promise<void> {
-    this.log.warn('message write failed: burying its id', { messageId: String(stored.messageId), err: String(cause) });
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.messages.bury(stored.conversationId, stored.messageId);
-        break;
-      } catch (err) {
-        if (attempt >= 8) {
-          this.log.error('could not bury a failed message id', { messageId: String(stored.messageId), err: String(err) });
-          return; // the claim stays: a resend finds the id unstored and buries it itself
-        }
-        await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
-      }
+  private async abandon(ref: ClientMessageRef, senderId: string, clientMsgId: string | null, cause: unknown): Promise<void> {
+    this.log.warn('message write failed: burying its id', { messageId: String(ref.messageId), err: String(cause) });
+    try {
+      await withRetries(() => this.messages.bury(ref.conversationId, ref.messageId), 9, 200);
+    } catch (err) {
+      this.log.error('could not bury a failed message id', { messageId: String(ref.messageId), err: String(err) });
+      return; // the claim stays: a resend finds the id unstored and buries it itself
     }
     if (clientMsgId !== null) {
-      await this.clientIds.release(stored.senderId, clientMsgId, { messageId: stored.messageId, conversationId: stored.conversationId })
+      await this.clientIds.release(senderId, clientMsgId, ref)
         .catch((err) => this.log.warn('could not give a clientMsgId claim up', { err: String(err) }));
     }
   }
@@ -265,8 +245,8 @@ export class ChatService {
   /**
    * Takes the id of a membership event and its place in the conversation's commit order (GroupService
    * takes it before it writes the member set). `append` stores the event and delivers it to `audience`
-   * (the members after the change, plus a removed member for their own removal); `cancel` gives the
-   * place up if the change is abandoned.
+   * (the members after the change, plus a removed member for their own removal); `unlessFails` gives
+   * the place up if the write before it fails.
    */
   reserveEvent(conversationId: string): SystemEventSlot {
     const messageId = this.ids.next();
@@ -280,7 +260,7 @@ export class ChatService {
         await this.commit(slot, stored, [...audience], null);
         return toMessageView(stored);
       },
-      cancel: () => slot.cancel(),
+      unlessFails: (step) => slot.unlessFails(step),
     };
   }
 
@@ -316,4 +296,9 @@ export class ChatService {
     }
     return found;
   }
+}
+
+/** Key of a send attempt in progress on this node: a resend of it meanwhile waits for its outcome. */
+function inFlightKey(userId: string, clientMsgId: string): string {
+  return `${userId}|${clientMsgId}`;
 }

@@ -1,7 +1,7 @@
 import type { GroupVersions } from '../cluster/GroupVersions';
 import { ChatError } from '../errors';
 import type { Conversation, ConversationRepository } from '../store/ConversationRepository';
-import type { ChatService, SystemEventSlot } from './ChatService';
+import type { ChatService } from './ChatService';
 import type { ConversationService } from './ConversationService';
 import type { SystemAction } from './views';
 
@@ -38,7 +38,7 @@ export class GroupService {
     const conversationId = `g_${this.chat.nextId()}`;
     const event = this.chat.reserveEvent(conversationId);
     const c: Conversation = { conversationId, type: 'group', name, ownerId, members, version: 1, createdAt: new Date() };
-    await abandonOnError(event, this.repo.create(c, event.messageId));
+    await event.unlessFails(this.repo.create(c, event.messageId));
     await event.append(ownerId, { action: 'group.created', userId: ownerId }, members);
     return view(c);
   }
@@ -98,7 +98,7 @@ export class GroupService {
   private async recordJoin(c: Conversation, actorId: string, userId: string, members: string[], version: number): Promise<void> {
     await this.versions.raise(c.conversationId, version);
     const event = this.chat.reserveEvent(c.conversationId);
-    await abandonOnError(event, this.repo.join(userId, c, event.messageId));
+    await event.unlessFails(this.repo.join(userId, c, event.messageId));
     await event.append(actorId, { action: 'member.added', userId }, members);
   }
 
@@ -106,7 +106,7 @@ export class GroupService {
   private async recordLeave(c: Conversation, actorId: string, userId: string, members: string[], version: number): Promise<void> {
     await this.versions.raise(c.conversationId, version);
     const event = this.chat.reserveEvent(c.conversationId);
-    await abandonOnError(event, this.repo.leave(userId, c.conversationId, event.messageId));
+    await event.unlessFails(this.repo.leave(userId, c.conversationId, event.messageId));
     const action: SystemAction = actorId === userId ? 'member.left' : 'member.removed';
     // The removed member gets the event of their own removal, and nothing after it.
     await event.append(actorId, { action, userId }, [...members, userId]);
@@ -131,14 +131,4 @@ function view(c: Conversation): GroupView {
     conversationId: c.conversationId, type: 'group', name: c.name ?? '', ownerId: c.ownerId ?? '',
     members: c.members, createdAt: c.createdAt.toISOString(),
   };
-}
-
-/** Gives the event's place in the order up if the write before it fails (later messages must not wait for it). */
-async function abandonOnError(event: SystemEventSlot, write: Promise<unknown>): Promise<void> {
-  try {
-    await write;
-  } catch (err) {
-    event.cancel();
-    throw err;
-  }
 }

@@ -4,6 +4,8 @@ export interface CommitSlot {
   commit<T>(work: Promise<unknown>, route: () => Promise<T>): Promise<T>;
   /** Gives the place up (the send was refused or turned out to be a resend): later slots go on. */
   cancel(): void;
+  /** Resolves with `step`, or gives the place up and rejects if `step` fails (a check or write before the commit). */
+  unlessFails<T>(step: Promise<T>): Promise<T>;
 }
 
 interface Job {
@@ -47,6 +49,11 @@ export class OrderedCommits {
       if (this.tails.get(key) === tail) this.tails.delete(key);
     });
     let used = false;
+    const cancel = (): void => {
+      if (used) return;
+      used = true;
+      fill(null);
+    };
     return {
       commit: <T>(work: Promise<unknown>, route: () => Promise<T>): Promise<T> => {
         if (used) throw new Error('commit slot used twice');
@@ -55,11 +62,11 @@ export class OrderedCommits {
         fill({ work, route });
         return started.then((s) => (s as { routed: Promise<T> }).routed);
       },
-      cancel: () => {
-        if (used) return;
-        used = true;
-        fill(null);
-      },
+      cancel,
+      unlessFails: <T>(step: Promise<T>): Promise<T> => step.catch((err: unknown) => {
+        cancel();
+        throw err;
+      }),
     };
   }
 

@@ -3,6 +3,7 @@ import type { EventFanout } from '../chat/ConversationService';
 import type { ConnectionKicker } from '../chat/DeviceService';
 import type { MessageView } from '../chat/views';
 import type { Logger } from '../log';
+import { withRetries } from '../retry';
 import type { ClusterMessage, Delivery as NodeDelivery } from './messages';
 import type { NodeLease } from './NodeLease';
 import type { RouteRegistry } from './RouteRegistry';
@@ -134,21 +135,16 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
   }
 
   /** Which nodes each user has a connected device on. Retried briefly: rides out a Redis failover or reconnect. */
-  private async lookupNodes(userIds: string[]): Promise<Map<string, Set<number>>> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const nodesOfUser = new Map<string, Set<number>>();
-        for (const r of await this.routes.lookup(userIds)) {
-          let nodes = nodesOfUser.get(r.userId);
-          if (!nodes) nodesOfUser.set(r.userId, (nodes = new Set()));
-          nodes.add(r.nodeId);
-        }
-        return nodesOfUser;
-      } catch (err) {
-        if (attempt >= 3) throw err;
-        await new Promise((r) => setTimeout(r, 50 * 5 ** attempt));
+  private lookupNodes(userIds: string[]): Promise<Map<string, Set<number>>> {
+    return withRetries(async () => {
+      const nodesOfUser = new Map<string, Set<number>>();
+      for (const r of await this.routes.lookup(userIds)) {
+        let nodes = nodesOfUser.get(r.userId);
+        if (!nodes) nodesOfUser.set(r.userId, (nodes = new Set()));
+        nodes.add(r.nodeId);
       }
-    }
+      return nodesOfUser;
+    }, 4, 50, 5);
   }
 
   /**
@@ -234,7 +230,8 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
     this.log.warn('Redis lost its data: registering local devices again and resyncing them', { connections: conns.length });
     for (const c of conns) c.session.hold();
     try {
-      await this.registerAgain(conns);
+      // Retried: Redis may still be settling after its restart.
+      await withRetries(() => this.routes.registerMany(conns), 5, 100);
     } catch (err) {
       // Without routes nothing live reaches them: they reconnect (and register, and catch up) instead.
       this.log.error('could not register local devices again: closing them so they reconnect', { err: String(err) });
@@ -243,19 +240,6 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
     }
     await this.resyncAll();
     return [...new Set(conns.map((c) => c.userId))];
-  }
-
-  /** Registers the devices' routes again, retrying a few times (Redis may still be settling after its restart). */
-  private async registerAgain(conns: ReadonlyArray<{ userId: string; deviceId: string }>): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.routes.registerMany(conns);
-        return;
-      } catch (err) {
-        if (attempt >= 4) throw err;
-        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
-      }
-    }
   }
 
   /**

@@ -8,10 +8,12 @@ import { ChatService } from './chat/ChatService';
 import { ClientMessageIds, IDEMPOTENCY_TTL_SECONDS } from './chat/ClientMessageIds';
 import { ConversationService } from './chat/ConversationService';
 import { DeviceService } from './chat/DeviceService';
+import { GapResolver } from './chat/GapResolver';
 import { GroupService } from './chat/GroupService';
 import { SyncService } from './chat/SyncService';
 import { SnowflakeGenerator } from './chat/snowflake';
 import { Cluster } from './cluster/Cluster';
+import { ConversationSequence } from './cluster/ConversationSequence';
 import { GroupVersions } from './cluster/GroupVersions';
 import { Keys } from './cluster/keys';
 import { Discovery } from './cluster/Discovery';
@@ -95,8 +97,9 @@ async function buildNode(d: {
   const groupVersions = new GroupVersions(redis, keys);
   const conversations = new ConversationService(conversationRepo, messages, cluster, groupVersions);
   const pushQueue = new PushQueue(redis, keys, config.push.delayMs);
+  const sequence = new ConversationSequence(redis, keys);
   const chat = new ChatService(users, conversationRepo, conversations, messages, clientIds,
-    new SnowflakeGenerator(nodeId), cluster, cluster, pushQueue, nodeLog.child('chat'));
+    new SnowflakeGenerator(nodeId), sequence, cluster, cluster, pushQueue, nodeLog.child('chat'));
   const presence = new PresenceService(redis, keys, db, conversations, cluster, config.presence.typingIntervalMs, nodeLog.child('presence'));
   const discovery = new Discovery(redis, keys, lease);
   const deviceRepo = new DeviceRepository(db);
@@ -112,6 +115,7 @@ async function buildNode(d: {
   const gateway = new WsGateway(auth, devices, cluster, routes, connections, {
     chat, conversations, sync, cursors, presence,
     safetyLagMs: config.sync.safetyLagMs,
+    gaps: new GapResolver(messages, sequence, cluster),
     log: nodeLog.child('ws'),
     limits: {
       maxContentChars: config.chat.maxContentChars,

@@ -8,13 +8,16 @@ import type { ClientMessageIds } from './ClientMessageIds';
 import type { ConversationService } from './ConversationService';
 import type { ClientMessageRef } from '../store/ClientMessageRepository';
 import { OrderedCommits, type CommitSlot } from './OrderedCommits';
+import { Sequencer, type Placed, type SequenceStore } from './Sequencer';
 import { idTimestamp, type SnowflakeGenerator } from './snowflake';
 import { toMessageView, type MessageView, type SystemEvent } from './views';
 
 /** Where a stored message goes: every connected device of the given users (src/cluster/Cluster.ts). */
 export interface Delivery {
   /** Resolves with the users that had no connected device. */
-  deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): Promise<string[]>;
+  deliver(message: MessageView, prevId: bigint | null, userIds: readonly string[], excludeDeviceId: string): Promise<string[]>;
+  /** Tells the devices of `userIds` that a placed id will never be a message, so the next one need not wait for it. */
+  deliverVoid(conversationId: string, messageId: bigint, prevId: bigint | null, userIds: readonly string[]): Promise<void>;
 }
 
 /** Which node instances are still running (src/cluster/Cluster.ts). */
@@ -24,7 +27,7 @@ export interface IdOwners {
 }
 
 /** How long a first attempt may still be writing on a live node (the driver's timeouts and retries, with room). */
-const IN_FLIGHT_BOUND_MS = 30_000;
+export const IN_FLIGHT_BOUND_MS = 30_000;
 
 /** Push notifications for recipients with no connected device (src/push/PushQueue.ts). */
 export interface OfflineNotifier {
@@ -75,6 +78,7 @@ const CACHE_LIMIT = 100_000;
  */
 export class ChatService {
   private readonly commits = new OrderedCommits();
+  private readonly sequencer: Sequencer;
   private readonly knownUsers = new Set<string>();
   /** First attempts in progress on this node, by user and clientMsgId: a resend meanwhile waits for them. */
   private readonly inFlight = new Map<string, Promise<Accepted>>();
@@ -86,11 +90,14 @@ export class ChatService {
     private readonly messages: MessageRepository,
     private readonly clientIds: ClientMessageIds,
     private readonly ids: SnowflakeGenerator,
+    private readonly sequence: SequenceStore,
     private readonly delivery: Delivery,
     private readonly owners: IdOwners,
     private readonly notifier: OfflineNotifier,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.sequencer = new Sequencer(sequence, ids, this.commits);
+  }
 
   /**
    * Resolves the conversation, gives the message its id, claims the clientMsgId and starts the
@@ -100,24 +107,26 @@ export class ChatService {
    */
   async accept(sender: Sender, input: SendInput): Promise<Accepted> {
     let conversation: Conversation;
-    let messageId: bigint;
-    let slot: CommitSlot;
+    let placed: Placed;
     if (input.to !== undefined) {
       conversation = await this.directWith(sender.userId, input.to);
-      messageId = this.ids.next();
-      slot = this.commits.reserve(conversation.conversationId);
+      placed = await this.sequencer.place(conversation.conversationId);
     } else {
+      const conversationId = input.conversationId ?? '';
+      // A sender not known as a member is checked before taking a place: a refused send costs the
+      // conversation nothing. The check that counts is the one after the id (below).
+      if (!this.conversations.knownMember(sender.userId, conversationId)) await this.conversations.requireMember(sender.userId, conversationId);
+      placed = await this.sequencer.place(conversationId);
       // Id first, membership read after: a message with an id above a member's removal event is
       // checked against the member set written before that event, so it never reaches them.
-      messageId = this.ids.next();
-      slot = this.commits.reserve(input.conversationId ?? '');
-      conversation = await slot.unlessFails(this.conversations.requireMember(sender.userId, input.conversationId ?? ''));
+      conversation = await this.unlessFails(placed, conversationId, null, this.conversations.requireMember(sender.userId, conversationId));
     }
+    const { messageId, prevId, slot } = placed;
     const flightKey = inFlightKey(sender.userId, input.clientMsgId);
-    const earlier = await slot.unlessFails(
+    const earlier = await this.unlessFails(placed, conversation.conversationId, conversation.members,
       this.clientIds.claim(sender.userId, input.clientMsgId, { messageId, conversationId: conversation.conversationId }));
     if (earlier) {
-      slot.cancel();
+      this.voidPlaced(placed, conversation.conversationId, conversation.members);
       // The first attempt is still in progress on this node (a client retrying early): its outcome is the answer.
       const first = this.inFlight.get(flightKey);
       if (first) return this.asDuplicate(first);
@@ -131,8 +140,37 @@ export class ChatService {
       senderDeviceId: sender.deviceId,
       kind: 'text',
       content: input.content,
+      prevId,
     };
     return this.attempt(flightKey, slot, stored, conversation.members, input.clientMsgId);
+  }
+
+  /** Resolves with `step`; if it fails, the placed id becomes void (its slot given up, receivers told) and the error is rethrown. */
+  private unlessFails<T>(placed: Placed, conversationId: string, members: readonly string[] | null, step: Promise<T>): Promise<T> {
+    return step.catch((err: unknown) => {
+      this.voidPlaced(placed, conversationId, members);
+      throw err;
+    });
+  }
+
+  /**
+   * A placed id that will not be a message (refused, a resend, a failed step): its commit slot is
+   * given up, and the void is recorded beside the sequence and routed to the members, so their
+   * devices need not wait for it before the next message. Both are best effort: a receiver that
+   * misses them finds the id unstored and settles it itself (GapResolver).
+   */
+  private voidPlaced(placed: Placed, conversationId: string, members: readonly string[] | null): void {
+    placed.slot.cancel();
+    this.announceVoid(conversationId, placed.messageId, placed.prevId, members);
+  }
+
+  private announceVoid(conversationId: string, messageId: bigint, prevId: bigint | null, members: readonly string[] | null): void {
+    const warn = (err: unknown) => this.log.warn('could not announce a void id', { messageId: String(messageId), err: String(err) });
+    this.sequence.voided(conversationId, messageId).catch(warn);
+    void (async () => {
+      const audience = members ?? (await this.conversations.get(conversationId))?.members ?? [];
+      if (audience.length) await this.delivery.deliverVoid(conversationId, messageId, prevId, audience);
+    })().catch(warn);
   }
 
   /** Starts storing and routing a new message; a resend of it on this node meanwhile waits for the outcome. */
@@ -174,7 +212,8 @@ export class ChatService {
     if (found) {
       const view = toMessageView(found);
       if (madeHere || ownerAlive) return { message: view, duplicate: true, durable: Promise.resolve() };
-      const durable = this.commits.submit(conversationId, Promise.resolve(), () => this.delivery.deliver(view, conversation.members, found.senderDeviceId))
+      const durable = this.commits.submit(conversationId, Promise.resolve(),
+        () => this.delivery.deliver(view, found.prevId, conversation.members, found.senderDeviceId))
         .then(() => undefined, (err) => this.log.warn('re-delivery of a resent message failed', { messageId: view.messageId, err: String(err) }));
       return { message: view, duplicate: true, durable };
     }
@@ -182,15 +221,19 @@ export class ChatService {
       throw new ChatError('unavailable', 'the first attempt of this message is still being stored; send it again shortly');
     }
     await this.messages.bury(conversationId, claimedId);
-    const messageId = this.ids.next();
-    const slot = this.commits.reserve(conversationId);
-    const moved = await slot.unlessFails(this.clientIds.reclaim(sender.userId, input.clientMsgId, claimed, { messageId, conversationId }));
+    // Devices waiting for it find it void beside the sequence (GapResolver), with its predecessor.
+    this.sequence.voided(conversationId, claimedId)
+      .catch((err) => this.log.warn('could not record a buried id as void', { messageId: String(claimedId), err: String(err) }));
+    const placed = await this.sequencer.place(conversationId);
+    const { messageId, prevId, slot } = placed;
+    const moved = await this.unlessFails(placed, conversationId, conversation.members,
+      this.clientIds.reclaim(sender.userId, input.clientMsgId, claimed, { messageId, conversationId }));
     if (!moved) {
-      slot.cancel();
+      this.voidPlaced(placed, conversationId, conversation.members);
       throw new ChatError('unavailable', 'another resend of this message is being stored; send it again shortly');
     }
     const stored: StoredMessage = {
-      messageId, conversationId, senderId: sender.userId, senderDeviceId: sender.deviceId, kind: 'text', content: input.content,
+      messageId, conversationId, senderId: sender.userId, senderDeviceId: sender.deviceId, kind: 'text', content: input.content, prevId,
     };
     return this.attempt(flightKey, slot, stored, conversation.members, input.clientMsgId);
   }
@@ -209,11 +252,11 @@ export class ChatService {
       this.clientIds.record(stored.senderId, clientMsgId, ref)
         .catch((err) => this.log.warn('durable clientMsgId record failed', { messageId: String(stored.messageId), err: String(err) }));
     }
-    written.catch((err) => this.abandon(ref, stored.senderId, clientMsgId, err));
+    written.catch((err) => this.abandon(ref, stored.prevId, members, stored.senderId, clientMsgId, err));
     const view = toMessageView(stored);
     const durable = slot.commit(written, async () => {
       try {
-        const offline = await this.delivery.deliver(view, members, stored.senderDeviceId);
+        const offline = await this.delivery.deliver(view, stored.prevId, members, stored.senderDeviceId);
         const notify = stored.kind === 'text' ? offline.filter((u) => u !== stored.senderId) : [];
         if (notify.length) await this.notifier.enqueue(view, notify);
       } catch (err) {
@@ -227,8 +270,9 @@ export class ChatService {
     return durable;
   }
 
-  /** A message row that could not be written: bury its id (retried while this node runs), then free its clientMsgId. */
-  private async abandon(ref: ClientMessageRef, senderId: string, clientMsgId: string | null, cause: unknown): Promise<void> {
+  /** A message row that could not be written: bury its id (retried while this node runs), announce it void, then free its clientMsgId. */
+  private async abandon(ref: ClientMessageRef, prevId: bigint | null, members: readonly string[], senderId: string,
+    clientMsgId: string | null, cause: unknown): Promise<void> {
     this.log.warn('message write failed: burying its id', { messageId: String(ref.messageId), err: String(cause) });
     try {
       await withRetries(() => this.messages.bury(ref.conversationId, ref.messageId), 9, 200);
@@ -236,6 +280,7 @@ export class ChatService {
       this.log.error('could not bury a failed message id', { messageId: String(ref.messageId), err: String(err) });
       return; // the claim stays: a resend finds the id unstored and buries it itself
     }
+    this.announceVoid(ref.conversationId, ref.messageId, prevId, members);
     if (clientMsgId !== null) {
       await this.clientIds.release(senderId, clientMsgId, ref)
         .catch((err) => this.log.warn('could not give a clientMsgId claim up', { err: String(err) }));
@@ -248,19 +293,19 @@ export class ChatService {
    * (the members after the change, plus a removed member for their own removal); `unlessFails` gives
    * the place up if the write before it fails.
    */
-  reserveEvent(conversationId: string): SystemEventSlot {
-    const messageId = this.ids.next();
-    const slot = this.commits.reserve(conversationId);
+  async reserveEvent(conversationId: string): Promise<SystemEventSlot> {
+    const placed = await this.sequencer.place(conversationId);
+    const { messageId, prevId, slot } = placed;
     return {
       messageId,
       append: async (actorId, event, audience) => {
         const stored: StoredMessage = {
-          messageId, conversationId, senderId: actorId, senderDeviceId: '', kind: 'system', content: JSON.stringify(event),
+          messageId, conversationId, senderId: actorId, senderDeviceId: '', kind: 'system', content: JSON.stringify(event), prevId,
         };
         await this.commit(slot, stored, [...audience], null);
         return toMessageView(stored);
       },
-      unlessFails: (step) => slot.unlessFails(step),
+      unlessFails: (step) => this.unlessFails(placed, conversationId, null, step),
     };
   }
 

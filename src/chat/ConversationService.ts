@@ -73,6 +73,11 @@ export class ConversationService {
     return c;
   }
 
+  /** Whether this node's cached copy of the group lists `userId` (a cheap first check; requireMember is the real one). */
+  knownMember(userId: string, conversationId: string): boolean {
+    return this.groupCache.get(conversationId)?.c.members.includes(userId) ?? false;
+  }
+
   /** The conversation if `userId` is a current member: 404 when it does not exist, 403 when not a member. */
   async requireMember(userId: string, conversationId: string, fresh = false): Promise<Conversation> {
     const c = await this.get(conversationId, fresh);

@@ -36,6 +36,7 @@ export class DeviceCursor {
   private dirty = false;
   /** Until catch-up has sent everything above `safe`, confirmations are recorded but `safe` stays. */
   private catchingUp = true;
+  private pin: (() => bigint | null) | null = null;
 
   constructor(start: StoredCursor, private readonly lagMs: number, private readonly now: () => number = Date.now) {
     this.safeId = start.safe;
@@ -66,6 +67,11 @@ export class DeviceCursor {
       return;
     }
     this.sent.set(id, ++this.sendSeq);
+  }
+
+  /** `safe` stays below what `pin` returns (ids the device still waits for before others it was not sent yet). */
+  pinBelow(pin: () => bigint | null): void {
+    this.pin = pin;
   }
 
   /** Catch-up has sent every stored message above `safe`; from now on every new one comes live. */
@@ -113,6 +119,8 @@ export class DeviceCursor {
     const lagBound = minIdAt(this.now() - this.lagMs);
     if (lagBound < candidate) candidate = lagBound;
     for (const id of this.sent.keys()) if (id - 1n < candidate) candidate = id - 1n;
+    const pinned = this.pin?.() ?? null;
+    if (pinned !== null && pinned - 1n < candidate) candidate = pinned - 1n;
     if (this.untrackedFloor !== null && this.untrackedFloor < candidate) candidate = this.untrackedFloor;
     if (candidate <= this.safeId) return false;
     // Every message stored with an id in (safe, candidate] was sent on this connection (catch-up sent
@@ -146,10 +154,5 @@ export class DeviceCursor {
 
   snapshot(): StoredCursor {
     return { safe: this.safeId, seen: [...this.seen].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)) };
-  }
-
-  /** Ids to skip when reading from `safe` (catch-up). */
-  skip(): Set<bigint> {
-    return new Set([...this.seen, ...this.sent.keys()]);
   }
 }

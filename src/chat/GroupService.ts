@@ -36,7 +36,7 @@ export class GroupService {
     if (members.length > this.maxMembers) throw new ChatError('group_full', `a group has at most ${this.maxMembers} members`);
     await this.requireUsers(members.filter((m) => m !== ownerId));
     const conversationId = `g_${this.chat.nextId()}`;
-    const event = this.chat.reserveEvent(conversationId);
+    const event = await this.chat.reserveEvent(conversationId);
     const c: Conversation = { conversationId, type: 'group', name, ownerId, members, version: 1, createdAt: new Date() };
     await event.unlessFails(this.repo.create(c, event.messageId));
     await event.append(ownerId, { action: 'group.created', userId: ownerId }, members);
@@ -97,7 +97,7 @@ export class GroupService {
    */
   private async recordJoin(c: Conversation, actorId: string, userId: string, members: string[], version: number): Promise<void> {
     await this.versions.raise(c.conversationId, version);
-    const event = this.chat.reserveEvent(c.conversationId);
+    const event = await this.chat.reserveEvent(c.conversationId);
     await event.unlessFails(this.repo.join(userId, c, event.messageId));
     await event.append(actorId, { action: 'member.added', userId }, members);
   }
@@ -105,7 +105,7 @@ export class GroupService {
   /** The removal event (the member sees nothing after it) and the member's row; the version is raised first, as for a join. */
   private async recordLeave(c: Conversation, actorId: string, userId: string, members: string[], version: number): Promise<void> {
     await this.versions.raise(c.conversationId, version);
-    const event = this.chat.reserveEvent(c.conversationId);
+    const event = await this.chat.reserveEvent(c.conversationId);
     await event.unlessFails(this.repo.leave(userId, c.conversationId, event.messageId));
     const action: SystemAction = actorId === userId ? 'member.left' : 'member.removed';
     // The removed member gets the event of their own removal, and nothing after it.

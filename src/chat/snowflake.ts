@@ -29,6 +29,18 @@ export class SnowflakeGenerator {
     return idNode(id) === this.nodeId && idTimestamp(id) >= this.createdAt;
   }
 
+  /**
+   * Makes every later id larger than `id` (another node's, placed first in a conversation): borrows
+   * at most the millisecond after it, as when 4096 ids are taken in one millisecond.
+   */
+  advancePast(id: bigint): void {
+    const ms = idTimestamp(id) + 1;
+    if (ms > this.lastMs) {
+      this.lastMs = ms;
+      this.seq = -1; // the next id, in that millisecond, has sequence 0
+    }
+  }
+
   /** The next id. A clock that steps back never yields a smaller id: we keep counting on the last millisecond. */
   next(): bigint {
     let ms = this.now();

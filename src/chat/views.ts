@@ -41,3 +41,8 @@ export function toMessageView(m: StoredMessage): MessageView {
   }
   return view;
 }
+
+/** Whether this event is `userId` joining the conversation: for them the conversation starts there. */
+export function isJoinOf(view: MessageView, userId: string): boolean {
+  return view.system?.action === 'member.added' && view.system.userId === userId;
+}

@@ -11,7 +11,7 @@ import type { StreamRouter } from './StreamRouter';
 
 /** The sockets of this node (src/ws/ConnectionManager.ts), as the cluster needs them. */
 export interface LocalSockets {
-  deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): void;
+  deliver(d: NodeDelivery): void;
   event(frame: object, userIds: readonly string[]): void;
   kick(k: Extract<ClusterMessage, { type: 'kick' }>): void;
   /** Runs `run` with the sockets it sends to corked: several frames for one socket leave in one write. */
@@ -23,9 +23,9 @@ export interface LocalSockets {
 }
 
 interface PendingDelivery {
-  message: MessageView;
+  /** The delivery without its recipients (set per node). */
+  item: Omit<NodeDelivery, 'userIds'>;
   userIds: readonly string[];
-  excludeDeviceId: string;
   resolve: (offline: string[]) => void;
   reject: (err: unknown) => void;
 }
@@ -60,7 +60,7 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
   }
 
   private onClusterMessage(m: ClusterMessage): void {
-    if (m.type === 'deliver') for (const d of m.items) this.local.deliver(d.message, d.userIds, d.excludeDeviceId);
+    if (m.type === 'deliver') for (const d of m.items) this.local.deliver(d);
     else if (m.type === 'event') this.local.event(m.frame, m.userIds);
     else this.local.kick(m);
   }
@@ -92,9 +92,22 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
    * each destination stream gets them in that order too. ChatService calls `deliver` in id order per
    * conversation, so every device gets a conversation's messages from this node in id order.
    */
-  deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): Promise<string[]> {
+  deliver(message: MessageView, prevId: bigint | null, userIds: readonly string[], excludeDeviceId: string): Promise<string[]> {
+    const item: Omit<NodeDelivery, 'userIds'> = { message, excludeDeviceId };
+    if (prevId !== null) item.prev = String(prevId);
+    return this.enqueue(item, userIds);
+  }
+
+  /** Routes a void like a message (receivers then need not wait for it). */
+  async deliverVoid(conversationId: string, messageId: bigint, prevId: bigint | null, userIds: readonly string[]): Promise<void> {
+    const item: Omit<NodeDelivery, 'userIds'> = { void: { conversationId, messageId: String(messageId) }, excludeDeviceId: '' };
+    if (prevId !== null) item.prev = String(prevId);
+    await this.enqueue(item, userIds);
+  }
+
+  private enqueue(item: Omit<NodeDelivery, 'userIds'>, userIds: readonly string[]): Promise<string[]> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ message, userIds, excludeDeviceId, resolve, reject });
+      this.pending.push({ item, userIds, resolve, reject });
       if (this.pending.length === 1) setImmediate(() => this.routePending());
     });
   }
@@ -172,10 +185,10 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
         }
       }
       for (const [node, users] of usersOn) {
-        if (node === self) this.local.deliver(d.message, users, d.excludeDeviceId);
+        const item = { ...d.item, userIds: users };
+        if (node === self) this.local.deliver(item);
         else {
           const items = remote.get(node);
-          const item = { message: d.message, userIds: users, excludeDeviceId: d.excludeDeviceId };
           if (items) items.push(item);
           else remote.set(node, [item]);
         }

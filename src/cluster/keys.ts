@@ -31,6 +31,10 @@ export class Keys {
   pushThrottle(deviceId: string, conversationId: string): string { return `${this.prefix}push-throttle:${deviceId}:${conversationId}`; }
   /** String: a group's membership version (only ever raised), checked before a cached member set is used. */
   groupVersion(conversationId: string): string { return `${this.prefix}group-version:${conversationId}`; }
+  /** String, EX sequence TTL: the last id placed in a conversation (ConversationSequence). */
+  sequence(conversationId: string): string { return `${this.prefix}seq:${conversationId}`; }
+  /** List of "id:prev" and "v:id" (void), newest first, capped, EX sequence TTL: recent links of a conversation's sequence. */
+  sequenceLinks(conversationId: string): string { return `${this.prefix}seq-links:${conversationId}`; }
   /** String userId, EX token TTL, keyed by the SHA-256 of the bearer token. */
   token(tokenHash: string): string { return `${this.prefix}token:${tokenHash}`; }
 }

@@ -3,8 +3,12 @@ import type { MessageView } from '../chat/views';
 /** Messages nodes send each other through their streams; a discriminated union on `type`. */
 /** One message for the devices of `userIds` on the receiving node. */
 export interface Delivery {
-  /** The event to hand to sockets, as clients see it. */
-  message: MessageView;
+  /** The event to hand to sockets, as clients see it; absent for a void. */
+  message?: MessageView;
+  /** A placed id that will never be a message (the devices need not wait for it); absent for a message. */
+  void?: { conversationId: string; messageId: string };
+  /** The id placed just before this one in its conversation; absent at a sequence's start. */
+  prev?: string;
   /** Users of the conversation with a device on the receiving node. */
   userIds: string[];
   /** The device that sent it gets an ack instead. */

@@ -23,6 +23,8 @@ export interface StoredMessage {
   senderDeviceId: string;
   kind: MessageKind;
   content: string;
+  /** The id placed just before it in its conversation (ConversationSequence); null at a sequence's start or on older rows. */
+  prevId: bigint | null;
 }
 
 export interface Page {
@@ -31,7 +33,7 @@ export interface Page {
   more: boolean;
 }
 
-const COLUMNS = 'conversation_id, message_id, sender_id, sender_device_id, kind, content';
+const COLUMNS = 'conversation_id, message_id, sender_id, sender_device_id, kind, content, prev_id';
 const BUCKET_BATCH = 32;
 /** The write timestamp (µs) of a buried message id: about year 2255, later than any real write's. */
 const BURIED_AT = Long.fromString('9000000000000000');
@@ -61,9 +63,13 @@ export class MessageRepository {
       writes.push(this.writes.execute('INSERT INTO conversation_buckets (conversation_id, bucket) VALUES (?, ?)', [m.conversationId, bucket], 100,
         { key: m.conversationId }));
     }
+    // No nulls written: the first message of a sequence leaves prev_id out.
+    const [columns, marks, params] = m.prevId === null
+      ? [COLUMNS.replace(', prev_id', ''), '?, ?, ?, ?, ?, ?, ?', [] as unknown[]]
+      : [COLUMNS, '?, ?, ?, ?, ?, ?, ?, ?', [toLong(m.prevId)]];
     writes.push(this.writes.execute(
-      `INSERT INTO messages (bucket, ${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      [bucket, m.conversationId, toLong(m.messageId), m.senderId, m.senderDeviceId, m.kind, m.content],
+      `INSERT INTO messages (bucket, ${columns}) VALUES (${marks})`,
+      [bucket, m.conversationId, toLong(m.messageId), m.senderId, m.senderDeviceId, m.kind, m.content, ...params],
       m.content.length * 3 + 200, { key: m.conversationId, partition: String(bucket) }));
     await Promise.all(writes);
     if (this.knownBuckets.size > 200_000) this.knownBuckets.clear();
@@ -206,5 +212,6 @@ function toMessage(row: Record<string, any>): StoredMessage { // eslint-disable-
     senderDeviceId: row.sender_device_id,
     kind: row.kind,
     content: row.content,
+    prevId: row.prev_id ? fromLong(row.prev_id as types.Long) : null,
   };
 }

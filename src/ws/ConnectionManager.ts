@@ -1,6 +1,6 @@
 import type { LocalSockets } from '../cluster/Cluster';
-import type { ClusterMessage } from '../cluster/messages';
-import type { MessageView } from '../chat/views';
+import type { ClusterMessage, Delivery } from '../cluster/messages';
+import { isJoinOf } from '../chat/views';
 import type { ClientConnection } from './ClientConnection';
 import { CloseCodes, type CloseCode } from './closeCodes';
 
@@ -36,17 +36,25 @@ export class ConnectionManager implements LocalSockets {
   }
 
   /**
-   * Offers a message to every local device of these users but the sending one. It is serialized and
-   * UTF-8 encoded once, and the same bytes go to every socket (a group of 100 is one encoding, not 100).
+   * Offers a message to every local device of these users: as a frame, or, to the device that sent
+   * it, as an id it has (its conversation's order goes on past it). A void is offered the same way,
+   * with no frame. The frame is serialized and UTF-8 encoded once, and the same bytes go to every
+   * socket (a group of 100 is one encoding, not 100).
    */
-  deliver(message: MessageView, userIds: readonly string[], excludeDeviceId: string): void {
+  deliver(d: Delivery): void {
+    const target = d.message ?? d.void;
+    if (!target) return;
     let bytes: Buffer | null = null;
-    const id = BigInt(message.messageId);
-    for (const conn of this.devicesOf(userIds)) {
-      if (conn.deviceId === excludeDeviceId) continue;
-      bytes ??= Buffer.from(JSON.stringify({ type: 'message.new', message }));
-      this.cork(conn);
-      conn.session.offer(id, bytes);
+    const id = BigInt(target.messageId);
+    const prev = d.prev === undefined ? null : BigInt(d.prev);
+    for (const conn of this.devicesOf(d.userIds)) {
+      let frame: Buffer | null = null;
+      if (d.message && conn.deviceId !== d.excludeDeviceId) {
+        frame = bytes ??= Buffer.from(JSON.stringify({ type: 'message.new', message: d.message }));
+        this.cork(conn);
+      }
+      const resets = d.message !== undefined && isJoinOf(d.message, conn.userId);
+      conn.session.offer({ conversationId: target.conversationId, id, prev, resets, payload: frame });
     }
   }
 

@@ -1,6 +1,9 @@
+import { ConversationChains, type ChainItem } from '../chat/ConversationChains';
 import { DeviceCursor } from '../chat/DeviceCursor';
+import type { Resolution } from '../chat/GapResolver';
 import type { SyncService } from '../chat/SyncService';
-import { toMessageView } from '../chat/views';
+import { isJoinOf, toMessageView } from '../chat/views';
+import type { StoredMessage } from '../store/MessageRepository';
 import type { Logger } from '../log';
 import type { CursorRepository, StoredCursor } from '../store/CursorRepository';
 
@@ -17,10 +20,19 @@ export const CURSOR_SAVE_MS = 2000;
 /** A text frame: a JSON string, or its UTF-8 bytes when one message goes to many sockets (encoded once). */
 export type Frame = string | Buffer;
 
+/** An id offered to the device: a message with its frame, or (payload null) its own send or a void. */
+export type Offered = ChainItem<Frame | null>;
+
+/** First wait before asking about a missing predecessor (a route merely slower than another's arrives well within it), and the longest. */
+const REPAIR_FIRST_MS = 150;
+const REPAIR_MAX_MS = 2000;
+
 export interface SessionDeps {
   sync: SyncService;
   cursors: CursorRepository;
   safetyLagMs: number;
+  /** Settles a predecessor a device waits for (src/chat/GapResolver.ts). */
+  gaps: { resolve(conversationId: string, id: bigint): Promise<Resolution | null> };
   log: Logger;
 }
 
@@ -39,7 +51,11 @@ export interface SessionDeps {
 export class DeviceSession {
   readonly cursor: DeviceCursor;
   private live = false;
-  private held: Array<{ id: bigint; frame: Frame }> = [];
+  private held: Offered[] = [];
+  /** The cross-node order: ids wait here until the device has their predecessor. */
+  private readonly chains = new ConversationChains<Frame | null>(() => this.cursor.safe);
+  private repairTimer: NodeJS.Timeout | null = null;
+  private repairDelay = REPAIR_FIRST_MS;
   private heldBytes = 0;
   /** The catch-up or resync read in progress, if any. */
   private reading: Promise<number> | null = null;
@@ -66,23 +82,81 @@ export class DeviceSession {
     private readonly deps: SessionDeps,
   ) {
     this.cursor = new DeviceCursor(start, deps.safetyLagMs);
+    // Never past an id the device still waits for: after a reconnect the catch-up must read it.
+    this.cursor.pinBelow(() => this.chains.lowestMissing());
   }
 
-  /** A live message for this device (already serialized as a `message.new` frame, once for all its recipients). */
-  offer(id: bigint, frame: Frame): void {
+  /** A live id for this device (a message already serialized once for all its recipients, its own send, or a void). */
+  offer(item: Offered): void {
     if (this.closed) return;
     if (!this.live) {
-      if (this.held.length >= MAX_BUFFERED_LIVE || this.heldBytes + frame.length > MAX_BUFFERED_BYTES) {
+      const size = item.payload?.length ?? 0;
+      if (this.held.length >= MAX_BUFFERED_LIVE || this.heldBytes + size > MAX_BUFFERED_BYTES) {
         this.onOverflow();
         return;
       }
-      this.held.push({ id, frame });
-      this.heldBytes += frame.length;
+      this.held.push(item);
+      this.heldBytes += size;
       return;
     }
-    if (!this.cursor.wants(id)) return;
-    this.cursor.markSent(id);
-    this.send(frame);
+    this.pass(item);
+  }
+
+  /** Hands the item to the conversation's chain and sends what may go now, in order; returns how many frames were sent. */
+  private pass(item: Offered): number {
+    let sent = 0;
+    for (const out of this.chains.add(item)) {
+      if (out.payload === null || !this.cursor.wants(out.id)) continue;
+      this.cursor.markSent(out.id);
+      this.send(out.payload);
+      sent++;
+    }
+    if (this.chains.size > MAX_BUFFERED_LIVE) this.onOverflow();
+    else this.scheduleRepair();
+    return sent;
+  }
+
+  /** A stored message as an offered id (no frame for the device's own send or what it already has). */
+  private storedItem(m: StoredMessage): Offered {
+    const view = toMessageView(m);
+    const wanted = m.senderDeviceId !== this.deviceId && this.cursor.wants(m.messageId);
+    return {
+      conversationId: m.conversationId, id: m.messageId, prev: m.prevId, resets: isJoinOf(view, this.userId),
+      payload: wanted ? JSON.stringify({ type: 'message.new', message: view }) : null,
+    };
+  }
+
+  /** While ids wait for a predecessor, asks (with backoff) what became of it. */
+  private scheduleRepair(): void {
+    if (this.chains.size === 0) {
+      this.repairDelay = REPAIR_FIRST_MS;
+      return;
+    }
+    if (this.repairTimer || this.closed) return;
+    this.repairTimer = setTimeout(() => {
+      this.repairTimer = null;
+      void this.repair();
+    }, this.repairDelay);
+  }
+
+  private async repair(): Promise<void> {
+    if (!this.live) return this.scheduleRepair(); // a read is running: it may bring the missing ids itself
+    const blocked = this.chains.blocked();
+    const answers = await Promise.all(blocked.map((b) => this.deps.gaps.resolve(b.conversationId, b.missing).catch((err) => {
+      this.deps.log.warn('could not settle a missing predecessor', { conversationId: b.conversationId, err: String(err) });
+      return null;
+    })));
+    if (this.closed) return;
+    let settled = false;
+    for (const [i, answer] of answers.entries()) {
+      if (!answer) continue;
+      settled = true;
+      const { conversationId, missing } = blocked[i];
+      this.offer(answer.kind === 'stored' ? this.storedItem(answer.message)
+        : { conversationId, id: missing, prev: answer.prevId, resets: false, payload: null });
+    }
+    this.repairDelay = settled ? REPAIR_FIRST_MS : Math.min(this.repairDelay * 2, REPAIR_MAX_MS);
+    this.scheduleRepair();
   }
 
   /** Sends everything stored above the cursor, then switches to live delivery. Ends with a `sync.complete` frame. */
@@ -148,7 +222,7 @@ export class DeviceSession {
     this.held = [];
     this.heldBytes = 0;
     this.live = true;
-    for (const h of held) this.offer(h.id, h.frame);
+    for (const h of held) this.pass(h);
     this.cursor.caughtUp();
   }
 
@@ -164,14 +238,9 @@ export class DeviceSession {
     let sent = 0;
     for (;;) {
       if (this.closed) return sent;
-      const page = await this.deps.sync.readSince(this.userId, from, CATCH_UP_PAGE,
-        { excludeDeviceId: this.deviceId, skip: this.cursor.skip(), positions });
-      for (const m of page.messages) {
-        if (!this.cursor.wants(m.messageId)) continue;
-        this.cursor.markSent(m.messageId);
-        this.send(JSON.stringify({ type: 'message.new', message: toMessageView(m) }));
-        sent++;
-      }
+      // Every row goes through the chains, the device's own sends and what it has too (as known ids).
+      const page = await this.deps.sync.readSince(this.userId, from, CATCH_UP_PAGE, { positions });
+      for (const m of page.messages) sent += this.pass(this.storedItem(m));
       await this.drained(); // a page at a time: a slow client is paced, not cut off
       if (!page.hasMore) return sent;
     }
@@ -225,6 +294,8 @@ export class DeviceSession {
   async close(): Promise<void> {
     this.closed = true;
     this.held = [];
+    if (this.repairTimer) clearTimeout(this.repairTimer);
+    this.repairTimer = null;
     while (this.saving) await this.saving;
     await this.flush();
   }

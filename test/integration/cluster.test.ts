@@ -1,6 +1,9 @@
 import crypto from 'node:crypto';
 import Redis from 'ioredis';
+import { OrderedCommits } from '../../src/chat/OrderedCommits';
+import { Sequencer } from '../../src/chat/Sequencer';
 import { SnowflakeGenerator } from '../../src/chat/snowflake';
+import { ConversationSequence } from '../../src/cluster/ConversationSequence';
 import { GroupVersions } from '../../src/cluster/GroupVersions';
 import { Keys } from '../../src/cluster/keys';
 import type { ClusterMessage } from '../../src/cluster/messages';
@@ -216,5 +219,39 @@ describe('GroupVersions', () => {
     await versions.raise('g_1', 2);
     expect(await versions.current('g_1')).toBe(5);
     expect(await versions.current('g_2')).toBeNull();
+  });
+});
+
+describe('ConversationSequence and Sequencer', () => {
+  it('places ids only above the last one, returns each predecessor, and keeps links and voids', async () => {
+    const seq = new ConversationSequence(redis(), new Keys(uniquePrefix()));
+    expect(await seq.place('c', [100n, 101n])).toEqual({ placed: true, prev: null });
+    expect(await seq.place('c', [99n])).toEqual({ placed: false, last: 101n });
+    expect(await seq.place('c', [101n])).toEqual({ placed: false, last: 101n });
+    // Compared as numbers, not text: 1000 is above 999.
+    expect(await seq.place('c', [999n])).toEqual({ placed: true, prev: 101n });
+    expect(await seq.place('c', [1000n])).toEqual({ placed: true, prev: 999n });
+    await seq.voided('c', 999n);
+    const links = await seq.links('c');
+    expect(links.get(100n)).toEqual({ prev: null, void: false });
+    expect(links.get(101n)).toEqual({ prev: 100n, void: false });
+    expect(links.get(999n)).toEqual({ prev: 101n, void: true });
+    expect(links.get(1000n)).toEqual({ prev: 999n, void: false });
+    expect(await seq.place('other', [5n])).toEqual({ placed: true, prev: null });
+  });
+
+  it('gives two nodes placing into one conversation at once one chain of increasing ids, each node in its own order', async () => {
+    const store = new ConversationSequence(redis(), new Keys(uniquePrefix()));
+    const nodes = [1, 2].map((n) => new Sequencer(store, new SnowflakeGenerator(n), new OrderedCommits()));
+    const placedBy = await Promise.all(nodes.map((s) => Promise.all(Array.from({ length: 200 }, () => s.place('g')))));
+    const all = placedBy.flat();
+    for (const p of all) p.slot.cancel();
+    // Each node's placements come back in the order asked, with increasing ids.
+    for (const mine of placedBy) for (let i = 1; i < mine.length; i++) expect(mine[i].messageId > mine[i - 1].messageId).toBe(true);
+    // Together: one chain, every id's predecessor the next smaller id placed.
+    const sorted = [...all].sort((a, b) => (a.messageId < b.messageId ? -1 : 1));
+    expect(new Set(all.map((p) => p.messageId)).size).toBe(400);
+    expect(sorted[0].prevId).toBeNull();
+    for (let i = 1; i < sorted.length; i++) expect(sorted[i].prevId).toBe(sorted[i - 1].messageId);
   });
 });

@@ -85,7 +85,7 @@ describe('MessageRepository', () => {
     const conversationId = `bury_${crypto.randomBytes(4).toString('hex')}`;
     const gen = new SnowflakeGenerator(3);
     const [late, kept] = [gen.next(), gen.next()];
-    const message = (messageId: bigint): StoredMessage => ({ messageId, conversationId, senderId: 's', senderDeviceId: 'd', kind: 'text', content: String(messageId) });
+    const message = (messageId: bigint): StoredMessage => ({ messageId, conversationId, senderId: 's', senderDeviceId: 'd', kind: 'text', content: String(messageId), prevId: null });
     await repo.bury(conversationId, late);
     // A write that was still in flight when the id was buried lands now.
     await repo.insert(message(late));
@@ -104,7 +104,7 @@ describe('MessageRepository', () => {
       t = EPOCH_MS + (700 + day * 3) * BUCKET_MS + 1000;
       for (let i = 0; i < 20; i++) {
         t += 10;
-        const m: StoredMessage = { messageId: gen.next(), conversationId, senderId: 's', senderDeviceId: 'd', kind: 'text', content: `m${ids.length}` };
+        const m: StoredMessage = { messageId: gen.next(), conversationId, senderId: 's', senderDeviceId: 'd', kind: 'text', content: `m${ids.length}`, prevId: null };
         await repo.insert(m);
         ids.push(m.messageId);
       }

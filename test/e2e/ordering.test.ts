@@ -81,6 +81,69 @@ describe('a node killed with SIGKILL while many senders write into one group', (
   });
 });
 
+describe('senders on every node writing into one group at once, one of the nodes killed', () => {
+  itRepeated('gives every device on the other nodes the group in id order, each message once, and keeps sending after the kill', async () => {
+    const cluster = await startCluster(3, FAST);
+    try {
+      const [a, victim, c] = cluster.nodes;
+      const users = await Promise.all(Array.from({ length: 6 }, () => newUser(a.url)));
+      const [owner, ...others] = users;
+      const g = (await api(a.url, 'POST', '/api/groups', { token: owner.token, body: { name: 'cross', members: others.map((u) => u.userId) } })).body;
+      // Every member reads on the two surviving nodes and on the victim; two members send from each node.
+      const devices = await Promise.all(users.map(async (u) => {
+        const on = async (node: typeof a) => connect(node, u, await newDevice(a.url, u));
+        return { u, a: await on(a), c: await on(c), v: await on(victim) };
+      }));
+      const sendersOn = async (node: typeof a, who: typeof users) => Promise.all(who.map(async (u) => connect(node, u, await newDevice(a.url, u))));
+      const survivors = [...await sendersOn(a, users.slice(0, 2)), ...await sendersOn(c, users.slice(2, 4))];
+      const doomed = await sendersOn(victim, users.slice(4, 6));
+      await Promise.all([...devices.flatMap((d) => [d.a, d.c, d.v]), ...survivors, ...doomed].map((ws) => ws.synced()));
+
+      const PER = 40;
+      const burst = (senders: WsClient[], tag: string) => senders.map((ws, i) => Array.from({ length: PER }, (_, k) => {
+        const id = `${tag}${i}-${k}`;
+        ws.send({ type: 'message.send', clientMsgId: id, conversationId: g.conversationId, content: id });
+        return id;
+      }));
+      // Sent interleaved: each sender's k-th message goes out with everyone else's.
+      const sent: string[][] = [];
+      for (let k = 0; k < PER; k++) {
+        [...survivors, ...doomed].forEach((ws, i) => {
+          const id = `${i < survivors.length ? 's' : 'd'}${i}-${k}`;
+          (sent[i] ??= []).push(id);
+          ws.send({ type: 'message.send', clientMsgId: id, conversationId: g.conversationId, content: id });
+        });
+      }
+      await eventually(() => doomed.reduce((n, ws) => n + ws.ofType('message.ack').length, 0) >= PER / 2, 20000);
+      victim.proc.kill('SIGKILL');
+
+      const acked: string[] = [];
+      for (const [i, ws] of survivors.entries()) acked.push(...(await replies(ws, sent[i])).map((f) => f.messageId));
+      // After the kill (its placed but unstored ids must not hold the group up): another round from the survivors.
+      const after = burst(survivors, 'after');
+      for (const [i, ws] of survivors.entries()) acked.push(...(await replies(ws, after[i])).map((f) => f.messageId));
+      const ackedByVictim = doomed.flatMap((ws) => ws.ofType('message.ack').map((f) => f.messageId));
+      expect(acked.length).toBe(survivors.length * PER * 2);
+
+      // What the victim's senders had stored but not acked may arrive too (once); everything acked must.
+      for (const d of devices) {
+        for (const [where, ws] of [['a', d.a], ['c', d.c]] as const) {
+          await eventually(() => textIds(ws).length >= acked.length + ackedByVictim.length && ws.messages().some((m) => m.content === after[0][PER - 1]), 20000);
+          const got = textIds(ws);
+          expectIdOrder(got, `device of ${d.u.username} on node ${where}`);
+          expect(got.length).toBe(new Set(got).size);
+          const have = new Set(got);
+          for (const id of [...acked, ...ackedByVictim]) expect(have.has(id)).toBe(true);
+          for (const m of ws.messages().filter((x) => x.type === 'text')) expect(m.content).toMatch(/^(s|d|after)\d+-\d+$/);
+        }
+        expectIdOrder(textIds(d.v), `victim device of ${d.u.username}`);
+      }
+    } finally {
+      await cluster.stop();
+    }
+  });
+});
+
 describe('Redis restarting without its data in the middle of a burst', () => {
   itRepeated('gives every device every acked message once, in id order, and the sender its replies in send order', async () => {
     await withNodesOnPrivateRedis('redis-order', 2, async (nodes, redis) => {

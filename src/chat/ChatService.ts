@@ -119,7 +119,8 @@ export class ChatService {
       placed = await this.sequencer.place(conversationId);
       // Id first, membership read after: a message with an id above a member's removal event is
       // checked against the member set written before that event, so it never reaches them.
-      conversation = await this.unlessFails(placed, conversationId, null, this.conversations.requireMember(sender.userId, conversationId));
+      conversation = await this.unlessFails(placed, conversationId, null,
+        this.conversations.requireMember(sender.userId, conversationId, false, placed.groupVersion));
     }
     const { messageId, prevId, slot } = placed;
     const flightKey = inFlightKey(sender.userId, input.clientMsgId);

@@ -53,12 +53,13 @@ export class ConversationService {
    * used only while its version in Redis (GroupVersions) still matches and for GROUP_CACHE_MS at
    * most (a bound even if a version raise was lost to a Redis failure); otherwise it is read from
    * Cassandra again. Group ids start with "g_". `fresh` always reads Cassandra (membership changes).
+   * `knownVersion` is a version the caller read itself at the right moment (a send's placement).
    */
-  async get(conversationId: string, fresh = false): Promise<Conversation | null> {
+  async get(conversationId: string, fresh = false, knownVersion?: number | null): Promise<Conversation | null> {
     const cached = this.directCache.get(conversationId);
     if (cached) return cached;
     const isGroup = conversationId.startsWith('g_');
-    const version = isGroup ? await this.versions.current(conversationId) : null;
+    const version = !isGroup ? null : knownVersion !== undefined ? knownVersion : await this.versions.current(conversationId);
     if (isGroup && !fresh) {
       const group = this.groupCache.get(conversationId);
       if (group && version !== null && group.c.version === version && Date.now() - group.readAt < GROUP_CACHE_MS) return group.c;
@@ -79,8 +80,8 @@ export class ConversationService {
   }
 
   /** The conversation if `userId` is a current member: 404 when it does not exist, 403 when not a member. */
-  async requireMember(userId: string, conversationId: string, fresh = false): Promise<Conversation> {
-    const c = await this.get(conversationId, fresh);
+  async requireMember(userId: string, conversationId: string, fresh = false, knownVersion?: number | null): Promise<Conversation> {
+    const c = await this.get(conversationId, fresh, knownVersion);
     if (!c) throw new ChatError('not_found', `no conversation ${conversationId}`);
     if (!c.members.includes(userId)) throw new ChatError('forbidden', 'you are not a member of this conversation');
     return c;

@@ -2,7 +2,7 @@ import { ChatError } from '../errors';
 import type { CommitSlot, OrderedCommits } from './OrderedCommits';
 import type { SnowflakeGenerator } from './snowflake';
 
-export type Placement = { placed: true; prev: bigint | null } | { placed: false; last: bigint };
+export type Placement = { placed: true; prev: bigint | null; groupVersion: number | null } | { placed: false; last: bigint };
 
 export interface Link {
   /** The id placed before it; null when unknown (the start of a sequence, or a link no longer kept). */
@@ -24,6 +24,8 @@ export interface Placed {
   messageId: bigint;
   prevId: bigint | null;
   slot: CommitSlot;
+  /** The group's membership version (GroupVersions), read atomically with the placement, so after the id; null if unknown. */
+  groupVersion: number | null;
 }
 
 interface Waiter {
@@ -64,9 +66,9 @@ export class Sequencer {
   private async run(conversationId: string, batch: Waiter[]): Promise<void> {
     while (batch.length > 0) {
       try {
-        const { ids, prev } = await this.placeBatch(conversationId, batch.length);
+        const { ids, prev, groupVersion } = await this.placeBatch(conversationId, batch.length);
         for (const [i, w] of batch.entries()) {
-          w.resolve({ messageId: ids[i], prevId: i === 0 ? prev : ids[i - 1], slot: this.commits.reserve(conversationId) });
+          w.resolve({ messageId: ids[i], prevId: i === 0 ? prev : ids[i - 1], slot: this.commits.reserve(conversationId), groupVersion });
         }
       } catch (err) {
         for (const w of batch) w.reject(err);
@@ -77,11 +79,11 @@ export class Sequencer {
     }
   }
 
-  private async placeBatch(conversationId: string, n: number): Promise<{ ids: bigint[]; prev: bigint | null }> {
+  private async placeBatch(conversationId: string, n: number): Promise<{ ids: bigint[]; prev: bigint | null; groupVersion: number | null }> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const ids = Array.from({ length: n }, () => this.ids.next());
       const placement = await this.store.place(conversationId, ids);
-      if (placement.placed) return { ids, prev: placement.prev };
+      if (placement.placed) return { ids, prev: placement.prev, groupVersion: placement.groupVersion };
       this.ids.advancePast(placement.last);
     }
     throw new ChatError('unavailable', 'the conversation is too busy right now; send again');

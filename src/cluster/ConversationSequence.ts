@@ -15,7 +15,7 @@ end
 redis.call('ltrim', KEYS[2], 0, tonumber(ARGV[2]) - 1)
 redis.call('set', KEYS[1], prev, 'EX', ARGV[1])
 redis.call('expire', KEYS[2], ARGV[1])
-return {1, last or ''}`;
+return {1, last or '', redis.call('get', KEYS[3]) or ''}`;
 
 const VOID = `
 redis.call('lpush', KEYS[1], 'v:' .. ARGV[3])
@@ -41,10 +41,11 @@ const LINKS_KEPT = 256;
 export class ConversationSequence implements SequenceStore {
   constructor(private readonly redis: Redis, private readonly keys: Keys) {}
 
+  /** Also reads the group's membership version in the same step (GroupVersions: a send reads it after taking its id). */
   async place(conversationId: string, ids: readonly bigint[]): Promise<Placement> {
-    const [ok, value] = await this.redis.eval(PLACE, 2, this.keys.sequence(conversationId), this.keys.sequenceLinks(conversationId),
-      SEQUENCE_TTL_SECONDS, LINKS_KEPT, ...ids.map(String)) as [number, string];
-    if (ok === 1) return { placed: true, prev: value === '' ? null : BigInt(value) };
+    const [ok, value, version] = await this.redis.eval(PLACE, 3, this.keys.sequence(conversationId), this.keys.sequenceLinks(conversationId),
+      this.keys.groupVersion(conversationId), SEQUENCE_TTL_SECONDS, LINKS_KEPT, ...ids.map(String)) as [number, string, string?];
+    if (ok === 1) return { placed: true, prev: value === '' ? null : BigInt(value), groupVersion: version ? Number(version) : null };
     return { placed: false, last: BigInt(value) };
   }
 

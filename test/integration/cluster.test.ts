@@ -224,20 +224,22 @@ describe('GroupVersions', () => {
 
 describe('ConversationSequence and Sequencer', () => {
   it('places ids only above the last one, returns each predecessor, and keeps links and voids', async () => {
-    const seq = new ConversationSequence(redis(), new Keys(uniquePrefix()));
-    expect(await seq.place('c', [100n, 101n])).toEqual({ placed: true, prev: null });
+    const keys = new Keys(uniquePrefix());
+    const seq = new ConversationSequence(redis(), keys);
+    expect(await seq.place('c', [100n, 101n])).toEqual({ placed: true, prev: null, groupVersion: null });
     expect(await seq.place('c', [99n])).toEqual({ placed: false, last: 101n });
     expect(await seq.place('c', [101n])).toEqual({ placed: false, last: 101n });
     // Compared as numbers, not text: 1000 is above 999.
-    expect(await seq.place('c', [999n])).toEqual({ placed: true, prev: 101n });
-    expect(await seq.place('c', [1000n])).toEqual({ placed: true, prev: 999n });
+    expect(await seq.place('c', [999n])).toEqual({ placed: true, prev: 101n, groupVersion: null });
+    await new GroupVersions(redis(), keys).raise('c', 7); // read in the same step as the placement
+    expect(await seq.place('c', [1000n])).toEqual({ placed: true, prev: 999n, groupVersion: 7 });
     await seq.voided('c', 999n);
     const links = await seq.links('c');
     expect(links.get(100n)).toEqual({ prev: null, void: false });
     expect(links.get(101n)).toEqual({ prev: 100n, void: false });
     expect(links.get(999n)).toEqual({ prev: 101n, void: true });
     expect(links.get(1000n)).toEqual({ prev: 999n, void: false });
-    expect(await seq.place('other', [5n])).toEqual({ placed: true, prev: null });
+    expect(await seq.place('other', [5n])).toEqual({ placed: true, prev: null, groupVersion: null });
   });
 
   it('gives two nodes placing into one conversation at once one chain of increasing ids, each node in its own order', async () => {

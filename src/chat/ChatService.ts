@@ -106,37 +106,42 @@ export class ChatService {
    * together with its id, so this node routes a conversation's messages in id order.
    */
   async accept(sender: Sender, input: SendInput): Promise<Accepted> {
-    let conversation: Conversation;
-    let placed: Placed;
+    let conversation: Conversation | null = null;
+    let conversationId: string;
     if (input.to !== undefined) {
       conversation = await this.directWith(sender.userId, input.to);
-      placed = await this.sequencer.place(conversation.conversationId);
+      conversationId = conversation.conversationId;
     } else {
-      const conversationId = input.conversationId ?? '';
+      conversationId = input.conversationId ?? '';
       // A sender not known as a member is checked before taking a place: a refused send costs the
       // conversation nothing. The check that counts is the one after the id (below).
       if (!this.conversations.knownMember(sender.userId, conversationId)) await this.conversations.requireMember(sender.userId, conversationId);
-      placed = await this.sequencer.place(conversationId);
+    }
+    // One step: the id's place in the conversation, the clientMsgId claim, the group's version.
+    const placement = await this.sequencer.place(conversationId, { userId: sender.userId, clientMsgId: input.clientMsgId });
+    const flightKey = inFlightKey(sender.userId, input.clientMsgId);
+    if ('earlier' in placement) return this.sentBefore(sender, input, placement.earlier);
+    const { messageId, prevId, slot } = placement;
+    const ref = { messageId, conversationId };
+    if (!conversation) {
       // Id first, membership read after: a message with an id above a member's removal event is
       // checked against the member set written before that event, so it never reaches them.
-      conversation = await this.unlessFails(placed, conversationId, null,
-        this.conversations.requireMember(sender.userId, conversationId, false, placed.groupVersion));
+      conversation = await this.conversations.requireMember(sender.userId, conversationId, false, placement.groupVersion).catch((err: unknown) => {
+        this.voidPlaced(placement, conversationId, null);
+        this.clientIds.release(sender.userId, input.clientMsgId, ref).catch(() => undefined);
+        throw err;
+      });
     }
-    const { messageId, prevId, slot } = placed;
-    const flightKey = inFlightKey(sender.userId, input.clientMsgId);
-    const earlier = await this.unlessFails(placed, conversation.conversationId, conversation.members,
-      this.clientIds.claim(sender.userId, input.clientMsgId, { messageId, conversationId: conversation.conversationId }));
-    if (earlier) {
-      this.voidPlaced(placed, conversation.conversationId, conversation.members);
-      // The first attempt is still in progress on this node (a client retrying early): its outcome is the answer.
-      const first = this.inFlight.get(flightKey);
-      if (first) return this.asDuplicate(first);
-      return this.resend(sender, input, earlier);
+    const durableEarlier = await this.unlessFails(placement, conversationId, conversation.members,
+      this.clientIds.durableEarlier(sender.userId, input.clientMsgId, ref));
+    if (durableEarlier) {
+      this.voidPlaced(placement, conversationId, conversation.members);
+      return this.sentBefore(sender, input, durableEarlier);
     }
 
     const stored: StoredMessage = {
       messageId,
-      conversationId: conversation.conversationId,
+      conversationId,
       senderId: sender.userId,
       senderDeviceId: sender.deviceId,
       kind: 'text',
@@ -144,6 +149,13 @@ export class ChatService {
       prevId,
     };
     return this.attempt(flightKey, slot, stored, conversation.members, input.clientMsgId);
+  }
+
+  /** A clientMsgId sent before: the first attempt's outcome if it is still in progress here (a client retrying early), else a resend. */
+  private sentBefore(sender: Sender, input: SendInput, earlier: ClientMessageRef): Promise<Accepted> {
+    const first = this.inFlight.get(inFlightKey(sender.userId, input.clientMsgId));
+    if (first) return this.asDuplicate(first);
+    return this.resend(sender, input, earlier);
   }
 
   /** Resolves with `step`; if it fails, the placed id becomes void (its slot given up, receivers told) and the error is rethrown. */
@@ -225,7 +237,7 @@ export class ChatService {
     // Devices waiting for it find it void beside the sequence (GapResolver), with its predecessor.
     this.sequence.voided(conversationId, claimedId)
       .catch((err) => this.log.warn('could not record a buried id as void', { messageId: String(claimedId), err: String(err) }));
-    const placed = await this.sequencer.place(conversationId);
+    const placed = await this.sequencer.placeUnclaimed(conversationId);
     const { messageId, prevId, slot } = placed;
     const moved = await this.unlessFails(placed, conversationId, conversation.members,
       this.clientIds.reclaim(sender.userId, input.clientMsgId, claimed, { messageId, conversationId }));
@@ -295,7 +307,7 @@ export class ChatService {
    * the place up if the write before it fails.
    */
   async reserveEvent(conversationId: string): Promise<SystemEventSlot> {
-    const placed = await this.sequencer.place(conversationId);
+    const placed = await this.sequencer.placeUnclaimed(conversationId);
     const { messageId, prevId, slot } = placed;
     return {
       messageId,

@@ -16,8 +16,10 @@ function encodeRef(ref: ClientMessageRef): string {
 
 /**
  * Idempotent sends: the first send of a (user, clientMsgId) claims it with its message id; a resend
- * finds the claim. The claim is a Redis SET NX (atomic across nodes, one round trip); a durable copy
- * in Cassandra answers instead for a day after a node saw Redis lose its data.
+ * finds the claim. The claim is taken in Redis by the script that places the message's id
+ * (ConversationSequence: atomic across nodes, no extra round trip); a durable copy in Cassandra
+ * answers instead for a day after a node saw Redis lose its data. Resends move or give claims up
+ * here, by compare-and-set.
  */
 export class ClientMessageIds {
   private suspectUntil = 0;
@@ -29,26 +31,17 @@ export class ClientMessageIds {
     this.suspectUntil = Date.now() + IDEMPOTENCY_TTL_SECONDS * 1000;
   }
 
-  /** Claims the id for a new message, or returns the message an earlier send with this clientMsgId made. */
-  async claim(userId: string, clientMsgId: string, ref: ClientMessageRef): Promise<ClientMessageRef | null> {
-    const key = this.keys.clientMsg(userId, clientMsgId);
-    const value = encodeRef(ref);
-    const ok = await this.redis.set(key, value, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
-    if (ok !== 'OK') {
-      const existing = await this.redis.get(key);
-      if (existing) {
-        const i = existing.indexOf('|');
-        return { messageId: BigInt(existing.slice(0, i)), conversationId: existing.slice(i + 1) };
-      }
-    }
-    if (Date.now() < this.suspectUntil) {
-      const earlier = await this.durable.find(userId, clientMsgId);
-      if (earlier && earlier.messageId !== ref.messageId) {
-        await this.redis.set(key, `${earlier.messageId}|${earlier.conversationId}`, 'EX', IDEMPOTENCY_TTL_SECONDS);
-        return earlier;
-      }
-    }
-    return null;
+  /**
+   * For a day after a node saw Redis lose its data, a claim just taken (ConversationSequence.place)
+   * may hide an earlier send of the same clientMsgId recorded in Cassandra: returns that send's
+   * message, and points the claim at it, if there is one.
+   */
+  async durableEarlier(userId: string, clientMsgId: string, ref: ClientMessageRef): Promise<ClientMessageRef | null> {
+    if (Date.now() >= this.suspectUntil) return null;
+    const earlier = await this.durable.find(userId, clientMsgId);
+    if (!earlier || earlier.messageId === ref.messageId) return null;
+    await this.redis.set(this.keys.clientMsg(userId, clientMsgId), encodeRef(earlier), 'EX', IDEMPOTENCY_TTL_SECONDS);
+    return earlier;
   }
 
   /**

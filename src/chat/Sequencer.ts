@@ -1,8 +1,29 @@
 import { ChatError } from '../errors';
+import type { ClientMessageRef } from '../store/ClientMessageRepository';
 import type { CommitSlot, OrderedCommits } from './OrderedCommits';
 import type { SnowflakeGenerator } from './snowflake';
 
-export type Placement = { placed: true; prev: bigint | null; groupVersion: number | null } | { placed: false; last: bigint };
+/** A send's idempotency key, claimed in the step that places its id. */
+export interface Claim {
+  userId: string;
+  clientMsgId: string;
+}
+
+export interface PlaceRequest {
+  id: bigint;
+  claim: Claim | null;
+}
+
+export type Placement =
+  | {
+    placed: true;
+    /** The last id placed before this batch (null: none, a sequence's start). */
+    prev: bigint | null;
+    groupVersion: number | null;
+    /** Per request: the message an earlier send with its clientMsgId made (that request was not placed), or null. */
+    earlier: Array<ClientMessageRef | null>;
+  }
+  | { placed: false; last: bigint };
 
 export interface Link {
   /** The id placed before it; null when unknown (the start of a sequence, or a link no longer kept). */
@@ -13,8 +34,12 @@ export interface Link {
 
 /** The per-conversation sequence shared by all nodes (src/cluster/ConversationSequence.ts). */
 export interface SequenceStore {
-  /** Places ascending ids after the conversation's last one, or says which id is last if the first is not above it. */
-  place(conversationId: string, ids: readonly bigint[]): Promise<Placement>;
+  /**
+   * Places ascending ids after the conversation's last one and claims their clientMsgIds (a request
+   * whose clientMsgId is claimed already is answered with the claim instead), or says which id is
+   * last if the first to place is not above it.
+   */
+  place(conversationId: string, requests: readonly PlaceRequest[]): Promise<Placement>;
   voided(conversationId: string, id: bigint): Promise<void>;
   links(conversationId: string): Promise<Map<bigint, Link>>;
 }
@@ -28,8 +53,14 @@ export interface Placed {
   groupVersion: number | null;
 }
 
+/** A send whose clientMsgId was claimed before: it took no place. */
+export interface Claimed {
+  earlier: ClientMessageRef;
+}
+
 interface Waiter {
-  resolve: (p: Placed) => void;
+  claim: Claim | null;
+  resolve: (p: Placed | Claimed) => void;
   reject: (err: unknown) => void;
 }
 
@@ -50,15 +81,22 @@ export class Sequencer {
 
   constructor(private readonly store: SequenceStore, private readonly ids: SnowflakeGenerator, private readonly commits: OrderedCommits) {}
 
-  place(conversationId: string): Promise<Placed> {
+  /** Places an id that claims no clientMsgId (a membership event; a resend, which moves its claim itself). */
+  async placeUnclaimed(conversationId: string): Promise<Placed> {
+    return await this.place(conversationId, null) as Placed;
+  }
+
+  /** Places an id for a send and claims its clientMsgId, or returns the earlier send's message if it was claimed. */
+  place(conversationId: string, claim: Claim | null): Promise<Placed | Claimed> {
     return new Promise((resolve, reject) => {
+      const waiter = { claim, resolve, reject };
       const queue = this.queues.get(conversationId);
       if (queue) {
-        queue.push({ resolve, reject });
+        queue.push(waiter);
         return;
       }
       this.queues.set(conversationId, []);
-      void this.run(conversationId, [{ resolve, reject }]);
+      void this.run(conversationId, [waiter]);
     });
   }
 
@@ -66,9 +104,16 @@ export class Sequencer {
   private async run(conversationId: string, batch: Waiter[]): Promise<void> {
     while (batch.length > 0) {
       try {
-        const { ids, prev, groupVersion } = await this.placeBatch(conversationId, batch.length);
+        const { ids, prev, groupVersion, earlier } = await this.placeBatch(conversationId, batch);
+        let last = prev;
         for (const [i, w] of batch.entries()) {
-          w.resolve({ messageId: ids[i], prevId: i === 0 ? prev : ids[i - 1], slot: this.commits.reserve(conversationId), groupVersion });
+          const claimed = earlier[i];
+          if (claimed) {
+            w.resolve({ earlier: claimed });
+            continue;
+          }
+          w.resolve({ messageId: ids[i], prevId: last, slot: this.commits.reserve(conversationId), groupVersion });
+          last = ids[i];
         }
       } catch (err) {
         for (const w of batch) w.reject(err);
@@ -79,11 +124,11 @@ export class Sequencer {
     }
   }
 
-  private async placeBatch(conversationId: string, n: number): Promise<{ ids: bigint[]; prev: bigint | null; groupVersion: number | null }> {
+  private async placeBatch(conversationId: string, batch: readonly Waiter[]) {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const ids = Array.from({ length: n }, () => this.ids.next());
-      const placement = await this.store.place(conversationId, ids);
-      if (placement.placed) return { ids, prev: placement.prev, groupVersion: placement.groupVersion };
+      const ids = batch.map(() => this.ids.next());
+      const placement = await this.store.place(conversationId, batch.map((w, i) => ({ id: ids[i], claim: w.claim })));
+      if (placement.placed) return { ids, ...placement };
       this.ids.advancePast(placement.last);
     }
     throw new ChatError('unavailable', 'the conversation is too busy right now; send again');

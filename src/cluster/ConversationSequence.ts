@@ -1,21 +1,45 @@
 import type { Redis } from 'ioredis';
-import type { Link, Placement, SequenceStore } from '../chat/Sequencer';
+import { IDEMPOTENCY_TTL_SECONDS } from '../chat/ClientMessageIds';
+import type { Link, Placement, PlaceRequest, SequenceStore } from '../chat/Sequencer';
 import type { Keys } from './keys';
 
-/** Decimal ids compare as numbers: by length, then as text (Lua numbers lose precision past 2^53). */
+/**
+ * KEYS: sequence, links, group version, then one clientMsgId claim key per request that has one.
+ * ARGV: ttl, links kept, claim ttl, conversation id, then per request: id, index of its claim key (0: none).
+ * A request whose clientMsgId is claimed already (or earlier in the batch) is answered with the claim
+ * and not placed. The others are placed if the first of them is above the last id placed, and their
+ * claims are taken. Decimal ids compare as numbers: by length, then as text (Lua numbers lose
+ * precision past 2^53).
+ */
 const PLACE = `
-local last = redis.call('get', KEYS[1])
-local first = ARGV[3]
-if last and (#first < #last or (#first == #last and first <= last)) then return {0, last} end
-local prev = last or ''
-for i = 3, #ARGV do
-  redis.call('lpush', KEYS[2], ARGV[i] .. ':' .. prev)
-  prev = ARGV[i]
+local n = (#ARGV - 4) / 2
+local out, todo, fresh = {}, {}, {}
+for i = 1, n do
+  local id, k = ARGV[3 + 2 * i], tonumber(ARGV[4 + 2 * i])
+  local earlier = false
+  if k > 0 then earlier = fresh[KEYS[k]] or redis.call('get', KEYS[k]) end
+  if earlier then out[i] = earlier else
+    out[i] = ''
+    todo[#todo + 1] = i
+    if k > 0 then fresh[KEYS[k]] = id .. '|' .. ARGV[4] end
+  end
 end
-redis.call('ltrim', KEYS[2], 0, tonumber(ARGV[2]) - 1)
-redis.call('set', KEYS[1], prev, 'EX', ARGV[1])
-redis.call('expire', KEYS[2], ARGV[1])
-return {1, last or '', redis.call('get', KEYS[3]) or ''}`;
+local last = redis.call('get', KEYS[1])
+if #todo > 0 then
+  local first = ARGV[3 + 2 * todo[1]]
+  if last and (#first < #last or (#first == #last and first <= last)) then return {0, last} end
+  local prev = last or ''
+  for _, i in ipairs(todo) do
+    local id, k = ARGV[3 + 2 * i], tonumber(ARGV[4 + 2 * i])
+    redis.call('lpush', KEYS[2], id .. ':' .. prev)
+    prev = id
+    if k > 0 then redis.call('set', KEYS[k], id .. '|' .. ARGV[4], 'EX', ARGV[3]) end
+  end
+  redis.call('ltrim', KEYS[2], 0, tonumber(ARGV[2]) - 1)
+  redis.call('set', KEYS[1], prev, 'EX', ARGV[1])
+  redis.call('expire', KEYS[2], ARGV[1])
+end
+return {1, last or '', redis.call('get', KEYS[3]) or '', unpack(out)}`;
 
 const VOID = `
 redis.call('lpush', KEYS[1], 'v:' .. ARGV[3])
@@ -36,17 +60,38 @@ const LINKS_KEPT = 256;
  * Each conversation's order across nodes: the last id placed in it, in Redis. Placing a batch of
  * ids (ascending) succeeds only if the first is above the last one placed, atomically (one script),
  * and returns that last one: every id then has a single known predecessor, whichever node placed
- * it. Recent links and void marks are kept beside it for receivers that must walk back over a gap.
+ * it. The same step takes each send's clientMsgId claim (a resend is found before it takes a place)
+ * and reads the group's membership version. Recent links and void marks are kept beside the
+ * sequence for receivers that must walk back over a gap.
  */
 export class ConversationSequence implements SequenceStore {
   constructor(private readonly redis: Redis, private readonly keys: Keys) {}
 
-  /** Also reads the group's membership version in the same step (GroupVersions: a send reads it after taking its id). */
-  async place(conversationId: string, ids: readonly bigint[]): Promise<Placement> {
-    const [ok, value, version] = await this.redis.eval(PLACE, 3, this.keys.sequence(conversationId), this.keys.sequenceLinks(conversationId),
-      this.keys.groupVersion(conversationId), SEQUENCE_TTL_SECONDS, LINKS_KEPT, ...ids.map(String)) as [number, string, string?];
-    if (ok === 1) return { placed: true, prev: value === '' ? null : BigInt(value), groupVersion: version ? Number(version) : null };
-    return { placed: false, last: BigInt(value) };
+  async place(conversationId: string, requests: readonly PlaceRequest[]): Promise<Placement> {
+    const keys = [this.keys.sequence(conversationId), this.keys.sequenceLinks(conversationId), this.keys.groupVersion(conversationId)];
+    const args: Array<string | number> = [SEQUENCE_TTL_SECONDS, LINKS_KEPT, IDEMPOTENCY_TTL_SECONDS, conversationId];
+    for (const r of requests) {
+      args.push(String(r.id));
+      if (r.claim) {
+        keys.push(this.keys.clientMsg(r.claim.userId, r.claim.clientMsgId));
+        args.push(keys.length);
+      } else {
+        args.push(0);
+      }
+    }
+    const [ok, value, version, ...earlier] = await this.redis.eval(PLACE, keys.length, ...keys, ...args) as [number, string, string?, ...string[]];
+    if (ok !== 1) return { placed: false, last: BigInt(value) };
+    return {
+      placed: true,
+      prev: value === '' ? null : BigInt(value),
+      groupVersion: version ? Number(version) : null,
+      earlier: requests.map((_, i) => {
+        const e = earlier[i];
+        if (!e) return null;
+        const bar = e.indexOf('|');
+        return { messageId: BigInt(e.slice(0, bar)), conversationId: e.slice(bar + 1) };
+      }),
+    };
   }
 
   /** Records that a placed id will never be a message. */

@@ -11,7 +11,8 @@ return 0`;
  * The current membership version of each group, in Redis, so that every node may keep a group's
  * member set in memory and check it with one cheap Redis read instead of a Cassandra read per
  * message. A membership change raises the version after writing the member set and before its
- * event takes an id; a send reads the version after taking its id. So a message with an id above
+ * event takes an id; a send reads the version after taking its id (in the placement script,
+ * ConversationSequence). So a message with an id above
  * a change always sees the change (as with a Cassandra read), and a cache can never be stale
  * unnoticed. A missing key (first use, or Redis lost its data) means "unknown": read Cassandra.
  */

@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
 import Redis from 'ioredis';
+import { GapResolver } from '../../src/chat/GapResolver';
 import { OrderedCommits } from '../../src/chat/OrderedCommits';
-import { Sequencer } from '../../src/chat/Sequencer';
+import { Sequencer, type Placed } from '../../src/chat/Sequencer';
 import { SnowflakeGenerator } from '../../src/chat/snowflake';
 import { ConversationSequence } from '../../src/cluster/ConversationSequence';
 import { GroupVersions } from '../../src/cluster/GroupVersions';
@@ -11,7 +12,10 @@ import { NodeLease } from '../../src/cluster/NodeLease';
 import { RouteRegistry } from '../../src/cluster/RouteRegistry';
 import { StreamRouter } from '../../src/cluster/StreamRouter';
 import { createLogger } from '../../src/log';
-import { eventually, uniquePrefix } from '../support/helpers';
+import { createCassandraClient } from '../../src/store/cassandra';
+import { MessageRepository, type StoredMessage } from '../../src/store/MessageRepository';
+import { WriteBatcher } from '../../src/store/WriteBatcher';
+import { eventually, testConfig, uniquePrefix } from '../support/helpers';
 
 const log = createLogger('error');
 const clients: Redis[] = [];
@@ -223,29 +227,49 @@ describe('GroupVersions', () => {
 });
 
 describe('ConversationSequence and Sequencer', () => {
+  const bare = (...ids: bigint[]) => ids.map((id) => ({ id, claim: null }));
+
   it('places ids only above the last one, returns each predecessor, and keeps links and voids', async () => {
     const keys = new Keys(uniquePrefix());
     const seq = new ConversationSequence(redis(), keys);
-    expect(await seq.place('c', [100n, 101n])).toEqual({ placed: true, prev: null, groupVersion: null });
-    expect(await seq.place('c', [99n])).toEqual({ placed: false, last: 101n });
-    expect(await seq.place('c', [101n])).toEqual({ placed: false, last: 101n });
+    expect(await seq.place('c', bare(100n, 101n))).toEqual({ placed: true, prev: null, groupVersion: null, earlier: [null, null] });
+    expect(await seq.place('c', bare(99n))).toEqual({ placed: false, last: 101n });
+    expect(await seq.place('c', bare(101n))).toEqual({ placed: false, last: 101n });
     // Compared as numbers, not text: 1000 is above 999.
-    expect(await seq.place('c', [999n])).toEqual({ placed: true, prev: 101n, groupVersion: null });
+    expect(await seq.place('c', bare(999n))).toMatchObject({ placed: true, prev: 101n, groupVersion: null });
     await new GroupVersions(redis(), keys).raise('c', 7); // read in the same step as the placement
-    expect(await seq.place('c', [1000n])).toEqual({ placed: true, prev: 999n, groupVersion: 7 });
+    expect(await seq.place('c', bare(1000n))).toMatchObject({ placed: true, prev: 999n, groupVersion: 7 });
     await seq.voided('c', 999n);
     const links = await seq.links('c');
     expect(links.get(100n)).toEqual({ prev: null, void: false });
     expect(links.get(101n)).toEqual({ prev: 100n, void: false });
     expect(links.get(999n)).toEqual({ prev: 101n, void: true });
     expect(links.get(1000n)).toEqual({ prev: 999n, void: false });
-    expect(await seq.place('other', [5n])).toEqual({ placed: true, prev: null, groupVersion: null });
+    expect(await seq.place('other', bare(5n))).toMatchObject({ placed: true, prev: null });
+  });
+
+  it('claims clientMsgIds in the placing step: a claimed one takes no place, and the rest chain past it', async () => {
+    const seq = new ConversationSequence(redis(), new Keys(uniquePrefix()));
+    const claim = (clientMsgId: string) => ({ userId: 'u', clientMsgId });
+    expect(await seq.place('c', [{ id: 10n, claim: claim('a') }])).toMatchObject({ placed: true, earlier: [null] });
+    const second = await seq.place('c', [{ id: 20n, claim: claim('b') }, { id: 21n, claim: claim('a') }, { id: 22n, claim: claim('b') }, { id: 23n, claim: null }]);
+    // 'a' was claimed before, 'b' earlier in the same batch: neither takes a place again.
+    expect(second).toEqual({ placed: true, prev: 10n, groupVersion: null, earlier: [
+      null, { messageId: 10n, conversationId: 'c' }, { messageId: 20n, conversationId: 'c' }, null,
+    ] });
+    const links = await seq.links('c');
+    expect([...links.keys()].sort()).toEqual([10n, 20n, 23n]);
+    expect(links.get(23n)).toEqual({ prev: 20n, void: false });
+    // A refused batch takes no claim.
+    expect(await seq.place('c', [{ id: 5n, claim: claim('z') }])).toEqual({ placed: false, last: 23n });
+    expect(await seq.place('c', [{ id: 30n, claim: claim('z') }])).toMatchObject({ placed: true, prev: 23n, earlier: [null] });
   });
 
   it('gives two nodes placing into one conversation at once one chain of increasing ids, each node in its own order', async () => {
     const store = new ConversationSequence(redis(), new Keys(uniquePrefix()));
     const nodes = [1, 2].map((n) => new Sequencer(store, new SnowflakeGenerator(n), new OrderedCommits()));
-    const placedBy = await Promise.all(nodes.map((s) => Promise.all(Array.from({ length: 200 }, () => s.place('g')))));
+    const placedBy = await Promise.all(nodes.map((s, n) => Promise.all(Array.from({ length: 200 }, (_, k) => s.place('g', { userId: `u${n}`, clientMsgId: `m${k}` })))))
+      .then((all) => all.map((mine) => mine.map((p) => p as Placed)));
     const all = placedBy.flat();
     for (const p of all) p.slot.cancel();
     // Each node's placements come back in the order asked, with increasing ids.
@@ -255,5 +279,43 @@ describe('ConversationSequence and Sequencer', () => {
     expect(new Set(all.map((p) => p.messageId)).size).toBe(400);
     expect(sorted[0].prevId).toBeNull();
     for (let i = 1; i < sorted.length; i++) expect(sorted[i].prevId).toBe(sorted[i - 1].messageId);
+  });
+});
+
+describe('GapResolver', () => {
+  it('finds a stored id, passes a recorded void with its predecessor, waits on a live node, and buries what a dead one left', async () => {
+    const db = createCassandraClient(testConfig());
+    await db.connect();
+    try {
+      const keys = new Keys(uniquePrefix());
+      const messages = new MessageRepository(db, new WriteBatcher(db));
+      const sequence = new ConversationSequence(redis(), keys);
+      const live = lease(keys);
+      const liveNode = await live.acquire(11);
+      const owners = { idOwnerAlive: (id: bigint) => live.madeByLiveInstance(id) };
+      const c = `gap_${crypto.randomBytes(4).toString('hex')}`;
+      const mine = new SnowflakeGenerator(liveNode);
+      const gone = new SnowflakeGenerator(12); // a node id with no lease: its instance is gone
+      const message = (messageId: bigint, prevId: bigint | null): StoredMessage => ({
+        messageId, conversationId: c, senderId: 's', senderDeviceId: 'd', kind: 'text', content: String(messageId), prevId,
+      });
+      const [stored, voided, inFlight, lost] = [mine.next(), mine.next(), mine.next(), gone.next()];
+      expect(await sequence.place(c, [{ id: stored, claim: null }, { id: voided, claim: null }])).toMatchObject({ placed: true });
+      await messages.insert(message(stored, null));
+      await sequence.voided(c, voided);
+
+      const resolver = new GapResolver(messages, sequence, owners);
+      expect(await resolver.resolve(c, stored)).toEqual({ kind: 'stored', message: message(stored, null) });
+      expect(await resolver.resolve(c, voided)).toEqual({ kind: 'void', prevId: stored });
+      // Placed by a live instance a moment ago and not stored yet: it may still come.
+      expect(await resolver.resolve(c, inFlight)).toBeNull();
+      // Placed by an instance that is gone: settled as void for good, even if its write lands later.
+      expect(await new GapResolver(messages, sequence, owners).resolve(c, lost)).toEqual({ kind: 'void', prevId: null });
+      await messages.insert(message(lost, voided));
+      expect(await messages.get(c, lost)).toBeNull();
+      await live.release();
+    } finally {
+      await db.shutdown();
+    }
   });
 });

@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { Client } from 'cassandra-driver';
 import Redis from 'ioredis';
 import { ClientMessageIds } from '../../src/chat/ClientMessageIds';
+import { ConversationSequence } from '../../src/cluster/ConversationSequence';
 import { Keys } from '../../src/cluster/keys';
 import { ClientMessageRepository } from '../../src/store/ClientMessageRepository';
 import { EPOCH_MS, SnowflakeGenerator } from '../../src/chat/snowflake';
@@ -38,25 +39,34 @@ describe('UserRepository', () => {
 });
 
 describe('ClientMessageIds', () => {
-  it('claims once, moves a claim only from the value it holds, and gives it up only while it holds it', async () => {
+  it('moves a claim only from the value it holds, and gives it up only while it holds it', async () => {
     const redis = new Redis(process.env.CHAT_REDIS_URL as string);
     try {
-      const ids = new ClientMessageIds(redis, new Keys(uniquePrefix()), new ClientMessageRepository(db, new WriteBatcher(db), 60));
+      const keys = new Keys(uniquePrefix());
+      const ids = new ClientMessageIds(redis, keys, new ClientMessageRepository(db, new WriteBatcher(db), 60));
+      const sequence = new ConversationSequence(redis, keys);
+      let next = 100n;
+      /** Takes the claim as a send does (placing an id); returns the earlier send's message if it was claimed. */
+      const claim = async (clientMsgId: string) => {
+        const p = await sequence.place('c', [{ id: next++, claim: { userId: 'u', clientMsgId } }]);
+        if (!p.placed) throw new Error('not placed');
+        return p.earlier[0];
+      };
       const first = { messageId: 100n, conversationId: 'c' };
       const second = { messageId: 200n, conversationId: 'c' };
       const third = { messageId: 300n, conversationId: 'c' };
-      expect(await ids.claim('u', 'm1', first)).toBeNull();
-      expect(await ids.claim('u', 'm1', second)).toEqual(first);
+      expect(await claim('m1')).toBeNull();
+      expect(await claim('m1')).toEqual(first);
       // Two resends race to move the claim off the first attempt: one wins.
       const moved = await Promise.all([ids.reclaim('u', 'm1', first, second), ids.reclaim('u', 'm1', first, third)]);
       expect(moved.filter(Boolean)).toHaveLength(1);
       const winner = moved[0] ? second : third;
-      expect(await ids.claim('u', 'm1', first)).toEqual(winner);
+      expect(await claim('m1')).toEqual(winner);
       // A failed first attempt gives up only its own claim.
       await ids.release('u', 'm1', first);
-      expect(await ids.claim('u', 'm1', first)).toEqual(winner);
+      expect(await claim('m1')).toEqual(winner);
       await ids.release('u', 'm1', winner);
-      expect(await ids.claim('u', 'm1', third)).toBeNull();
+      expect(await claim('m1')).toBeNull();
     } finally {
       await redis.quit();
     }

@@ -74,7 +74,7 @@ const CACHE_LIMIT = 100_000;
  * acknowledged (so an acked message is durable and already on its way to every live device, even
  * if this node dies right after). Sends to one conversation are committed in id order: writes
  * overlap, but routing follows id order (`OrderedCommits`), and the node's outbox keeps that order
- * (Cluster.deliver).
+ * (Cluster.deliver). Ids come from the conversation's sequence (`Sequencer`), shared by all nodes.
  */
 export class ChatService {
   private readonly commits = new OrderedCommits();
@@ -100,10 +100,12 @@ export class ChatService {
   }
 
   /**
-   * Resolves the conversation, gives the message its id, claims the clientMsgId and starts the
-   * writes. Callers that need one device's messages in the order sent run `accept` calls one after
-   * another (ClientConnection does). The message's place in its conversation's commit order is taken
-   * together with its id, so this node routes a conversation's messages in id order.
+   * Resolves the conversation, places the message's id in the conversation's sequence (claiming the
+   * clientMsgId in the same step) and starts the writes. Callers that need one device's messages in
+   * the order sent run `accept` calls one after another (ClientConnection does). The message's place
+   * in this node's commit order is taken when its placement is learnt, in id order, so this node
+   * routes a conversation's messages in id order; the sequence gives every message its predecessor
+   * across nodes (`prevId`), which receivers follow (ConversationChains).
    */
   async accept(sender: Sender, input: SendInput): Promise<Accepted> {
     let conversation: Conversation | null = null;

@@ -115,7 +115,7 @@ async function buildNode(d: {
   const gateway = new WsGateway(auth, devices, cluster, routes, connections, {
     chat, conversations, sync, cursors, presence,
     safetyLagMs: config.sync.safetyLagMs,
-    gaps: new GapResolver(messages, sequence, cluster),
+    gaps: new GapResolver(messages, conversationRepo, sequence, cluster),
     log: nodeLog.child('ws'),
     limits: {
       maxContentChars: config.chat.maxContentChars,

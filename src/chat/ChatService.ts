@@ -125,20 +125,28 @@ export class ChatService {
     if ('earlier' in placement) return this.sentBefore(sender, input, placement.earlier);
     const { messageId, prevId, slot } = placement;
     const ref = { messageId, conversationId };
-    if (!conversation) {
-      // Id first, membership read after: a message with an id above a member's removal event is
-      // checked against the member set written before that event, so it never reaches them.
-      conversation = await this.conversations.requireMember(sender.userId, conversationId, false, placement.groupVersion).catch((err: unknown) => {
-        this.voidPlaced(placement, conversationId, null);
-        this.clientIds.release(sender.userId, input.clientMsgId, ref).catch(() => undefined);
-        throw err;
-      });
-    }
-    const durableEarlier = await this.unlessFails(placement, conversationId, conversation.members,
-      this.clientIds.durableEarlier(sender.userId, input.clientMsgId, ref));
-    if (durableEarlier) {
-      this.voidPlaced(placement, conversationId, conversation.members);
-      return this.sentBefore(sender, input, durableEarlier);
+    // From the claim on, a resend on this node waits for this attempt (it must not take it for a dead one).
+    const pending = this.pendingAttempt(flightKey);
+    try {
+      if (!conversation) {
+        // Id first, membership read after: a message with an id above a member's removal event is
+        // checked against the member set written before that event, so it never reaches them.
+        conversation = await this.conversations.requireMember(sender.userId, conversationId, false, placement.groupVersion).catch((err: unknown) => {
+          this.voidPlaced(placement, conversationId, null);
+          this.clientIds.release(sender.userId, input.clientMsgId, ref).catch(() => undefined);
+          throw err;
+        });
+      }
+      const durableEarlier = await this.unlessFails(placement, conversationId, conversation.members,
+        this.clientIds.durableEarlier(sender.userId, input.clientMsgId, ref));
+      if (durableEarlier) {
+        this.voidPlaced(placement, conversationId, conversation.members);
+        pending.fail(new ChatError('unavailable', 'this message was sent before; send it again to get its id'));
+        return await this.sentBefore(sender, input, durableEarlier);
+      }
+    } catch (err) {
+      pending.fail(err);
+      throw err;
     }
 
     const stored: StoredMessage = {
@@ -150,7 +158,22 @@ export class ChatService {
       content: input.content,
       prevId,
     };
-    return this.attempt(flightKey, slot, stored, conversation.members, input.clientMsgId);
+    return this.attempt(flightKey, slot, stored, conversation.members, input.clientMsgId, pending);
+  }
+
+  /** Marks a first attempt in progress before its outcome exists; `attempt` settles the mark with it, or `fail` drops it. */
+  private pendingAttempt(flightKey: string): { settle(outcome: Promise<Accepted>): void; fail(err: unknown): void } {
+    let settle!: (outcome: Promise<Accepted>) => void;
+    const mark = new Promise<Accepted>((resolve) => { settle = resolve; });
+    mark.catch(() => undefined);
+    this.inFlight.set(flightKey, mark);
+    return {
+      settle,
+      fail: (err) => {
+        if (this.inFlight.get(flightKey) === mark) this.inFlight.delete(flightKey);
+        settle(Promise.reject(err));
+      },
+    };
   }
 
   /** A clientMsgId sent before: the first attempt's outcome if it is still in progress here (a client retrying early), else a resend. */
@@ -181,7 +204,7 @@ export class ChatService {
 
   private announceVoid(conversationId: string, messageId: bigint, prevId: bigint | null, members: readonly string[] | null): void {
     const warn = (err: unknown) => this.log.warn('could not announce a void id', { messageId: String(messageId), err: String(err) });
-    this.sequence.voided(conversationId, messageId).catch(warn);
+    withRetries(() => this.sequence.voided(conversationId, messageId), 5, 200).catch(warn);
     void (async () => {
       const audience = members ?? (await this.conversations.get(conversationId))?.members ?? [];
       if (audience.length) await this.delivery.deliverVoid(conversationId, messageId, prevId, audience);
@@ -189,10 +212,12 @@ export class ChatService {
   }
 
   /** Starts storing and routing a new message; a resend of it on this node meanwhile waits for the outcome. */
-  private attempt(flightKey: string, slot: CommitSlot, stored: StoredMessage, members: readonly string[], clientMsgId: string): Accepted {
+  private attempt(flightKey: string, slot: CommitSlot, stored: StoredMessage, members: readonly string[], clientMsgId: string,
+    pending?: { settle(outcome: Promise<Accepted>): void }): Accepted {
     const accepted: Accepted = { message: toMessageView(stored), duplicate: false, durable: this.commit(slot, stored, members, clientMsgId) };
     const settled = accepted.durable.then(() => accepted);
     this.inFlight.set(flightKey, settled);
+    pending?.settle(settled);
     void settled.finally(() => {
       if (this.inFlight.get(flightKey) === settled) this.inFlight.delete(flightKey);
     }).catch(() => undefined);
@@ -262,7 +287,13 @@ export class ChatService {
   private commit(slot: CommitSlot, stored: StoredMessage, members: readonly string[], clientMsgId: string | null): Promise<void> {
     const ref = { messageId: stored.messageId, conversationId: stored.conversationId };
     // The message row is the whole write: a conversation's last message is its newest row (no pointer to keep).
-    const written = this.messages.insert(stored);
+    // A write that took longer than the in-flight bound counts as failed (buried, void, retryable):
+    // others may by then have settled the id as never to be a message (GapResolver, resends).
+    const written = this.messages.insert(stored).then(() => {
+      if (Date.now() - idTimestamp(stored.messageId) > IN_FLIGHT_BOUND_MS) {
+        throw new ChatError('unavailable', 'storing the message took too long; send it again');
+      }
+    });
     if (clientMsgId !== null) {
       this.clientIds.record(stored.senderId, clientMsgId, ref)
         .catch((err) => this.log.warn('durable clientMsgId record failed', { messageId: String(stored.messageId), err: String(err) }));

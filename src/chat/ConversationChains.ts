@@ -26,12 +26,18 @@ export class ConversationChains<T> {
   /** Per conversation: items waiting for their predecessor, ascending by id. */
   private readonly waiting = new Map<string, Array<ChainItem<T>>>();
   private count = 0;
+  private byteCount = 0;
 
-  constructor(private readonly base: () => bigint) {}
+  constructor(private readonly base: () => bigint, private readonly sizeOf: (payload: T) => number = () => 0) {}
 
   /** Items waiting. */
   get size(): number {
     return this.count;
+  }
+
+  /** Their payloads' size (by `sizeOf`). */
+  get bytes(): number {
+    return this.byteCount;
   }
 
   /** Takes an item; returns, in order, the items that may be handed on now (it and any it unblocked). */
@@ -53,7 +59,15 @@ export class ConversationChains<T> {
     if (i > 0 && queue[i - 1].id === item.id) return this.release(c); // already waiting
     queue.splice(i, 0, item);
     this.count++;
+    this.byteCount += this.sizeOf(item.payload);
     return this.release(c);
+  }
+
+  /** The user's conversation starts at `floor` (their join): what waits below it is dropped, and later arrivals below it too. */
+  startAt(conversationId: string, floor: bigint): Array<ChainItem<T>> {
+    const current = this.floors.get(conversationId);
+    if (current === undefined || floor > current) this.resetAt(conversationId, floor);
+    return this.release(conversationId);
   }
 
   /** Each conversation that waits, with the id it waits for. */
@@ -76,6 +90,7 @@ export class ConversationChains<T> {
     this.floors.clear();
     this.waiting.clear();
     this.count = 0;
+    this.byteCount = 0;
   }
 
   private ready(item: ChainItem<T>): boolean {
@@ -95,6 +110,7 @@ export class ConversationChains<T> {
     const queue = this.waiting.get(c);
     if (!queue) return;
     const kept = queue.filter((q) => q.id >= id);
+    for (const q of queue) if (q.id < id) this.byteCount -= this.sizeOf(q.payload);
     this.count -= queue.length - kept.length;
     if (kept.length) this.waiting.set(c, kept);
     else this.waiting.delete(c);
@@ -107,6 +123,7 @@ export class ConversationChains<T> {
     while (queue.length > 0 && this.ready(queue[0])) {
       const next = queue.shift() as ChainItem<T>;
       this.count--;
+      this.byteCount -= this.sizeOf(next.payload);
       this.mark(c, next.id);
       out.push(next);
     }

@@ -1,4 +1,5 @@
 import { ChatError } from '../errors';
+import { withRetries } from '../retry';
 import type { ClientMessageRef } from '../store/ClientMessageRepository';
 import type { CommitSlot, OrderedCommits } from './OrderedCommits';
 import type { SnowflakeGenerator } from './snowflake';
@@ -103,8 +104,9 @@ export class Sequencer {
   /** Places `batch`, then whatever queued meanwhile, until the queue is empty. */
   private async run(conversationId: string, batch: Waiter[]): Promise<void> {
     while (batch.length > 0) {
+      let attempted: bigint[] = [];
       try {
-        const { ids, prev, groupVersion, earlier } = await this.placeBatch(conversationId, batch);
+        const { ids, prev, groupVersion, earlier } = await this.placeBatch(conversationId, batch, (ids) => { attempted = ids; });
         let last = prev;
         for (const [i, w] of batch.entries()) {
           const claimed = earlier[i];
@@ -116,6 +118,9 @@ export class Sequencer {
           last = ids[i];
         }
       } catch (err) {
+        // The script may have run and only its reply been lost: the ids may be placed. Recorded as
+        // void, devices waiting for them go on (a void mark for an id never placed is never read).
+        for (const id of attempted) void withRetries(() => this.store.voided(conversationId, id), 5, 200).catch(() => undefined);
         for (const w of batch) w.reject(err);
       }
       batch = this.queues.get(conversationId) ?? [];
@@ -124,9 +129,10 @@ export class Sequencer {
     }
   }
 
-  private async placeBatch(conversationId: string, batch: readonly Waiter[]) {
+  private async placeBatch(conversationId: string, batch: readonly Waiter[], trying: (ids: bigint[]) => void) {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const ids = batch.map(() => this.ids.next());
+      trying(ids);
       const placement = await this.store.place(conversationId, batch.map((w, i) => ({ id: ids[i], claim: w.claim })));
       if (placement.placed) return { ids, ...placement };
       this.ids.advancePast(placement.last);

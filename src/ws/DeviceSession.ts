@@ -32,7 +32,7 @@ export interface SessionDeps {
   cursors: CursorRepository;
   safetyLagMs: number;
   /** Settles a predecessor a device waits for (src/chat/GapResolver.ts). */
-  gaps: { resolve(conversationId: string, id: bigint): Promise<Resolution | null> };
+  gaps: { resolve(userId: string, conversationId: string, id: bigint): Promise<Resolution | null> };
   log: Logger;
 }
 
@@ -53,7 +53,7 @@ export class DeviceSession {
   private live = false;
   private held: Offered[] = [];
   /** The cross-node order: ids wait here until the device has their predecessor. */
-  private readonly chains = new ConversationChains<Frame | null>(() => this.cursor.safe);
+  private readonly chains = new ConversationChains<Frame | null>(() => this.cursor.safe, (frame) => frame?.length ?? 0);
   private repairTimer: NodeJS.Timeout | null = null;
   private repairDelay = REPAIR_FIRST_MS;
   private heldBytes = 0;
@@ -104,16 +104,27 @@ export class DeviceSession {
 
   /** Hands the item to the conversation's chain and sends what may go now, in order; returns how many frames were sent. */
   private pass(item: Offered): number {
+    const sent = this.sendReleased(this.chains.add(item));
+    this.afterChains();
+    return sent;
+  }
+
+  /** Sends what `chains` released, in order; returns how many frames were sent. */
+  private sendReleased(items: Offered[]): number {
     let sent = 0;
-    for (const out of this.chains.add(item)) {
+    for (const out of items) {
       if (out.payload === null || !this.cursor.wants(out.id)) continue;
       this.cursor.markSent(out.id);
       this.send(out.payload);
       sent++;
     }
-    if (this.chains.size > MAX_BUFFERED_LIVE) this.onOverflow();
-    else this.scheduleRepair();
     return sent;
+  }
+
+  /** Ids waiting for a predecessor are bounded like held ones; while any wait, their predecessors are asked about. */
+  private afterChains(): void {
+    if (this.chains.size > MAX_BUFFERED_LIVE || this.chains.bytes > MAX_BUFFERED_BYTES) this.onOverflow();
+    else this.scheduleRepair();
   }
 
   /** A stored message as an offered id (no frame for the device's own send or what it already has). */
@@ -140,23 +151,45 @@ export class DeviceSession {
   }
 
   private async repair(): Promise<void> {
-    if (!this.live) return this.scheduleRepair(); // a read is running: it may bring the missing ids itself
+    const settled = await this.settleBlocked(this.reading !== null);
+    if (this.closed) return;
+    this.repairDelay = settled ? REPAIR_FIRST_MS : Math.min(this.repairDelay * 2, REPAIR_MAX_MS);
+    this.scheduleRepair();
+  }
+
+  /**
+   * Asks once about each missing predecessor and hands on what is settled (like a row read, so
+   * also during a read); returns whether anything was. A void whose own predecessor is no longer
+   * known is passed only after a read from the cursor (outside a read; in one, the conversation's
+   * stored rows below it were read already), so a stored message before it is not skipped.
+   */
+  private async settleBlocked(inRead: boolean): Promise<boolean> {
     const blocked = this.chains.blocked();
-    const answers = await Promise.all(blocked.map((b) => this.deps.gaps.resolve(b.conversationId, b.missing).catch((err) => {
+    if (blocked.length === 0) return false;
+    const answers = await Promise.all(blocked.map((b) => this.deps.gaps.resolve(this.userId, b.conversationId, b.missing).catch((err) => {
       this.deps.log.warn('could not settle a missing predecessor', { conversationId: b.conversationId, err: String(err) });
       return null;
     })));
-    if (this.closed) return;
-    let settled = false;
+    if (this.closed) return false;
+    const afterRead: Offered[] = [];
     for (const [i, answer] of answers.entries()) {
       if (!answer) continue;
-      settled = true;
       const { conversationId, missing } = blocked[i];
-      this.offer(answer.kind === 'stored' ? this.storedItem(answer.message)
-        : { conversationId, id: missing, prev: answer.prevId, resets: false, payload: null });
+      if (answer.kind === 'stored') this.pass(this.storedItem(answer.message));
+      else if (answer.kind === 'before') {
+        this.sendReleased(this.chains.startAt(conversationId, answer.floor));
+        this.afterChains();
+      } else {
+        const item: Offered = { conversationId, id: missing, prev: answer.prevId, resets: false, payload: null };
+        if (answer.prevId === null && !inRead) afterRead.push(item);
+        else this.pass(item);
+      }
     }
-    this.repairDelay = settled ? REPAIR_FIRST_MS : Math.min(this.repairDelay * 2, REPAIR_MAX_MS);
-    this.scheduleRepair();
+    if (afterRead.length) {
+      await this.read().catch(() => undefined); // a failed read closes the socket (onReadFailed)
+      for (const item of afterRead) this.pass(item);
+    }
+    return answers.some((a) => a !== null);
   }
 
   /** Sends everything stored above the cursor, then switches to live delivery. Ends with a `sync.complete` frame. */
@@ -241,6 +274,9 @@ export class DeviceSession {
       // Every row goes through the chains, the device's own sends and what it has too (as known ids).
       const page = await this.deps.sync.readSince(this.userId, from, CATCH_UP_PAGE, { positions });
       for (const m of page.messages) sent += this.pass(this.storedItem(m));
+      // A hole (an id that will never be a row) settled now, not after the whole catch-up: the
+      // rows behind it go out page by page instead of piling up.
+      if (this.chains.size > 0) await this.settleBlocked(true);
       await this.drained(); // a page at a time: a slow client is paced, not cut off
       if (!page.hasMore) return sent;
     }

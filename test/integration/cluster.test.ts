@@ -13,6 +13,7 @@ import { RouteRegistry } from '../../src/cluster/RouteRegistry';
 import { StreamRouter } from '../../src/cluster/StreamRouter';
 import { createLogger } from '../../src/log';
 import { createCassandraClient } from '../../src/store/cassandra';
+import { ConversationRepository } from '../../src/store/ConversationRepository';
 import { MessageRepository, type StoredMessage } from '../../src/store/MessageRepository';
 import { WriteBatcher } from '../../src/store/WriteBatcher';
 import { eventually, testConfig, uniquePrefix } from '../support/helpers';
@@ -304,15 +305,20 @@ describe('GapResolver', () => {
       await messages.insert(message(stored, null));
       await sequence.voided(c, voided);
 
-      const resolver = new GapResolver(messages, sequence, owners);
-      expect(await resolver.resolve(c, stored)).toEqual({ kind: 'stored', message: message(stored, null) });
-      expect(await resolver.resolve(c, voided)).toEqual({ kind: 'void', prevId: stored });
+      const resolver = new GapResolver(messages, new ConversationRepository(db, new WriteBatcher(db)), sequence, owners);
+      expect(await resolver.resolve('u', c, stored)).toEqual({ kind: 'stored', message: message(stored, null) });
+      expect(await resolver.resolve('u', c, voided)).toEqual({ kind: 'void', prevId: stored });
       // Placed by a live instance a moment ago and not stored yet: it may still come.
-      expect(await resolver.resolve(c, inFlight)).toBeNull();
+      expect(await resolver.resolve('u', c, inFlight)).toBeNull();
       // Placed by an instance that is gone: settled as void for good, even if its write lands later.
-      expect(await new GapResolver(messages, sequence, owners).resolve(c, lost)).toEqual({ kind: 'void', prevId: null });
+      expect(await new GapResolver(messages, new ConversationRepository(db, new WriteBatcher(db)), sequence, owners).resolve('u', c, lost)).toEqual({ kind: 'void', prevId: null });
       await messages.insert(message(lost, voided));
       expect(await messages.get(c, lost)).toBeNull();
+      // A stored message from before the asking user's join is not theirs: their conversation starts at the join.
+      const conversations = new ConversationRepository(db, new WriteBatcher(db));
+      const join = mine.next();
+      await conversations.join('late', { conversationId: c, type: 'group', name: 'g', ownerId: 's', members: ['late', 's'], version: 2, createdAt: new Date() }, join);
+      expect(await resolver.resolve('late', c, stored)).toEqual({ kind: 'before', floor: join });
       await live.release();
     } finally {
       await db.shutdown();

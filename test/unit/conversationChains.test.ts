@@ -54,6 +54,19 @@ describe('ConversationChains', () => {
     expect(ids(chains.add(item(80, 70)))).toEqual([80]);
   });
 
+  it('starts a conversation where told (a missing id was before the join): what waits below is dropped', () => {
+    const chains = new ConversationChains<string>(() => 0n, (p) => p.length);
+    expect(ids(chains.add(item(50, 40)))).toEqual([]);
+    expect(ids(chains.add(item(80, 70)))).toEqual([]);
+    expect(chains.bytes).toBe(6);
+    expect(ids(chains.startAt('c', 70n))).toEqual([]); // 80 still waits for 70, the join itself
+    expect(chains.size).toBe(1);
+    expect(chains.bytes).toBe(3);
+    expect(ids(chains.add(item(60, 50)))).toEqual([]);
+    expect(ids(chains.add(item(70, 60, { resets: true })))).toEqual([70, 80]);
+    expect(chains.bytes).toBe(0);
+  });
+
   it('counts an id known without a frame (an own send, a void) as had', () => {
     const chains = new ConversationChains<string | null>(() => 0n);
     chains.add({ ...item(10, null), payload: 'm10' });

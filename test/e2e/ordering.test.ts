@@ -126,14 +126,19 @@ describe('senders on every node writing into one group at once, one of the nodes
       expect(acked.length).toBe(survivors.length * PER * 2);
 
       // What the victim's senders had stored but not acked may arrive too (once); everything acked must.
+      const mustHave = [...acked, ...ackedByVictim];
       for (const d of devices) {
         for (const [where, ws] of [['a', d.a], ['c', d.c]] as const) {
-          await eventually(() => textIds(ws).length >= acked.length + ackedByVictim.length && ws.messages().some((m) => m.content === after[0][PER - 1]), 20000);
+          await eventually(() => { const have = new Set(textIds(ws)); return mustHave.every((id) => have.has(id)); }, 20000)
+            .catch((err: Error) => {
+              const have = new Set(textIds(ws));
+              const missing = mustHave.filter((id) => !have.has(id));
+              err.message += ` — device of ${d.u.username} on node ${where} lacks ${missing.length} acked ids: ${missing.slice(0, 5).join(', ')}`;
+              throw err;
+            });
           const got = textIds(ws);
           expectIdOrder(got, `device of ${d.u.username} on node ${where}`);
           expect(got.length).toBe(new Set(got).size);
-          const have = new Set(got);
-          for (const id of [...acked, ...ackedByVictim]) expect(have.has(id)).toBe(true);
           for (const m of ws.messages().filter((x) => x.type === 'text')) expect(m.content).toMatch(/^(s|d|after)\d+-\d+$/);
         }
         expectIdOrder(textIds(d.v), `victim device of ${d.u.username}`);

@@ -13,23 +13,23 @@ import type { Keys } from './keys';
  */
 const PLACE = `
 local n = (#ARGV - 4) / 2
-local out, todo, fresh = {}, {}, {}
+local out, toplace, fresh = {}, {}, {}
 for i = 1, n do
   local id, k = ARGV[3 + 2 * i], tonumber(ARGV[4 + 2 * i])
   local earlier = false
   if k > 0 then earlier = fresh[KEYS[k]] or redis.call('get', KEYS[k]) end
   if earlier then out[i] = earlier else
     out[i] = ''
-    todo[#todo + 1] = i
+    toplace[#toplace + 1] = i
     if k > 0 then fresh[KEYS[k]] = id .. '|' .. ARGV[4] end
   end
 end
 local last = redis.call('get', KEYS[1])
-if #todo > 0 then
-  local first = ARGV[3 + 2 * todo[1]]
+if #toplace > 0 then
+  local first = ARGV[3 + 2 * toplace[1]]
   if last and (#first < #last or (#first == #last and first <= last)) then return {0, last} end
   local prev = last or ''
-  for _, i in ipairs(todo) do
+  for _, i in ipairs(toplace) do
     local id, k = ARGV[3 + 2 * i], tonumber(ARGV[4 + 2 * i])
     redis.call('lpush', KEYS[2], id .. ':' .. prev)
     prev = id

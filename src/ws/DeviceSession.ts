@@ -55,6 +55,10 @@ export class DeviceSession {
   /** The cross-node order: ids wait here until the device has their predecessor. */
   private readonly chains = new ConversationChains<Frame | null>(() => this.cursor.safe, (frame) => frame?.length ?? 0);
   private repairTimer: NodeJS.Timeout | null = null;
+  /** Voids whose own predecessor is unknown, settled since the last read pass started: they wait for a pass. */
+  private voidsAwaitingRead: Offered[] = [];
+  /** Such voids a read pass started after: passed when the read ends. */
+  private voidsInRead: Offered[] = [];
   private repairDelay = REPAIR_FIRST_MS;
   private heldBytes = 0;
   /** The catch-up or resync read in progress, if any. */
@@ -160,8 +164,8 @@ export class DeviceSession {
   /**
    * Asks once about each missing predecessor and hands on what is settled (like a row read, so
    * also during a read); returns whether anything was. A void whose own predecessor is no longer
-   * known is passed only after a read from the cursor (outside a read; in one, the conversation's
-   * stored rows below it were read already), so a stored message before it is not skipped.
+   * known is passed only after a whole read from the cursor that started after it was settled (a
+   * read in progress reads once more), so a stored message below it is sent first, not after it.
    */
   private async settleBlocked(inRead: boolean): Promise<boolean> {
     const blocked = this.chains.blocked();
@@ -171,7 +175,7 @@ export class DeviceSession {
       return null;
     })));
     if (this.closed) return false;
-    const afterRead: Offered[] = [];
+    let needRead = false;
     for (const [i, answer] of answers.entries()) {
       if (!answer) continue;
       const { conversationId, missing } = blocked[i];
@@ -181,13 +185,16 @@ export class DeviceSession {
         this.afterChains();
       } else {
         const item: Offered = { conversationId, id: missing, prev: answer.prevId, resets: false, payload: null };
-        if (answer.prevId === null && !inRead) afterRead.push(item);
-        else this.pass(item);
+        if (answer.prevId !== null) this.pass(item);
+        else if (![...this.voidsAwaitingRead, ...this.voidsInRead].some((v) => v.conversationId === conversationId && v.id === missing)) {
+          this.voidsAwaitingRead.push(item);
+          needRead = true;
+        }
       }
     }
-    if (afterRead.length) {
-      await this.read().catch(() => undefined); // a failed read closes the socket (onReadFailed)
-      for (const item of afterRead) this.pass(item);
+    if (needRead) {
+      if (inRead || this.reading) this.readAgain = true;
+      else await this.read().catch(() => undefined); // a failed read closes the socket (onReadFailed)
     }
     return answers.some((a) => a !== null);
   }
@@ -236,8 +243,14 @@ export class DeviceSession {
     try {
       do {
         this.readAgain = false;
+        // Voids settled before this pass starts go out after it (see settleBlocked).
+        this.voidsInRead.push(...this.voidsAwaitingRead);
+        this.voidsAwaitingRead = [];
         sent += await this.sendStored();
       } while (this.readAgain && !this.closed);
+      const voids = this.voidsInRead;
+      this.voidsInRead = [];
+      for (const v of voids) this.pass(v);
     } catch (err) {
       this.onReadFailed();
       throw err;

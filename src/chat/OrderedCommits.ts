@@ -4,8 +4,6 @@ export interface CommitSlot {
   commit<T>(work: Promise<unknown>, route: () => Promise<T>): Promise<T>;
   /** Gives the place up (the send was refused or turned out to be a resend): later slots go on. */
   cancel(): void;
-  /** Resolves with `step`, or gives the place up and rejects if `step` fails (a check or write before the commit). */
-  unlessFails<T>(step: Promise<T>): Promise<T>;
 }
 
 interface Job {
@@ -63,10 +61,6 @@ export class OrderedCommits {
         return started.then((s) => (s as { routed: Promise<T> }).routed);
       },
       cancel,
-      unlessFails: <T>(step: Promise<T>): Promise<T> => step.catch((err: unknown) => {
-        cancel();
-        throw err;
-      }),
     };
   }
 

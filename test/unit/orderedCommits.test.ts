@@ -97,17 +97,4 @@ describe('OrderedCommits', () => {
     expect(routed).toEqual(['first', 'second', 'fourth']);
     expect(commits.size).toBe(0);
   });
-
-  it('gives a slot up when the step guarded by unlessFails fails, so later slots go on', async () => {
-    const commits = new OrderedCommits();
-    const routed: string[] = [];
-    const first = commits.reserve('c');
-    const second = commits.reserve('c');
-    const boom = new Error('not a member');
-    await expect(first.unlessFails(Promise.reject(boom))).rejects.toBe(boom);
-    await expect(second.unlessFails(Promise.resolve(7))).resolves.toBe(7);
-    await second.commit(Promise.resolve(), async () => { routed.push('second'); });
-    expect(routed).toEqual(['second']);
-    expect(commits.size).toBe(0);
-  });
 });

@@ -155,7 +155,7 @@ export class DeviceSession {
   }
 
   private async repair(): Promise<void> {
-    const settled = await this.settleBlocked(this.reading !== null);
+    const settled = await this.settleBlocked();
     if (this.closed) return;
     this.repairDelay = settled ? REPAIR_FIRST_MS : Math.min(this.repairDelay * 2, REPAIR_MAX_MS);
     this.scheduleRepair();
@@ -167,7 +167,7 @@ export class DeviceSession {
    * known is passed only after a whole read from the cursor that started after it was settled (a
    * read in progress reads once more), so a stored message below it is sent first, not after it.
    */
-  private async settleBlocked(inRead: boolean): Promise<boolean> {
+  private async settleBlocked(): Promise<boolean> {
     const blocked = this.chains.blocked();
     if (blocked.length === 0) return false;
     const answers = await Promise.all(blocked.map((b) => this.deps.gaps.resolve(this.userId, b.conversationId, b.missing).catch((err) => {
@@ -193,7 +193,7 @@ export class DeviceSession {
       }
     }
     if (needRead) {
-      if (inRead || this.reading) this.readAgain = true;
+      if (this.reading) this.readAgain = true;
       else await this.read().catch(() => undefined); // a failed read closes the socket (onReadFailed)
     }
     return answers.some((a) => a !== null);
@@ -289,7 +289,7 @@ export class DeviceSession {
       for (const m of page.messages) sent += this.pass(this.storedItem(m));
       // A hole (an id that will never be a row) settled now, not after the whole catch-up: the
       // rows behind it go out page by page instead of piling up.
-      if (this.chains.size > 0) await this.settleBlocked(true);
+      if (this.chains.size > 0) await this.settleBlocked();
       await this.drained(); // a page at a time: a slow client is paced, not cut off
       if (!page.hasMore) return sent;
     }

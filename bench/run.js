@@ -124,7 +124,7 @@ function loadgen(scenario, args, procs) {
 async function startOurs(config, prefix, keyspace) {
   const env = {
     CHAT_CASSANDRA_KEYSPACE: keyspace, CHAT_REDIS_KEY_PREFIX: prefix, CHAT_AUTH_BCRYPT_ROUNDS: '4',
-    CHAT_WS_MAX_FRAMES_PER_SECOND: '100000', CHAT_LOG_LEVEL: 'warn',
+    CHAT_WS_MAX_FRAMES_PER_SECOND: '100000', CHAT_RATE_LIMIT_ENABLED: 'false', CHAT_LOG_LEVEL: 'warn',
   };
   const nodes = [];
   for (let i = 0; i < 2; i++) {

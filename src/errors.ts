@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'unknown_user'
   | 'username_taken'
   | 'group_full'
+  | 'blocked'
+  | 'limit_reached'
   | 'rate_limited'
   | 'unavailable'
   | 'internal';

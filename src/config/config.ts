@@ -12,6 +12,24 @@ export interface Config {
     host: string;
     /** WebSocket URL clients are told to use for this node; null = derived from host and port. */
     publicWsUrl: string | null;
+    /** Take the client IP from X-Forwarded-For (behind a proxy you run). @default false */
+    trustProxy: boolean;
+    /** Origins allowed to call the REST API from a browser (CORS); empty = any. */
+    corsOrigins: string[];
+  };
+  rateLimit: {
+    /** false turns every REST limit off (load tests). @default true */
+    enabled: boolean;
+    /** Failed logins per (username, client IP) within loginWindowSeconds. @default 10 */
+    loginFailuresPerWindow: number;
+    /** @default 900 */
+    loginWindowSeconds: number;
+    /** @default 20 */
+    signupsPerIpPerHour: number;
+    /** REST requests per user per minute. @default 600 */
+    requestsPerUserPerMinute: number;
+    /** Concurrent bcrypt hashes or compares on this node (the rest wait their turn). @default 2 */
+    maxConcurrentHashes: number;
   };
   redis: {
     url: string;
@@ -40,15 +58,35 @@ export interface Config {
     maxContentChars: number;
     /** @default 100 */
     maxGroupMembers: number;
+    /** Active (not left) conversations a user may be in. @default 1000 */
+    maxConversationsPerUser: number;
+    /** Groups one user may create per hour. @default 30 */
+    groupsPerUserPerHour: number;
+    /** Devices one user may register. @default 100 */
+    maxDevicesPerUser: number;
   };
   sync: {
     /** How far behind the present a device cursor stays: covers writes in flight and a dead node going unnoticed. @default 30000 */
     safetyLagMs: number;
+    /** Bytes of message content one sync or history response (or catch-up page) carries at most; the page ends early. @default 4194304 */
+    maxResponseBytes: number;
+    /** Sync and history reads one user may have running at once on a node (excess: 429). @default 4 */
+    maxConcurrentReadsPerUser: number;
   };
   ws: {
     pingIntervalMs: number;
     maxBufferedBytes: number;
     maxFramesPerSecond: number;
+    /** Largest frame other than message.send, in bytes. @default 16384 */
+    maxControlFrameBytes: number;
+    /** Inbound bytes per second one connection may send (token bucket; burst = 2x). @default 2097152 */
+    maxInboundBytesPerSecond: number;
+    /** Open sockets per user across the cluster. @default 20 */
+    maxConnectionsPerUser: number;
+    /** Open sockets per node. @default 50000 */
+    maxConnections: number;
+    /** Origins allowed to open a WebSocket (the Origin header); empty = any. */
+    allowedOrigins: string[];
   };
   stream: {
     maxLen: number;
@@ -74,6 +112,8 @@ export interface Config {
     delayMs: number;
     /** A job pending this long on a node (that died) is taken over by another. @default 30000 */
     reclaimIdleMs: number;
+    /** Push jobs one sender may queue per minute (beyond it, their messages notify nobody). @default 600 */
+    maxJobsPerSenderPerMinute: number;
   };
   shutdown: {
     timeoutMs: number;
@@ -143,6 +183,20 @@ class Reader {
     return n;
   }
 
+  bool(key: string, fallback: boolean): boolean {
+    const v = this.get(key, String(fallback));
+    if (v !== 'true' && v !== 'false') throw new ConfigError(key, `"${v}" is not true or false`);
+    return v === 'true';
+  }
+
+  /** Comma-separated list; empty = []. */
+  list(key: string, pattern: RegExp): string[] {
+    const v = this.optional(key);
+    const items = v === null ? [] : v.split(',').map((x) => x.trim()).filter(Boolean);
+    for (const x of items) if (!pattern.test(x)) throw new ConfigError(key, `"${x}" does not match ${pattern}`);
+    return items;
+  }
+
   oneOf<T extends string>(key: string, fallback: T, allowed: readonly T[]): T {
     const v = this.get(key, fallback);
     if (!(allowed as readonly string[]).includes(v)) throw new ConfigError(key, `"${v}" is not one of ${allowed.join(', ')}`);
@@ -153,13 +207,21 @@ class Reader {
 export const CONFIG_KEYS = [
   'presence.heartbeatIntervalMs', 'presence.timeoutMs', 'presence.typingIntervalMs',
   'push.provider', 'push.webhookUrl', 'push.maxAttempts', 'push.retryBaseMs', 'push.throttleMs', 'push.delayMs', 'push.reclaimIdleMs',
-  'server.host', 'server.publicWsUrl', 'redis.url', 'redis.keyPrefix',
+  'server.host', 'server.publicWsUrl', 'server.trustProxy', 'server.corsOrigins', 'redis.url',
+  'rateLimit.enabled', 'rateLimit.loginFailuresPerWindow', 'rateLimit.loginWindowSeconds', 'rateLimit.signupsPerIpPerHour',
+  'rateLimit.requestsPerUserPerMinute', 'rateLimit.maxConcurrentHashes',
+  'chat.maxConversationsPerUser', 'chat.groupsPerUserPerHour', 'chat.maxDevicesPerUser',
+  'sync.maxResponseBytes', 'sync.maxConcurrentReadsPerUser',
+  'ws.maxControlFrameBytes', 'ws.maxInboundBytesPerSecond', 'ws.maxConnectionsPerUser', 'ws.maxConnections', 'ws.allowedOrigins',
+  'push.maxJobsPerSenderPerMinute', 'redis.keyPrefix',
   'cassandra.contactPoints', 'cassandra.localDataCenter', 'cassandra.keyspace', 'cassandra.replicationFactor',
   'cassandra.consistency', 'node.id', 'node.leaseTtlSeconds', 'auth.bcryptRounds', 'auth.tokenTtlSeconds',
   'chat.maxContentChars', 'chat.maxGroupMembers', 'sync.safetyLagMs', 'ws.pingIntervalMs', 'ws.maxBufferedBytes', 'ws.maxFramesPerSecond',
   'stream.maxLen', 'shutdown.timeoutMs', 'log.level',
 ] as const;
 
+/** An origin as browsers send it: scheme://host[:port], no path. */
+const ORIGIN = /^https?:\/\/[A-Za-z0-9.\-[\]:]+$/;
 const HOST_PORT = /^[A-Za-z0-9.\-:[\]]+:\d{1,5}$/;
 
 /** Builds and validates a Config from raw values; throws ConfigError naming the first bad key. */
@@ -177,7 +239,20 @@ export function parseConfig(raw: Raw): Config {
   }
   const nodeId = r.optional('node.id');
   const config: Config = {
-    server: { host: r.string('server.host', '127.0.0.1'), publicWsUrl },
+    server: {
+      host: r.string('server.host', '127.0.0.1'),
+      publicWsUrl,
+      trustProxy: r.bool('server.trustProxy', false),
+      corsOrigins: r.list('server.corsOrigins', ORIGIN),
+    },
+    rateLimit: {
+      enabled: r.bool('rateLimit.enabled', true),
+      loginFailuresPerWindow: r.int('rateLimit.loginFailuresPerWindow', 10, 1, 1_000_000),
+      loginWindowSeconds: r.int('rateLimit.loginWindowSeconds', 900, 1, 86400),
+      signupsPerIpPerHour: r.int('rateLimit.signupsPerIpPerHour', 20, 1, 10_000_000),
+      requestsPerUserPerMinute: r.int('rateLimit.requestsPerUserPerMinute', 600, 1, 10_000_000),
+      maxConcurrentHashes: r.int('rateLimit.maxConcurrentHashes', 2, 1, 64),
+    },
     redis: { url: redisUrl, keyPrefix: r.string('redis.keyPrefix', 'chat:', /^[A-Za-z0-9:_.\-{}]{1,64}$/) },
     cassandra: {
       contactPoints,
@@ -198,12 +273,24 @@ export function parseConfig(raw: Raw): Config {
     chat: {
       maxContentChars: r.int('chat.maxContentChars', 100000, 1, 1_000_000),
       maxGroupMembers: r.int('chat.maxGroupMembers', 100, 2, 1000),
+      maxConversationsPerUser: r.int('chat.maxConversationsPerUser', 1000, 1, 1_000_000),
+      groupsPerUserPerHour: r.int('chat.groupsPerUserPerHour', 30, 1, 1_000_000),
+      maxDevicesPerUser: r.int('chat.maxDevicesPerUser', 100, 1, 10000),
     },
-    sync: { safetyLagMs: r.int('sync.safetyLagMs', 30000, 1000, 3_600_000) },
+    sync: {
+      safetyLagMs: r.int('sync.safetyLagMs', 30000, 1000, 3_600_000),
+      maxResponseBytes: r.int('sync.maxResponseBytes', 4 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+      maxConcurrentReadsPerUser: r.int('sync.maxConcurrentReadsPerUser', 4, 1, 1000),
+    },
     ws: {
       pingIntervalMs: r.int('ws.pingIntervalMs', 10000, 100, 600000),
       maxBufferedBytes: r.int('ws.maxBufferedBytes', 8 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
       maxFramesPerSecond: r.int('ws.maxFramesPerSecond', 200, 1, 100000),
+      maxControlFrameBytes: r.int('ws.maxControlFrameBytes', 16384, 1024, 1024 * 1024),
+      maxInboundBytesPerSecond: r.int('ws.maxInboundBytesPerSecond', 2 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
+      maxConnectionsPerUser: r.int('ws.maxConnectionsPerUser', 20, 1, 100000),
+      maxConnections: r.int('ws.maxConnections', 50000, 1, 10_000_000),
+      allowedOrigins: r.list('ws.allowedOrigins', ORIGIN),
     },
     stream: { maxLen: r.int('stream.maxLen', 10000, 100, 100_000_000) },
     presence: {
@@ -219,6 +306,7 @@ export function parseConfig(raw: Raw): Config {
       throttleMs: r.int('push.throttleMs', 60000, 0, 86_400_000),
       delayMs: r.int('push.delayMs', 0, 0, 600000),
       reclaimIdleMs: r.int('push.reclaimIdleMs', 30000, 100, 3_600_000),
+      maxJobsPerSenderPerMinute: r.int('push.maxJobsPerSenderPerMinute', 600, 1, 10_000_000),
     },
     shutdown: { timeoutMs: r.int('shutdown.timeoutMs', 10000, 0, 600000) },
     log: { level: r.oneOf<LogLevel>('log.level', 'info', ['debug', 'info', 'warn', 'error']) },

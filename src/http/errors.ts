@@ -14,6 +14,8 @@ const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   username_taken: 409,
   group_full: 409,
+  blocked: 403,
+  limit_reached: 409,
   rate_limited: 429,
   internal: 500,
   unavailable: 503,

@@ -14,7 +14,16 @@ export interface DeviceView {
 
 /** Closes live connections anywhere in the cluster (src/cluster/Cluster.ts). */
 export interface ConnectionKicker {
-  kick(k: { userId: string; deviceId?: string; tokenHash?: string; reason: 'device_removed' | 'logged_out' }): Promise<void>;
+  kick(k: KickRequest): Promise<void>;
+}
+
+/** Which connections to close: the user's, narrowed by device, by token, or to tokens older than a generation. */
+export interface KickRequest {
+  userId: string;
+  deviceId?: string;
+  tokenHash?: string;
+  generationBelow?: number;
+  reason: 'device_removed' | 'logged_out';
 }
 
 export const MAX_DEVICES_PER_USER = 100;
@@ -55,14 +64,14 @@ export class DeviceService {
   }
 
   /**
-   * The device's sync cursor, or null when the device is not the user's. A registered device always
-   * has a cursor row (written at registration, deleted with the device), so one read answers both;
-   * a device registered before cursors existed gets one starting at the present.
+   * The device's sync cursor, or null when the device is not the user's. Only the device row proves
+   * ownership: a cursor row may outlive its device (a save that was in flight when it was deleted).
+   * A device without a cursor row gets one starting at the present.
    */
   async cursorIfOwned(userId: string, deviceId: string): Promise<StoredCursor | null> {
-    const stored = await this.cursors.get(userId, deviceId);
+    const [owned, stored] = await Promise.all([this.owns(userId, deviceId), this.cursors.get(userId, deviceId)]);
+    if (!owned) return null;
     if (stored) return stored;
-    if (!(await this.owns(userId, deviceId))) return null;
     const fresh = DeviceCursor.atPresent();
     await this.cursors.save(userId, deviceId, fresh);
     return fresh;

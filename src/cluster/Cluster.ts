@@ -1,6 +1,6 @@
 import type { Delivery } from '../chat/ChatService';
 import type { EventFanout } from '../chat/ConversationService';
-import type { ConnectionKicker } from '../chat/DeviceService';
+import type { ConnectionKicker, KickRequest } from '../chat/DeviceService';
 import type { MessageView } from '../chat/views';
 import type { Logger } from '../log';
 import { withRetries } from '../retry';
@@ -218,7 +218,7 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
   }
 
   /** Control messages are rare: they go to every live node rather than through a route lookup. */
-  async kick(k: { userId: string; deviceId?: string; tokenHash?: string; reason: 'device_removed' | 'logged_out' }): Promise<void> {
+  async kick(k: KickRequest): Promise<void> {
     const msg: ClusterMessage = { type: 'kick', from: this.nodeId, ...k };
     this.local.kick(msg);
     const others = [...(await this.lease.liveNodes(0)).keys()].filter((id) => id !== this.nodeId);

@@ -37,4 +37,6 @@ export class Keys {
   sequenceLinks(conversationId: string): string { return `${this.prefix}seq-links:${conversationId}`; }
   /** String userId, EX token TTL, keyed by the SHA-256 of the bearer token. */
   token(tokenHash: string): string { return `${this.prefix}token:${tokenHash}`; }
+  /** String integer, no TTL: the user's token generation; raising it revokes every token issued under an older one. */
+  tokenGeneration(userId: string): string { return `${this.prefix}token-gen:${userId}`; }
 }

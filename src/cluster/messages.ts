@@ -37,6 +37,8 @@ export type ClusterMessage =
     deviceId?: string;
     /** Close only connections opened with this token (logout). */
     tokenHash?: string;
+    /** Close only connections whose token is of an older generation (password change: the new token stays). */
+    generationBelow?: number;
     reason: 'device_removed' | 'logged_out';
   };
 

@@ -268,7 +268,7 @@ export function parseConfig(raw: Raw): Config {
     },
     auth: {
       bcryptRounds: r.int('auth.bcryptRounds', 10, 4, 15),
-      tokenTtlSeconds: r.int('auth.tokenTtlSeconds', 86400, 60, 31 * 86400),
+      tokenTtlSeconds: r.int('auth.tokenTtlSeconds', 86400, 2, 31 * 86400),
     },
     chat: {
       maxContentChars: r.int('chat.maxContentChars', 100000, 1, 1_000_000),

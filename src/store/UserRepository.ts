@@ -32,9 +32,17 @@ export class UserRepository {
   }
 
   async findByUsername(username: string): Promise<UserRecord | null> {
+    const userId = await this.idByUsername(username);
+    return userId ? this.findById(userId) : null;
+  }
+
+  async idByUsername(username: string): Promise<string | null> {
     const rs = await this.db.execute('SELECT user_id FROM users_by_username WHERE username_key = ?', [usernameKey(username)]);
-    const row = rs.first();
-    return row ? this.findById(row.user_id) : null;
+    return rs.first()?.user_id ?? null;
+  }
+
+  async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
+    await this.db.execute('UPDATE users SET password_hash = ? WHERE user_id = ?', [passwordHash, userId]);
   }
 }
 

@@ -52,7 +52,7 @@ export class ClientConnection {
     private readonly ws: WebSocket,
     readonly userId: string,
     readonly deviceId: string,
-    readonly tokenHash: string,
+    private readonly token: { hash: string; generation: number; expiresAt: number },
     cursor: StoredCursor,
     private readonly deps: ConnectionDeps,
   ) {
@@ -70,6 +70,9 @@ export class ClientConnection {
       this.dispose();
     });
   }
+
+  get tokenHash(): string { return this.token.hash; }
+  get tokenGeneration(): number { return this.token.generation; }
 
   onClose(cb: (c: ClientConnection) => void): void {
     this.onCloseCallbacks.push(cb);
@@ -115,9 +118,14 @@ export class ClientConnection {
     if (!this.closed) this.ws.pause();
   }
 
-  /** Drops the socket if the peer has been silent (no frame, no pong) for `timeoutMs`. */
+  /** Drops the socket if the peer has been silent (no frame, no pong) for `timeoutMs`; closes it (4001) once its token expired. */
   checkAlive(timeoutMs: number): void {
-    if (this.closed || Date.now() - this.lastSeen <= timeoutMs) return;
+    if (this.closed) return;
+    if (Date.now() >= this.token.expiresAt) {
+      this.close(CloseCodes.unauthorized);
+      return;
+    }
+    if (Date.now() - this.lastSeen <= timeoutMs) return;
     this.log.debug('device silent past the timeout', { userId: this.userId, deviceId: this.deviceId });
     this.ws.terminate();
     this.dispose();
@@ -131,6 +139,8 @@ export class ClientConnection {
   /** Closes with `code`; safe to call any number of times. */
   close(code: CloseCode): void {
     if (this.closed) return;
+    // A deleted device's cursor row is gone: a last save would only write it back.
+    if (code === CloseCodes.deviceRemoved) this.session.discard();
     this.ws.close(code.code, code.reason);
     // The close handshake gets a bounded time; the ws library terminates the socket after it.
     this.dispose();

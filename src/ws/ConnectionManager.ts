@@ -95,6 +95,7 @@ export class ConnectionManager implements LocalSockets {
     for (const conn of this.devicesOf([k.userId])) {
       if (k.deviceId !== undefined && conn.deviceId !== k.deviceId) continue;
       if (k.tokenHash !== undefined && conn.tokenHash !== k.tokenHash) continue;
+      if (k.generationBelow !== undefined && conn.tokenGeneration >= k.generationBelow) continue;
       conn.close(code);
     }
   }

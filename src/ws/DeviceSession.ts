@@ -68,6 +68,7 @@ export class DeviceSession {
   /** catchUp was called (the device's route is registered): until then a resync only holds. */
   private started = false;
   private closed = false;
+  private discarded = false;
   /** The save in flight, if any; at most one runs, and the latest state is written after it. */
   private saving: Promise<void> | null = null;
   private saveAgain = false;
@@ -317,6 +318,7 @@ export class DeviceSession {
 
   /** Persists the cursor if it moved (also called on a timer, as time moves the lag bound, and at close). */
   flush(): Promise<void> {
+    if (this.discarded) return Promise.resolve();
     if (this.saving) {
       this.saveAgain = true;
       return this.saving;
@@ -337,6 +339,11 @@ export class DeviceSession {
         }
       });
     return this.saving;
+  }
+
+  /** The device was deleted: nothing is saved from now on (close then writes nothing). */
+  discard(): void {
+    this.discarded = true;
   }
 
   /** Final save: waits for a save in flight, then writes the last state. */

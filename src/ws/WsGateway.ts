@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { AuthService } from '../auth/AuthService';
+import type { AuthService, Principal } from '../auth/AuthService';
 import type { DeviceService } from '../chat/DeviceService';
 import { parseId } from '../chat/snowflake';
 import { ID } from '../chat/validation';
@@ -20,9 +20,7 @@ const ENVELOPE_BYTES = 4096;
 /** Sessions are checked this often for a due cursor save (each saves every CURSOR_SAVE_MS, at its own phase). */
 const CURSOR_TICK_MS = 250;
 
-interface Authorized {
-  userId: string;
-  tokenHash: string;
+interface Authorized extends Principal {
   deviceId: string;
   cursor: StoredCursor;
 }
@@ -116,7 +114,8 @@ export class WsGateway {
   }
 
   private accept(ws: WebSocket, a: Authorized): void {
-    const conn = new ClientConnection(ws, a.userId, a.deviceId, a.tokenHash, a.cursor, this.deps);
+    const conn = new ClientConnection(ws, a.userId, a.deviceId,
+      { hash: a.tokenHash, generation: a.generation, expiresAt: a.expiresAt }, a.cursor, this.deps);
     if (!this.accepting) {
       conn.close(CloseCodes.goingAway);
       return;
@@ -132,7 +131,9 @@ export class WsGateway {
     });
     // The route is registered before catch-up reads: anything stored after the read comes live.
     this.cluster.register(a.userId, a.deviceId)
-      .then(() => {
+      .then(() => this.stillAuthorized(conn))
+      .then((ok) => {
+        if (!ok) return;
         this.deps.presence.refresh(a.userId).catch((err) => this.deps.log.warn('presence update failed', { err: String(err) }));
         return conn.session.catchUp();
       })
@@ -140,6 +141,20 @@ export class WsGateway {
         this.deps.log.error('connection set-up failed', { userId: a.userId, err: String(err) });
         conn.close(CloseCodes.internalError);
       });
+  }
+
+  /**
+   * A token revoked or a device deleted while this socket was being set up: their kick may have
+   * reached this node before the connection was listed, and missed it. The connection is listed
+   * now, so a kick sent later closes it, and one sent earlier followed a revocation this check sees.
+   */
+  private async stillAuthorized(conn: ClientConnection): Promise<boolean> {
+    const [token, device] = await Promise.allSettled([this.auth.reauthenticate(conn.tokenHash), this.devices.owns(conn.userId, conn.deviceId)]);
+    if (token.status === 'rejected' && token.reason instanceof ChatError && token.reason.code === 'unauthorized') conn.close(CloseCodes.unauthorized);
+    else if (device.status === 'fulfilled' && !device.value) conn.close(CloseCodes.deviceRemoved);
+    else if (token.status === 'rejected' || device.status === 'rejected') throw token.status === 'rejected' ? token.reason : (device as PromiseRejectedResult).reason;
+    else return true;
+    return false;
   }
 
   /** Closes every socket with 1001 and waits (bounded) for the close handshakes to finish. */

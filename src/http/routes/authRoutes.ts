@@ -23,5 +23,15 @@ export function authRoutes(auth: AuthService): Router {
     await auth.logout(principal(req));
     res.status(204).end();
   });
+  r.post('/logout-all', requireAuth(auth), async (req, res) => {
+    await auth.logoutAll(principal(req));
+    res.status(204).end();
+  });
+  r.post('/password', requireAuth(auth), async (req, res) => {
+    const body = asObject(req.body);
+    const currentPassword = requireString(body, 'currentPassword', { max: 1024 });
+    const newPassword = requireString(body, 'newPassword', PASSWORD);
+    res.json(await auth.changePassword(principal(req), currentPassword, newPassword));
+  });
   return r;
 }

@@ -1,4 +1,5 @@
 import type { StoredCursor } from '../store/CursorRepository';
+import { IdHeap } from './IdHeap';
 import { minIdAt } from './snowflake';
 
 /**
@@ -16,10 +17,17 @@ import { minIdAt } from './snowflake';
  * long a write can still be in flight). Catch-up reads from `safe` and skips `seen` and `sent`:
  * no gap, no duplicate. The same check drops a live message that already arrived (a stream entry
  * read twice after a crash).
+ *
+ * Every operation costs O(log n) amortized in the ids tracked (a client confirming each frame of a
+ * long burst must not make each confirmation walk everything unconfirmed): ids leave `sent` in
+ * send order, those a confirmation passed over wait in a heap by id, and `seen` is pruned from the
+ * bottom of a heap as `safe` moves.
  */
 export class DeviceCursor {
   private safeId: bigint;
   private readonly seen: Set<bigint>;
+  /** The ids of `seen`, lowest first (pruned together with it). */
+  private readonly seenByOrder = new IdHeap();
   /**
    * The largest id ever put in `seen` (it only grows). While it is above `safe` it is still in `seen`
    * (only ids at or below the new `safe` leave it), so it is the highest confirmed id without a scan.
@@ -27,6 +35,13 @@ export class DeviceCursor {
   private maxSeen: bigint;
   /** Sent, unconfirmed id → its send sequence number on this connection. */
   private readonly sent = new Map<bigint, number>();
+  /** Sent ids in send order, from `sentHead` on (confirmed ones are skipped when met). */
+  private sentOrder: bigint[] = [];
+  private sentHead = 0;
+  /** Sent ids a confirmation's walk passed over (above what it confirmed), lowest first. */
+  private readonly passedOver = new IdHeap();
+  /** Every sent id, lowest first (confirmed ones are dropped when met): `safe` stays below the lowest unconfirmed. */
+  private readonly sentByOrder = new IdHeap();
   /** Send sequence numbers of ids sent and already confirmed (to place a repeated confirmation). */
   private readonly confirmedSeq = new Map<bigint, number>();
   private sendSeq = 0;
@@ -42,7 +57,10 @@ export class DeviceCursor {
     this.safeId = start.safe;
     this.seen = new Set(start.seen.filter((id) => id > start.safe));
     this.maxSeen = start.safe;
-    for (const id of this.seen) if (id > this.maxSeen) this.maxSeen = id;
+    for (const id of this.seen) {
+      this.seenByOrder.push(id);
+      if (id > this.maxSeen) this.maxSeen = id;
+    }
   }
 
   /** A cursor for a device that has nothing yet and wants nothing old: it starts at the present. */
@@ -60,13 +78,15 @@ export class DeviceCursor {
   }
 
   markSent(id: bigint): void {
-    if (id <= this.safeId) return;
+    if (id <= this.safeId || this.sent.has(id)) return;
     if (this.sent.size >= DeviceCursor.MAX_TRACKED) {
       // A client that never confirms: stop tracking, but never let `safe` pass what it was sent.
       if (this.untrackedFloor === null || id - 1n < this.untrackedFloor) this.untrackedFloor = id - 1n;
       return;
     }
     this.sent.set(id, ++this.sendSeq);
+    this.sentOrder.push(id);
+    this.sentByOrder.push(id);
   }
 
   /** `safe` stays below what `pin` returns (ids the device still waits for before others it was not sent yet). */
@@ -92,19 +112,58 @@ export class DeviceCursor {
     const seq = this.sent.get(upto) ?? this.confirmedSeq.get(upto);
     let changed = false;
     if (seq !== undefined) {
-      for (const [id, s] of this.sent) {
-        if (id <= upto && s <= seq) {
-          this.sent.delete(id);
-          this.confirmedSeq.set(id, s);
-          this.seen.add(id);
-          if (id > this.maxSeen) this.maxSeen = id;
-          changed = true;
-        }
+      // Sent up to `upto`'s frame: walked in send order, each id once; those above `upto` wait in a heap.
+      while (this.sentHead < this.sentOrder.length) {
+        const id = this.sentOrder[this.sentHead];
+        const s = this.sent.get(id);
+        if (s !== undefined && s > seq) break;
+        this.sentHead++;
+        if (s === undefined) continue;
+        if (id <= upto) changed = this.markConfirmed(id, s) || changed;
+        else this.passedOver.push(id);
+      }
+      this.compactSentOrder();
+      // Passed over earlier and covered now. One sent after `upto`'s frame (a repeated, older
+      // confirmation) stops the pass: what it leaves stays unconfirmed, which is only conservative.
+      for (let top = this.passedOver.peek(); top !== undefined && top <= upto; top = this.passedOver.peek()) {
+        const s = this.sent.get(top);
+        if (s !== undefined && s > seq) break;
+        this.passedOver.pop();
+        if (s !== undefined) changed = this.markConfirmed(top, s) || changed;
       }
     }
     changed = this.advance(this.topConfirmed(upto)) || changed;
     if (changed) this.dirty = true;
     return changed;
+  }
+
+  private markConfirmed(id: bigint, s: number): boolean {
+    this.sent.delete(id);
+    this.confirmedSeq.set(id, s);
+    if (!this.seen.has(id)) {
+      this.seen.add(id);
+      this.seenByOrder.push(id);
+    }
+    if (id > this.maxSeen) this.maxSeen = id;
+    return true;
+  }
+
+  /** Drops the walked part of the send-order list once it is most of it. */
+  private compactSentOrder(): void {
+    if (this.sentHead > 1024 && this.sentHead * 2 > this.sentOrder.length) {
+      this.sentOrder = this.sentOrder.slice(this.sentHead);
+      this.sentHead = 0;
+    }
+  }
+
+  /** The lowest sent id not confirmed yet. */
+  private lowestUnconfirmed(): bigint | undefined {
+    let top = this.sentByOrder.peek();
+    while (top !== undefined && !this.sent.has(top)) {
+      this.sentByOrder.pop();
+      top = this.sentByOrder.peek();
+    }
+    return top;
   }
 
   /** The highest id the device confirmed: `upto`, or a larger one confirmed earlier. */
@@ -118,7 +177,8 @@ export class DeviceCursor {
     let candidate = upto;
     const lagBound = minIdAt(this.now() - this.lagMs);
     if (lagBound < candidate) candidate = lagBound;
-    for (const id of this.sent.keys()) if (id - 1n < candidate) candidate = id - 1n;
+    const unconfirmed = this.lowestUnconfirmed();
+    if (unconfirmed !== undefined && unconfirmed - 1n < candidate) candidate = unconfirmed - 1n;
     const pinned = this.pin?.() ?? null;
     if (pinned !== null && pinned - 1n < candidate) candidate = pinned - 1n;
     if (this.untrackedFloor !== null && this.untrackedFloor < candidate) candidate = this.untrackedFloor;
@@ -127,8 +187,11 @@ export class DeviceCursor {
     // all stored above `safe`, live sent the rest, and the lag bound means none is still being
     // written); none of them is still in `sent`, so all are confirmed: `safe` may pass them.
     this.safeId = candidate;
-    for (const id of this.seen) if (id <= candidate) this.seen.delete(id);
-    for (const id of this.confirmedSeq.keys()) if (id <= candidate) this.confirmedSeq.delete(id);
+    for (let low = this.seenByOrder.peek(); low !== undefined && low <= candidate; low = this.seenByOrder.peek()) {
+      this.seenByOrder.pop();
+      this.seen.delete(low);
+      this.confirmedSeq.delete(low);
+    }
     return true;
   }
 

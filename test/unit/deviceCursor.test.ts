@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { DeviceCursor } from '../../src/chat/DeviceCursor';
+import { IdHeap } from '../../src/chat/IdHeap';
 import { minIdAt } from '../../src/chat/snowflake';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -109,5 +111,70 @@ describe('DeviceCursor', () => {
     const start = DeviceCursor.atPresent(T0 + 1234);
     expect(start.safe).toBe(minIdAt(T0 + 1234));
     expect(start.seen).toEqual([]);
+  });
+
+  it('matches the plain model (walk everything sent) on any sends and in-order confirmations', () => {
+    // The model: what a confirmation covers, computed by walking every unconfirmed id (the old, O(n) way).
+    fc.assert(fc.property(
+      fc.array(fc.oneof(
+        fc.record({ send: fc.integer({ min: 1, max: 400 }) }),
+        fc.record({ confirm: fc.nat(), repeat: fc.boolean() }),
+        fc.record({ wait: fc.integer({ min: 0, max: 3000 }) }),
+      ), { maxLength: 300 }),
+      (ops) => {
+        const now = { t: 60_000 };
+        const c = cursor(now);
+        c.caughtUp();
+        const sentOrder: bigint[] = [];
+        const unconfirmed = new Map<bigint, number>();
+        const confirmed: bigint[] = [];
+        let nextConfirm = 0;
+        for (const op of ops) {
+          if ('send' in op) {
+            const x = id(now.t - 5_000 + op.send);
+            if (!c.wants(x)) continue;
+            c.markSent(x);
+            sentOrder.push(x);
+            unconfirmed.set(x, sentOrder.length);
+          } else if ('confirm' in op) {
+            // A client confirms frames in the order it gets them (sometimes one it confirmed before).
+            if (op.repeat && confirmed.length) {
+              c.confirm(confirmed[op.confirm % confirmed.length]);
+              continue;
+            }
+            if (nextConfirm >= sentOrder.length) continue;
+            nextConfirm += 1 + (op.confirm % (sentOrder.length - nextConfirm));
+            const upto = sentOrder[nextConfirm - 1];
+            for (const [x, seq] of [...unconfirmed]) if (x <= upto && seq <= nextConfirm) unconfirmed.delete(x);
+            confirmed.push(upto);
+            c.confirm(upto);
+          } else {
+            now.t += op.wait;
+            c.tick();
+          }
+          // safe never passes an unconfirmed id, and every id the model confirmed is had.
+          const lowest = [...unconfirmed.keys()].reduce<bigint | null>((a, b) => (a === null || b < a ? b : a), null);
+          if (lowest !== null) expect(c.safe).toBeLessThan(lowest);
+          for (const x of sentOrder) expect(c.wants(x)).toBe(false);
+          const seen = new Set(c.snapshot().seen);
+          for (const x of sentOrder) {
+            if (!unconfirmed.has(x) && x > c.safe) expect(seen.has(x)).toBe(true);
+            if (unconfirmed.has(x)) expect(seen.has(x)).toBe(false);
+          }
+        }
+      },
+    ), { numRuns: 300 });
+  });
+});
+
+describe('IdHeap', () => {
+  it('pops in ascending order whatever the pushes', () => {
+    fc.assert(fc.property(fc.array(fc.bigInt({ min: 0n, max: 1n << 62n })), (xs) => {
+      const h = new IdHeap();
+      for (const x of xs) h.push(x);
+      const out: bigint[] = [];
+      while (h.size) out.push(h.pop()!);
+      expect(out).toEqual([...xs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    }));
   });
 });

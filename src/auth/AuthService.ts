@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
-import bcrypt from 'bcrypt';
 import type { ConnectionKicker } from '../chat/DeviceService';
 import { ChatError } from '../errors';
 import type { UserRepository } from '../store/UserRepository';
+import type { PasswordHasher } from './PasswordHasher';
 import { TokenStore } from './TokenStore';
 
 export interface Principal {
@@ -23,17 +23,19 @@ export class AuthService {
   constructor(
     private readonly users: UserRepository,
     private readonly tokens: TokenStore,
-    private readonly bcryptRounds: number,
+    private readonly passwords: PasswordHasher,
     private readonly kicker: ConnectionKicker,
   ) {
-    this.dummyHash = bcrypt.hash(crypto.randomBytes(16).toString('hex'), bcryptRounds);
+    this.dummyHash = passwords.hash(crypto.randomBytes(16).toString('hex'));
   }
 
   async signup(username: string, password: string): Promise<PublicUser> {
+    // A cheap read first: a taken name costs no hash. The LWT claim in create() still decides races.
+    if (await this.users.isTaken(username)) throw new ChatError('username_taken', `username ${username} is taken`);
     const user = {
       userId: crypto.randomUUID(),
       username,
-      passwordHash: await bcrypt.hash(password, this.bcryptRounds),
+      passwordHash: await this.passwords.hash(password),
       createdAt: new Date(),
     };
     if (!(await this.users.create(user))) throw new ChatError('username_taken', `username ${username} is taken`);
@@ -42,7 +44,7 @@ export class AuthService {
 
   async login(username: string, password: string): Promise<{ token: string; userId: string; expiresAt: string }> {
     const user = await this.users.findByUsername(username);
-    const ok = await bcrypt.compare(password, user?.passwordHash ?? (await this.dummyHash));
+    const ok = await this.passwords.verify(password, user?.passwordHash ?? (await this.dummyHash));
     if (!user || !ok) throw new ChatError('invalid_credentials', 'wrong username or password');
     const { token, expiresAt } = await this.tokens.issue(user.userId);
     return { token, userId: user.userId, expiresAt: expiresAt.toISOString() };

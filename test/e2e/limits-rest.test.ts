@@ -265,5 +265,4 @@ describe('WebSocket admission', () => {
     await second.close();
     expect((await eventually(() => connect(plain, u3, d3))).closeCode).toBeNull();
   });
-
 });

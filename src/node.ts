@@ -147,6 +147,7 @@ async function buildNode(d: {
   });
   onRedisReset = () => {
     clientIds.redisWasReset();
+    gateway.restoreSlots().catch((err) => nodeLog.error('restoring connection slots after Redis reset failed', { err: String(err) }));
     cluster.recoverFromRedisReset()
       .then((users) => Promise.all(users.map((u) => presence.refresh(u))))
       .catch((err) => nodeLog.error('recovery after Redis reset failed', { err: String(err) }));

@@ -55,6 +55,14 @@ export class ConnectionSlots {
     await this.redis.eval(RELEASE, 1, this.keys.connSlots(userId), deviceId, slot);
   }
 
+  /** Writes the slots of open sockets back, without a limit check (Redis lost its data; they are open already). */
+  async restore(slots: ReadonlyArray<{ userId: string; deviceId: string; slot: string }>): Promise<void> {
+    const pipe = this.redis.pipeline();
+    for (const s of slots) pipe.hset(this.keys.connSlots(s.userId), s.deviceId, s.slot).expire(this.keys.connSlots(s.userId), this.ttlSeconds);
+    const failed = ((await pipe.exec()) ?? []).find(([err]) => err);
+    if (failed) throw failed[0];
+  }
+
   /** Keeps the hashes of users with sockets here from expiring (called with the route refresh). */
   async refresh(userIds: Iterable<string>): Promise<void> {
     const pipe = this.redis.pipeline();

@@ -52,6 +52,8 @@ export class WsGateway {
   private readonly closing = new Set<Promise<void>>();
   /** Upgrades between the capacity check and the socket's accept (or refusal). */
   private upgrading = 0;
+  /** The connection slot each open socket holds, to write back if Redis loses its data. */
+  private readonly slotOf = new WeakMap<ClientConnection, string>();
   private readonly origins: ReadonlySet<string>;
 
   constructor(
@@ -173,6 +175,7 @@ export class WsGateway {
       return;
     }
     this.connections.add(conn);
+    this.slotOf.set(conn, a.slot);
     conn.onClose((c) => {
       // A replaced socket's slot was taken over by its successor (same field, another value).
       if (!this.connections.remove(c)) return;
@@ -193,6 +196,15 @@ export class WsGateway {
         this.deps.log.error('connection set-up failed', { userId: a.userId, err: String(err) });
         conn.close(CloseCodes.internalError);
       });
+  }
+
+  /** Writes the per-user connection slots of this node's sockets back (after Redis lost its data). */
+  async restoreSlots(): Promise<void> {
+    const slots = this.connections.all().flatMap((c) => {
+      const slot = this.slotOf.get(c);
+      return slot === undefined ? [] : [{ userId: c.userId, deviceId: c.deviceId, slot }];
+    });
+    await this.admission.slots.restore(slots);
   }
 
   /** Closes every socket with 1001 and waits (bounded) for the close handshakes to finish. */

@@ -1,7 +1,8 @@
 import crypto from 'node:crypto';
+import Redis from 'ioredis';
 import WebSocket from 'ws';
 import {
-  api, eventually, newDevice, startCluster, startNodeProcess, uniqueName, WsClient,
+  api, eventually, FAST_FAILOVER, newDevice, newUser, privateRedis, startCluster, startNodeProcess, uniqueName, WsClient,
   type NodeProc, type TestCluster, type TestUser,
 } from '../support/helpers';
 
@@ -264,5 +265,30 @@ describe('WebSocket admission', () => {
     expect(await WsClient.refusal(url(plain, u3, d3))).toEqual({ status: 503, body: { error: { code: 'unavailable', message: expect.any(String) } } });
     await second.close();
     expect((await eventually(() => connect(plain, u3, d3))).closeCode).toBeNull();
+  });
+
+  it('writes the connection slots of open sockets back after Redis lost its data', async () => {
+    const redis = await privateRedis('conn-slots');
+    const node = await startNodeProcess({ ...FAST_FAILOVER, CHAT_REDIS_URL: redis.url, CHAT_WS_MAX_CONNECTIONS_PER_USER: '1' });
+    const client = new Redis(redis.url);
+    try {
+      const u = await newUser(node.url);
+      const [d1, d2] = [await newDevice(node.url, u), await newDevice(node.url, u)];
+      await connect(node, u, d1);
+      await redis.restart();
+      const slots = `${process.env.CHAT_REDIS_KEY_PREFIX}conn-slots:${u.userId}`;
+      await eventually(async () => (await client.hlen(slots)) === 1, 20000);
+      // Tokens went with Redis too: log in again, then the second device finds the first one counted.
+      const again = await eventually(async () => {
+        const l = await api(node.url, 'POST', '/api/auth/login', { body: { username: u.username, password: u.password } });
+        return l.status === 200 ? { ...u, token: l.body.token as string } : null;
+      });
+      expect((await WsClient.refusal(url(node, again!, d2))).status).toBe(429);
+    } finally {
+      node.proc.kill('SIGTERM');
+      await node.exited;
+      client.disconnect();
+      await redis.stop();
+    }
   });
 });

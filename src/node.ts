@@ -3,16 +3,19 @@ import type { AddressInfo } from 'node:net';
 import type { Client } from 'cassandra-driver';
 import type { Redis } from 'ioredis';
 import { AuthService } from './auth/AuthService';
+import { PasswordHasher } from './auth/PasswordHasher';
 import { TokenStore } from './auth/TokenStore';
 import { ChatService } from './chat/ChatService';
 import { ClientMessageIds, IDEMPOTENCY_TTL_SECONDS } from './chat/ClientMessageIds';
 import { ConversationService } from './chat/ConversationService';
 import { DeviceService } from './chat/DeviceService';
+import { DeviceSlots } from './chat/DeviceSlots';
 import { GapResolver } from './chat/GapResolver';
 import { GroupService } from './chat/GroupService';
 import { SyncService } from './chat/SyncService';
 import { SnowflakeGenerator } from './chat/snowflake';
 import { Cluster } from './cluster/Cluster';
+import { ConnectionSlots } from './cluster/ConnectionSlots';
 import { ConversationSequence } from './cluster/ConversationSequence';
 import { GroupVersions } from './cluster/GroupVersions';
 import { Keys } from './cluster/keys';
@@ -23,6 +26,7 @@ import { RouteRegistry } from './cluster/RouteRegistry';
 import { StreamRouter } from './cluster/StreamRouter';
 import type { Config } from './config/config';
 import { createHttpApp } from './http/app';
+import { RateLimits } from './http/rateLimits';
 import type { Logger } from './log';
 import { PresenceService } from './presence/PresenceService';
 import { LogProvider, WebhookProvider } from './push/providers';
@@ -110,8 +114,10 @@ async function buildNode(d: {
   config.push, nodeLog.child('push'));
   const groups = new GroupService(conversationRepo, conversations, chat, groupVersions, config.chat.maxGroupMembers);
   const sync = new SyncService(conversations, messages);
-  const auth = new AuthService(users, new TokenStore(redis, keys, config.auth.tokenTtlSeconds), config.auth.bcryptRounds, cluster);
-  const devices = new DeviceService(deviceRepo, cursors, cluster);
+  const auth = new AuthService(users, new TokenStore(redis, keys, config.auth.tokenTtlSeconds),
+    new PasswordHasher(config.auth.bcryptRounds, config.rateLimit.maxConcurrentHashes), cluster);
+  const devices = new DeviceService(deviceRepo, cursors, cluster,
+    new DeviceSlots(redis, keys, async (u) => (await deviceRepo.list(u)).map((x) => x.deviceId), config.chat.maxDevicesPerUser));
   const gateway = new WsGateway(auth, devices, cluster, routes, connections, {
     chat, conversations, sync, cursors, presence,
     safetyLagMs: config.sync.safetyLagMs,
@@ -122,7 +128,11 @@ async function buildNode(d: {
       maxBufferedBytes: config.ws.maxBufferedBytes,
       maxFramesPerSecond: config.ws.maxFramesPerSecond,
     },
-  }, { pingIntervalMs: config.ws.pingIntervalMs, routeRefreshMs: (routeTtlSeconds * 1000) / 4, presenceTimeoutMs: config.presence.timeoutMs });
+  }, { pingIntervalMs: config.ws.pingIntervalMs, routeRefreshMs: (routeTtlSeconds * 1000) / 4, presenceTimeoutMs: config.presence.timeoutMs }, {
+    slots: new ConnectionSlots(redis, keys, lease, config.ws.maxConnectionsPerUser, routeTtlSeconds),
+    maxConnections: config.ws.maxConnections,
+    allowedOrigins: config.ws.allowedOrigins,
+  });
   onPeersGone = (gone) => {
     presence.sweep(gone).catch((err) => nodeLog.error('presence sweep failed', { err: String(err) }));
     cluster.recoverFromPeerLoss(gone.map((n) => n.nodeId)).catch((err) => nodeLog.error('recovery after node loss failed', { err: String(err) }));
@@ -137,6 +147,7 @@ async function buildNode(d: {
   });
   onRedisReset = () => {
     clientIds.redisWasReset();
+    gateway.restoreSlots().catch((err) => nodeLog.error('restoring connection slots after Redis reset failed', { err: String(err) }));
     cluster.recoverFromRedisReset()
       .then((users) => Promise.all(users.map((u) => presence.refresh(u))))
       .catch((err) => nodeLog.error('recovery after Redis reset failed', { err: String(err) }));
@@ -144,6 +155,9 @@ async function buildNode(d: {
 
   const app = createHttpApp({
     auth, devices, conversations, groups, sync, presence, discovery, maxGroupMembers: config.chat.maxGroupMembers, log: nodeLog.child('http'),
+    limits: new RateLimits(redis, config.redis.keyPrefix, config.rateLimit),
+    trustProxy: config.server.trustProxy,
+    corsOrigins: config.server.corsOrigins,
     health: {
       nodeId: () => nodeId,
       connections: () => connections.count,

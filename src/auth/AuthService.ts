@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
-import bcrypt from 'bcrypt';
 import type { ConnectionKicker } from '../chat/DeviceService';
 import { ChatError } from '../errors';
 import type { UserRepository } from '../store/UserRepository';
-import { TokenStore, type TokenGrant } from './TokenStore';
+import type { PasswordHasher } from './PasswordHasher';
+import type { TokenGrant, TokenStore } from './TokenStore';
 
 /** The authenticated caller: who, with which token, of which generation, valid until when. */
 export type Principal = TokenGrant;
@@ -21,17 +21,19 @@ export class AuthService {
   constructor(
     private readonly users: UserRepository,
     private readonly tokens: TokenStore,
-    private readonly bcryptRounds: number,
+    private readonly passwords: PasswordHasher,
     private readonly kicker: ConnectionKicker,
   ) {
-    this.dummyHash = bcrypt.hash(crypto.randomBytes(16).toString('hex'), bcryptRounds);
+    this.dummyHash = passwords.hash(crypto.randomBytes(16).toString('hex'));
   }
 
   async signup(username: string, password: string): Promise<PublicUser> {
+    // A cheap read first: a taken name costs no hash. The LWT claim in create() still decides races.
+    if (await this.users.isTaken(username)) throw new ChatError('username_taken', `username ${username} is taken`);
     const user = {
       userId: crypto.randomUUID(),
       username,
-      passwordHash: await bcrypt.hash(password, this.bcryptRounds),
+      passwordHash: await this.passwords.hash(password),
       createdAt: new Date(),
     };
     if (!(await this.users.create(user))) throw new ChatError('username_taken', `username ${username} is taken`);
@@ -44,7 +46,7 @@ export class AuthService {
     const userId = await this.users.idByUsername(username);
     const generation = userId ? await this.tokens.generation(userId) : 0;
     const user = userId ? await this.users.findById(userId) : null;
-    const ok = await bcrypt.compare(password, user?.passwordHash ?? (await this.dummyHash));
+    const ok = await this.passwords.verify(password, user?.passwordHash ?? (await this.dummyHash));
     if (!user || !ok) throw new ChatError('invalid_credentials', 'wrong username or password');
     const { token, expiresAt } = await this.tokens.issue(user.userId, generation);
     return { token, userId: user.userId, expiresAt: expiresAt.toISOString() };
@@ -78,10 +80,10 @@ export class AuthService {
    */
   async changePassword(p: Principal, currentPassword: string, newPassword: string): Promise<{ token: string; expiresAt: string }> {
     const user = await this.users.findById(p.userId);
-    if (!user || !(await bcrypt.compare(currentPassword, user.passwordHash))) {
+    if (!user || !(await this.passwords.verify(currentPassword, user.passwordHash))) {
       throw new ChatError('invalid_credentials', 'the current password is wrong');
     }
-    await this.users.setPasswordHash(user.userId, await bcrypt.hash(newPassword, this.bcryptRounds));
+    await this.users.setPasswordHash(user.userId, await this.passwords.hash(newPassword));
     // After the hash is replaced: a login still holding the old generation is revoked with it.
     const generation = await this.tokens.revokeAll(user.userId);
     const { token, expiresAt } = await this.tokens.issue(user.userId, generation);

@@ -3,6 +3,7 @@ import { ChatError } from '../errors';
 import type { CursorRepository, StoredCursor } from '../store/CursorRepository';
 import type { DeviceRecord, DeviceRepository } from '../store/DeviceRepository';
 import { DeviceCursor } from './DeviceCursor';
+import type { DeviceSlots } from './DeviceSlots';
 
 export interface DeviceView {
   deviceId: string;
@@ -26,20 +27,16 @@ export interface KickRequest {
   reason: 'device_removed' | 'logged_out';
 }
 
-export const MAX_DEVICES_PER_USER = 100;
-
 export class DeviceService {
   constructor(
     private readonly devices: DeviceRepository,
     private readonly cursors: CursorRepository,
     private readonly kicker: ConnectionKicker,
+    private readonly slots: DeviceSlots,
   ) {}
 
+  /** Registers a device; 409 `limit_reached` past chat.maxDevicesPerUser (counted atomically, see DeviceSlots). */
   async register(userId: string, input: { name: string; platform: string | null; pushToken: string | null }): Promise<DeviceView> {
-    const existing = await this.devices.list(userId);
-    if (existing.length >= MAX_DEVICES_PER_USER) {
-      throw new ChatError('invalid_request', `a user may register at most ${MAX_DEVICES_PER_USER} devices; delete one first`);
-    }
     const d: DeviceRecord = {
       userId,
       deviceId: crypto.randomUUID(),
@@ -48,9 +45,16 @@ export class DeviceService {
       pushToken: input.pushToken,
       createdAt: new Date(),
     };
-    // A new device starts at the present: it syncs what arrives from now on, not the whole history.
-    await this.cursors.save(userId, d.deviceId, DeviceCursor.atPresent());
-    await this.devices.create(d);
+    await this.slots.reserve(userId, d.deviceId);
+    try {
+      // A new device starts at the present: it syncs what arrives from now on, not the whole history.
+      await this.cursors.save(userId, d.deviceId, DeviceCursor.atPresent());
+      await this.devices.create(d);
+    } catch (err) {
+      // If this fails too, the reservation is pruned once it is a minute old (DeviceSlots).
+      await this.slots.release(userId, d.deviceId).catch(() => undefined);
+      throw err;
+    }
     return toView(d);
   }
 
@@ -82,6 +86,7 @@ export class DeviceService {
     if (!(await this.owns(userId, deviceId))) throw new ChatError('not_found', `no device ${deviceId}`);
     await this.devices.delete(userId, deviceId);
     await this.cursors.delete(userId, deviceId);
+    await this.slots.release(userId, deviceId);
     await this.kicker.kick({ userId, deviceId, reason: 'device_removed' });
   }
 }

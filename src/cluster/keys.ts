@@ -35,6 +35,10 @@ export class Keys {
   sequence(conversationId: string): string { return `${this.prefix}seq:${conversationId}`; }
   /** List of "id:prev" and "v:id" (void), newest first, capped, EX sequence TTL: recent links of a conversation's sequence. */
   sequenceLinks(conversationId: string): string { return `${this.prefix}seq-links:${conversationId}`; }
+  /** Hash deviceId → reserved-at ms, plus field "~" once filled from Cassandra: a user's device slots (DeviceSlots). */
+  deviceSlots(userId: string): string { return `${this.prefix}device-slots:${userId}`; }
+  /** Hash deviceId → "nodeId/instance/nonce", EX route TTL: a user's open sockets across the cluster (ConnectionSlots). */
+  connSlots(userId: string): string { return `${this.prefix}conn-slots:${userId}`; }
   /** String userId, EX token TTL, keyed by the SHA-256 of the bearer token. */
   token(tokenHash: string): string { return `${this.prefix}token:${tokenHash}`; }
   /** String integer, no TTL: the user's token generation; raising it revokes every token issued under an older one. */

@@ -1,3 +1,4 @@
+import cors from 'cors';
 import express, { type Express } from 'express';
 import type { AuthService } from '../auth/AuthService';
 import type { ConversationService } from '../chat/ConversationService';
@@ -9,6 +10,7 @@ import type { PresenceService } from '../presence/PresenceService';
 import type { Logger } from '../log';
 import { requireAuth } from './auth';
 import { errorHandler, notFound } from './errors';
+import type { RateLimits } from './rateLimits';
 import { authRoutes } from './routes/authRoutes';
 import { conversationRoutes } from './routes/conversationRoutes';
 import { deviceRoutes } from './routes/deviceRoutes';
@@ -35,11 +37,26 @@ export function createHttpApp(deps: {
   discovery: Discovery;
   maxGroupMembers: number;
   health: HealthSource;
+  limits: RateLimits;
+  /** server.trustProxy: one proxy hop (yours) is trusted to name the client in X-Forwarded-For. */
+  trustProxy: boolean;
+  /** server.corsOrigins; empty = any origin. */
+  corsOrigins: readonly string[];
   log: Logger;
 }): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Only the entry your proxy appended is believed: anything to its left the client may have forged.
+  app.set('trust proxy', deps.trustProxy ? 1 : false);
+  // Bearer tokens, no cookies: any listed origin (or any at all) may call with Authorization.
+  app.use(cors({
+    origin: deps.corsOrigins.length === 0 ? '*' : [...deps.corsOrigins],
+    methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    allowedHeaders: ['Authorization', 'Content-Type'],
+    exposedHeaders: ['Retry-After'],
+    maxAge: 600,
+  }));
   app.use(express.json({ limit: '64kb', strict: true }));
 
   app.get('/health', (_req, res) => {
@@ -51,8 +68,8 @@ export function createHttpApp(deps: {
     else res.status(503).json({ error: { code: 'unavailable', message: `not answering: ${down.join(', ')}` }, unavailable: down });
   });
 
-  app.use('/api/auth', authRoutes(deps.auth));
-  const authed = requireAuth(deps.auth);
+  app.use('/api/auth', authRoutes(deps.auth, deps.limits));
+  const authed = [requireAuth(deps.auth), deps.limits.perUser];
   const presence = presenceRoutes(deps.presence);
   app.use('/api/users', authed, presence.single, userRoutes(deps.auth));
   app.use('/api/presence', authed, presence.batch);

@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ChatError, toChatError, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
+import { RateLimitedError } from './rateLimits';
 
 const STATUS: Record<ErrorCode, number> = {
   invalid_request: 400,
@@ -47,6 +48,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       e = toChatError(err);
       log.error('request failed', { method: req.method, path: req.path, err: err instanceof Error ? err : String(err) });
     }
+    if (e instanceof RateLimitedError) res.set('Retry-After', String(e.retryAfterSeconds));
     res.status(errorStatus(e.code)).json(errorBody(e));
   };
 }

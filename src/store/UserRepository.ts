@@ -31,6 +31,12 @@ export class UserRepository {
     return { userId: row.user_id, username: row.username, passwordHash: row.password_hash, createdAt: row.created_at };
   }
 
+  /** Whether the name (any case) is claimed: one read, for a check before the costly part of a signup. */
+  async isTaken(username: string): Promise<boolean> {
+    const rs = await this.db.execute('SELECT user_id FROM users_by_username WHERE username_key = ?', [usernameKey(username)]);
+    return rs.first() !== null;
+  }
+
   async findByUsername(username: string): Promise<UserRecord | null> {
     const userId = await this.idByUsername(username);
     return userId ? this.findById(userId) : null;

@@ -6,6 +6,7 @@ import type { DeviceService } from '../chat/DeviceService';
 import { parseId } from '../chat/snowflake';
 import { ID } from '../chat/validation';
 import type { Cluster } from '../cluster/Cluster';
+import type { ConnectionSlots } from '../cluster/ConnectionSlots';
 import type { RouteRegistry } from '../cluster/RouteRegistry';
 import { ChatError, toChatError } from '../errors';
 import { errorStatus } from '../http/errors';
@@ -23,6 +24,17 @@ const CURSOR_TICK_MS = 250;
 interface Authorized extends Principal {
   deviceId: string;
   cursor: StoredCursor;
+  /** The per-user connection slot held for this socket (ConnectionSlots). */
+  slot: string;
+}
+
+/** Who may open a socket here, checked before the upgrade. */
+export interface Admission {
+  slots: ConnectionSlots;
+  /** ws.maxConnections: sockets on this node, counting upgrades in progress. */
+  maxConnections: number;
+  /** ws.allowedOrigins; empty = any. */
+  allowedOrigins: readonly string[];
 }
 
 /**
@@ -36,6 +48,11 @@ export class WsGateway {
   private readonly timers: NodeJS.Timeout[] = [];
   /** Route removals and presence updates of closed sockets still running (awaited at shutdown). */
   private readonly closing = new Set<Promise<void>>();
+  /** Upgrades between the capacity check and the socket's accept (or refusal). */
+  private upgrading = 0;
+  /** The connection slot each open socket holds, to write back if Redis loses its data. */
+  private readonly slotOf = new WeakMap<ClientConnection, string>();
+  private readonly origins: ReadonlySet<string>;
 
   constructor(
     private readonly auth: AuthService,
@@ -45,7 +62,9 @@ export class WsGateway {
     private readonly connections: ConnectionManager,
     private readonly deps: ConnectionDeps,
     private readonly timing: { pingIntervalMs: number; routeRefreshMs: number; presenceTimeoutMs: number },
+    private readonly admission: Admission,
   ) {
+    this.origins = new Set(admission.allowedOrigins.map((o) => o.toLowerCase()));
     // Content is counted in UTF-16 units; JSON may escape one as up to 6 bytes (\uXXXX).
     this.wss = new WebSocketServer({
       noServer: true,
@@ -74,6 +93,7 @@ export class WsGateway {
     every(this.timing.routeRefreshMs, () => {
       const users = new Set(this.connections.all().map((c) => c.userId));
       this.routes.refresh(users).catch((err) => this.deps.log.warn('route refresh failed', { err: String(err) }));
+      this.admission.slots.refresh(users).catch((err) => this.deps.log.warn('connection slot refresh failed', { err: String(err) }));
     });
   }
 
@@ -86,19 +106,49 @@ export class WsGateway {
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', (err) => this.deps.log.debug('upgrade socket error', { err: String(err) }));
+    // Counted synchronously with the check: a burst of upgrades cannot all pass it.
+    if (this.connections.count + this.upgrading >= this.admission.maxConnections) {
+      abortHandshake(socket, new ChatError('unavailable', 'this node is full; connect to another node'));
+      return;
+    }
+    this.upgrading++;
     this.authorize(req).then(
       (a) => {
-        if (socket.destroyed) return;
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, a));
+        this.upgrading--;
+        let accepted = false;
+        // Whatever ends the socket before it is accepted (client gone, ws refusing bad headers) frees the slot.
+        const release = () => {
+          if (!accepted) this.releaseSlot(a.userId, a.deviceId, a.slot);
+        };
+        if (socket.destroyed) return release();
+        socket.once('close', release);
+        this.wss.handleUpgrade(req, socket, head, (ws) => {
+          accepted = true;
+          socket.off('close', release);
+          this.accept(ws, a);
+        });
       },
-      (err) => abortHandshake(socket, toChatError(err)),
+      (err) => {
+        this.upgrading--;
+        abortHandshake(socket, toChatError(err));
+      },
     );
+  }
+
+  private releaseSlot(userId: string, deviceId: string, slot: string): void {
+    this.admission.slots.release(userId, deviceId, slot)
+      .catch((err) => this.deps.log.warn('connection slot release failed', { err: String(err) }));
   }
 
   private async authorize(req: IncomingMessage): Promise<Authorized> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname !== '/ws') throw new ChatError('not_found', 'no such endpoint; WebSocket clients connect to /ws');
     if (!this.accepting) throw new ChatError('unavailable', 'this node is shutting down; connect to another node');
+    // Browsers always send Origin; a client without one is not a browser page and may connect.
+    const origin = req.headers.origin;
+    if (this.origins.size > 0 && origin !== undefined && !this.origins.has(origin.toLowerCase())) {
+      throw new ChatError('forbidden', 'this origin may not open a WebSocket here');
+    }
     const principal = await this.auth.authenticate(url.searchParams.get('token') ?? bearer(req.headers.authorization));
     const deviceId = url.searchParams.get('deviceId');
     if (!deviceId || deviceId.length > ID.max || !ID.pattern.test(deviceId)) {
@@ -110,7 +160,9 @@ export class WsGateway {
     const stored = await this.devices.cursorIfOwned(principal.userId, deviceId);
     if (!stored) throw new ChatError('forbidden', 'this device is not registered to this user');
     const cursor = after !== null ? { safe: after, seen: [] } : stored;
-    return { ...principal, deviceId, cursor };
+    // Last, so that no check after it can fail and leave the slot taken.
+    const slot = await this.admission.slots.reserve(principal.userId, deviceId);
+    return { ...principal, deviceId, cursor, slot };
   }
 
   private accept(ws: WebSocket, a: Authorized): void {
@@ -118,11 +170,15 @@ export class WsGateway {
       { hash: a.tokenHash, generation: a.generation, expiresAt: a.expiresAt }, a.cursor, this.deps);
     if (!this.accepting) {
       conn.close(CloseCodes.goingAway);
+      this.releaseSlot(a.userId, a.deviceId, a.slot);
       return;
     }
     this.connections.add(conn);
+    this.slotOf.set(conn, a.slot);
     conn.onClose((c) => {
+      // A replaced socket's slot was taken over by its successor (same field, another value).
       if (!this.connections.remove(c)) return;
+      this.releaseSlot(c.userId, c.deviceId, a.slot);
       const done: Promise<void> = this.cluster.unregister(c.userId, c.deviceId)
         .then(() => this.deps.presence.refresh(c.userId))
         .catch((err) => this.deps.log.warn('route unregister or presence update failed', { err: String(err) }))
@@ -155,6 +211,15 @@ export class WsGateway {
     else if (token.status === 'rejected' || device.status === 'rejected') throw token.status === 'rejected' ? token.reason : (device as PromiseRejectedResult).reason;
     else return true;
     return false;
+  }
+
+  /** Writes the per-user connection slots of this node's sockets back (after Redis lost its data). */
+  async restoreSlots(): Promise<void> {
+    const slots = this.connections.all().flatMap((c) => {
+      const slot = this.slotOf.get(c);
+      return slot === undefined ? [] : [{ userId: c.userId, deviceId: c.deviceId, slot }];
+    });
+    await this.admission.slots.restore(slots);
   }
 
   /** Closes every socket with 1001 and waits (bounded) for the close handshakes to finish. */
@@ -191,5 +256,7 @@ function abortHandshake(socket: Duplex, err: ChatError): void {
 }
 
 function statusText(status: number): string {
-  return ({ 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' } as Record<number, string>)[status] ?? 'Error';
+  return ({
+    400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests', 503: 'Service Unavailable',
+  } as Record<number, string>)[status] ?? 'Error';
 }

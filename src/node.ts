@@ -11,6 +11,8 @@ import { ConversationService } from './chat/ConversationService';
 import { DeviceService } from './chat/DeviceService';
 import { DeviceSlots } from './chat/DeviceSlots';
 import { GapResolver } from './chat/GapResolver';
+import { BlockService } from './chat/BlockService';
+import { ConversationQuota } from './chat/ConversationQuota';
 import { GroupService } from './chat/GroupService';
 import { SyncService } from './chat/SyncService';
 import { SnowflakeGenerator } from './chat/snowflake';
@@ -39,6 +41,7 @@ import { CursorRepository } from './store/CursorRepository';
 import { DeviceRepository } from './store/DeviceRepository';
 import { MessageRepository } from './store/MessageRepository';
 import { runMigrations } from './store/migrate';
+import { BlockRepository } from './store/BlockRepository';
 import { UserRepository } from './store/UserRepository';
 import { WriteBatcher } from './store/WriteBatcher';
 import { ConnectionManager } from './ws/ConnectionManager';
@@ -102,9 +105,14 @@ async function buildNode(d: {
   const conversations = new ConversationService(conversationRepo, messages, cluster, groupVersions);
   const pushQueue = new PushQueue(redis, keys, config.push.delayMs);
   const sequence = new ConversationSequence(redis, keys);
+  const blocks = new BlockService(redis, keys, new BlockRepository(db), users);
+  const quota = new ConversationQuota(redis, keys, conversationRepo, {
+    maxConversationsPerUser: config.chat.maxConversationsPerUser,
+    groupsPerUserPerHour: config.rateLimit.enabled ? config.chat.groupsPerUserPerHour : null,
+  });
   const chat = new ChatService(users, conversationRepo, conversations, messages, clientIds,
-    new SnowflakeGenerator(nodeId), sequence, cluster, cluster, pushQueue, nodeLog.child('chat'));
-  const presence = new PresenceService(redis, keys, db, conversations, cluster, config.presence.typingIntervalMs, nodeLog.child('presence'));
+    new SnowflakeGenerator(nodeId), sequence, cluster, cluster, pushQueue, nodeLog.child('chat'), blocks, quota);
+  const presence = new PresenceService(redis, keys, db, conversations, cluster, config.presence.typingIntervalMs, nodeLog.child('presence'), blocks);
   const discovery = new Discovery(redis, keys, lease);
   const deviceRepo = new DeviceRepository(db);
   const pushWorker = new PushWorker(redis, pushBlocking, keys, {
@@ -112,7 +120,7 @@ async function buildNode(d: {
     isConnected: (userId, deviceId) => cluster.isConnected(userId, deviceId),
   }, config.push.provider === 'webhook' ? new WebhookProvider(config.push.webhookUrl as string) : new LogProvider(nodeLog.child('push')),
   config.push, nodeLog.child('push'));
-  const groups = new GroupService(conversationRepo, conversations, chat, groupVersions, config.chat.maxGroupMembers);
+  const groups = new GroupService(conversationRepo, conversations, chat, groupVersions, config.chat.maxGroupMembers, blocks, quota);
   const sync = new SyncService(conversations, messages);
   const auth = new AuthService(users, new TokenStore(redis, keys, config.auth.tokenTtlSeconds),
     new PasswordHasher(config.auth.bcryptRounds, config.rateLimit.maxConcurrentHashes), cluster);
@@ -154,7 +162,7 @@ async function buildNode(d: {
   };
 
   const app = createHttpApp({
-    auth, devices, conversations, groups, sync, presence, discovery, maxGroupMembers: config.chat.maxGroupMembers, log: nodeLog.child('http'),
+    auth, blocks, devices, conversations, groups, sync, presence, discovery, maxGroupMembers: config.chat.maxGroupMembers, log: nodeLog.child('http'),
     limits: new RateLimits(redis, config.redis.keyPrefix, config.rateLimit),
     trustProxy: config.server.trustProxy,
     corsOrigins: config.server.corsOrigins,

@@ -4,7 +4,9 @@ import { withRetries } from '../retry';
 import type { Conversation, ConversationRepository } from '../store/ConversationRepository';
 import type { MessageRepository, StoredMessage } from '../store/MessageRepository';
 import type { UserRepository } from '../store/UserRepository';
+import type { BlockService } from './BlockService';
 import type { ClientMessageIds } from './ClientMessageIds';
+import type { ConversationQuota } from './ConversationQuota';
 import type { ConversationService } from './ConversationService';
 import type { ClientMessageRef } from '../store/ClientMessageRepository';
 import { OrderedCommits, type CommitSlot } from './OrderedCommits';
@@ -95,6 +97,8 @@ export class ChatService {
     private readonly owners: IdOwners,
     private readonly notifier: OfflineNotifier,
     private readonly log: Logger,
+    private readonly blocks: BlockService,
+    private readonly quota: ConversationQuota,
   ) {
     this.sequencer = new Sequencer(sequence, ids, this.commits);
   }
@@ -110,6 +114,9 @@ export class ChatService {
   async accept(sender: Sender, input: SendInput): Promise<Accepted> {
     let conversation: Conversation | null = null;
     let conversationId: string;
+    // A direct message needs the peer's consent: one Redis check (BlockService), no Cassandra read.
+    const peer = input.to ?? directPeer(input.conversationId, sender.userId);
+    if (peer !== null) await this.blocks.requireNotBlocked(sender.userId, [peer]);
     if (input.to !== undefined) {
       conversation = await this.directWith(sender.userId, input.to);
       conversationId = conversation.conversationId;
@@ -374,7 +381,11 @@ export class ChatService {
     const conversation: Conversation = {
       conversationId, type: 'direct', name: null, ownerId: null, members: [userId, peerId].sort(), version: 0, createdAt: new Date(),
     };
-    await this.conversationRepo.create(conversation, null);
+    await this.quota.reserve(conversation.members, conversationId);
+    await this.conversationRepo.create(conversation, null).catch(async (err: unknown) => {
+      await Promise.all(conversation.members.map((m) => this.quota.release(m, conversationId))).catch(() => undefined);
+      throw err;
+    });
     return conversation;
   }
 
@@ -387,6 +398,14 @@ export class ChatService {
     }
     return found;
   }
+}
+
+/** The other member of a direct conversation `userId` is in (null for a group, or one they are not in). */
+function directPeer(conversationId: string | undefined, userId: string): string | null {
+  if (!conversationId?.startsWith('d_')) return null;
+  const parts = conversationId.slice(2).split('_');
+  if (parts.length !== 2 || !parts.includes(userId)) return null;
+  return parts[0] === userId ? parts[1] : parts[0];
 }
 
 /** Key of a send attempt in progress on this node: a resend of it meanwhile waits for its outcome. */

@@ -103,15 +103,24 @@ export class ConversationService {
 
   /**
    * The user's conversation rows with `lastMessageId` filled in: the newest message they may see
-   * (capped at their removal). One small read per conversation.
+   * (capped at their removal). One small read per current conversation, and per membership that
+   * ended after `since` (what a catch-up from `since` still owes them); older ones cost nothing.
    */
-  async memberships(userId: string): Promise<Membership[]> {
-    return (await this.withLastMessage(userId)).map((m) => m.row);
+  async memberships(userId: string, since: bigint): Promise<Membership[]> {
+    return (await this.withLastMessage(userId, since)).map((m) => m.row);
   }
 
   /** Each conversation row of the user with its newest visible message (the row's `lastMessageId` is that message's id). */
-  private async withLastMessage(userId: string): Promise<Array<{ row: Membership; last: StoredMessage | null }>> {
-    const rows = await this.conversations.listForUser(userId);
+  private async withLastMessage(userId: string, since: bigint | null): Promise<Array<{ row: Membership; last: StoredMessage | null }>> {
+    const [index, removed] = await Promise.all([
+      this.conversations.indexRows(userId),
+      since === null ? [] : this.conversations.removedSince(userId, since),
+    ]);
+    // Current rows, plus rows that ended after `since` (legacy rows from before migration 006 kept
+    // left_at in the index); a re-join replaced its removal row, and the current row wins anyway.
+    const rows = index.filter((r) => r.leftAt === null || (since !== null && r.leftAt > since));
+    const seen = new Set(rows.map((r) => r.conversationId));
+    for (const r of removed) if (!seen.has(r.conversationId)) rows.push(r);
     return mapLimited(rows, 16, async (r) => {
       const last = await this.messages.newest(r.conversationId, r.leftAt);
       return { row: { ...r, lastMessageId: last?.messageId ?? null }, last };
@@ -119,7 +128,7 @@ export class ConversationService {
   }
 
   async list(userId: string): Promise<ConversationSummary[]> {
-    const current = (await this.withLastMessage(userId)).filter(({ row }) => row.leftAt === null);
+    const current = await this.withLastMessage(userId, null);
     const summaries = await mapLimited(current, 16, async ({ row, last }) => {
       const [c, unreadCount] = await Promise.all([this.get(row.conversationId), this.unread(userId, row)]);
       return {
@@ -148,7 +157,7 @@ export class ConversationService {
 
   /** Everyone sharing a current conversation with the user (a direct peer comes from the id itself). */
   async contactsOf(userId: string): Promise<string[]> {
-    const rows = (await this.conversations.listForUser(userId)).filter((m) => m.leftAt === null);
+    const rows = await this.conversations.listForUser(userId);
     const ids = new Set<string>();
     const groups: string[] = [];
     for (const row of rows) {

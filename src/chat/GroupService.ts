@@ -1,7 +1,9 @@
 import type { GroupVersions } from '../cluster/GroupVersions';
 import { ChatError } from '../errors';
 import type { Conversation, ConversationRepository } from '../store/ConversationRepository';
-import type { ChatService } from './ChatService';
+import type { BlockService } from './BlockService';
+import type { ChatService, SystemEventSlot } from './ChatService';
+import type { ConversationQuota } from './ConversationQuota';
 import type { ConversationService } from './ConversationService';
 import type { SystemAction } from './views';
 
@@ -29,16 +31,36 @@ export class GroupService {
     private readonly chat: ChatService,
     private readonly versions: GroupVersions,
     private readonly maxMembers: number,
+    private readonly blocks: BlockService,
+    private readonly quota: ConversationQuota,
   ) {}
 
+  /**
+   * Nobody in `memberIds` may have blocked the owner (403 blocked); the owner's groups per hour and
+   * every member's active conversations are capped (409 limit_reached).
+   */
   async create(ownerId: string, name: string, memberIds: readonly string[]): Promise<GroupView> {
     const members = [...new Set([ownerId, ...memberIds])].sort();
     if (members.length > this.maxMembers) throw new ChatError('group_full', `a group has at most ${this.maxMembers} members`);
     await this.requireUsers(members.filter((m) => m !== ownerId));
+    await this.blocks.requireNotBlocked(ownerId, members);
+    await this.quota.countGroupCreation(ownerId);
     const conversationId = `g_${this.chat.nextId()}`;
-    const event = await this.chat.reserveEvent(conversationId);
+    try {
+      await this.quota.reserve(members, conversationId);
+    } catch (err) {
+      await this.quota.refundGroupCreation(ownerId);
+      throw err;
+    }
     const c: Conversation = { conversationId, type: 'group', name, ownerId, members, version: 1, createdAt: new Date() };
-    await event.unlessFails(this.repo.create(c, event.messageId));
+    let event: SystemEventSlot;
+    try {
+      event = await this.chat.reserveEvent(conversationId);
+      await event.unlessFails(this.repo.create(c, event.messageId));
+    } catch (err) {
+      await Promise.all(members.map((m) => this.quota.release(m, conversationId))).catch(() => undefined);
+      throw err;
+    }
     await event.append(ownerId, { action: 'group.created', userId: ownerId }, members);
     return view(c);
   }
@@ -47,25 +69,41 @@ export class GroupService {
     return view(await this.requireGroupMember(userId, conversationId));
   }
 
-  /** The owner adds a member. Adding a current member changes nothing. */
+  /**
+   * The owner adds a member. Adding a current member changes nothing. The added user must not have
+   * blocked the owner (403 blocked) and must be under their conversation cap (409 limit_reached).
+   */
   async addMember(actorId: string, conversationId: string, userId: string): Promise<GroupView> {
-    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const c = await this.requireGroupMember(actorId, conversationId);
-      if (c.ownerId !== actorId) throw new ChatError('forbidden', 'only the owner adds members');
-      if (c.members.includes(userId)) {
-        // Already in the set; if an earlier add died before writing the member's row, finish it.
-        const row = await this.repo.membership(userId, conversationId);
-        if (!row || row.leftAt !== null) await this.recordJoin(c, actorId, userId, c.members, c.version);
-        return view(c);
+    let reserved = false;
+    try {
+      for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+        const c = await this.requireGroupMember(actorId, conversationId);
+        if (c.ownerId !== actorId) throw new ChatError('forbidden', 'only the owner adds members');
+        if (c.members.includes(userId)) {
+          reserved = false; // a member: their slot is theirs, whoever took it
+          // Already in the set; if an earlier add died before writing the member's row, finish it.
+          const row = await this.repo.membership(userId, conversationId);
+          if (!row || row.leftAt !== null) await this.recordJoin(c, actorId, userId, c.members, c.version);
+          return view(c);
+        }
+        await this.requireUsers([userId]);
+        if (c.members.length >= this.maxMembers) throw new ChatError('group_full', `a group has at most ${this.maxMembers} members`);
+        if (!reserved) {
+          await this.blocks.requireNotBlocked(actorId, [userId]);
+          await this.quota.reserve([userId], conversationId);
+          reserved = true;
+        }
+        const members = [...c.members, userId].sort();
+        if (!(await this.repo.compareAndSetMembers(c, members, c.ownerId ?? actorId))) continue;
+        reserved = false;
+        await this.recordJoin(c, actorId, userId, members, c.version + 1);
+        return view({ ...c, members, version: c.version + 1 });
       }
-      await this.requireUsers([userId]);
-      if (c.members.length >= this.maxMembers) throw new ChatError('group_full', `a group has at most ${this.maxMembers} members`);
-      const members = [...c.members, userId].sort();
-      if (!(await this.repo.compareAndSetMembers(c, members, c.ownerId ?? actorId))) continue;
-      await this.recordJoin(c, actorId, userId, members, c.version + 1);
-      return view({ ...c, members, version: c.version + 1 });
+      throw new ChatError('unavailable', 'the group changed too often; retry');
+    } catch (err) {
+      if (reserved) await this.quota.release(userId, conversationId).catch(() => undefined);
+      throw err;
     }
-    throw new ChatError('unavailable', 'the group changed too often; retry');
   }
 
   /** The owner removes anyone; a member removes itself (leaves). An owner who leaves passes ownership on. */
@@ -107,6 +145,7 @@ export class GroupService {
     await this.versions.raise(c.conversationId, version);
     const event = await this.chat.reserveEvent(c.conversationId);
     await event.unlessFails(this.repo.leave(userId, c.conversationId, event.messageId));
+    await this.quota.release(userId, c.conversationId);
     const action: SystemAction = actorId === userId ? 'member.left' : 'member.removed';
     // The removed member gets the event of their own removal, and nothing after it.
     await event.append(actorId, { action, userId }, [...members, userId]);

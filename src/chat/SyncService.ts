@@ -28,7 +28,7 @@ export class SyncService {
   async readSince(userId: string, after: bigint, limit: number,
     opts: { excludeDeviceId?: string; skip?: Set<bigint>; positions?: Map<string, bigint> } = {}): Promise<SyncPage> {
     const from = (conversationId: string): bigint => opts.positions?.get(conversationId) ?? after;
-    const rows = (await this.conversations.memberships(userId)).filter((m) => m.lastMessageId !== null && m.lastMessageId > from(m.conversationId));
+    const rows = (await this.conversations.memberships(userId, after)).filter((m) => m.lastMessageId !== null && m.lastMessageId > from(m.conversationId));
     const pages = await mapLimited(rows, PARALLEL, (m) => this.readOne(m, from(m.conversationId), limit));
     const merged = pages.flatMap((p) => p.messages).sort((a, b) => (a.messageId < b.messageId ? -1 : 1));
     const page = merged.slice(0, limit);

@@ -31,6 +31,16 @@ export class Keys {
   pushThrottle(deviceId: string, conversationId: string): string { return `${this.prefix}push-throttle:${deviceId}:${conversationId}`; }
   /** String: a group's membership version (only ever raised), checked before a cached member set is used. */
   groupVersion(conversationId: string): string { return `${this.prefix}group-version:${conversationId}`; }
+  /** Set of the user ids a user blocked, plus the marker "." (loaded); a copy of Cassandra's user_blocks (BlockService). */
+  blocks(userId: string): string { return `${this.prefix}blocks:${userId}`; }
+  /** String counter, raised by every block or unblock of the user: a load that raced one does not store its stale copy. */
+  blocksGeneration(userId: string): string { return `${this.prefix}blocks-gen:${userId}`; }
+  /** Sorted set conversationId → reserved at (ms), plus "." → loaded at (ms): a user's active conversations (ConversationQuota). */
+  activeConversations(userId: string): string { return `${this.prefix}convs:${userId}`; }
+  /** String counter, raised by every leave: a reload that raced one does not store its stale copy. */
+  activeConversationsGeneration(userId: string): string { return `${this.prefix}convs-gen:${userId}`; }
+  /** rate-limiter-flexible key prefix for groups created per user per hour. */
+  groupCreations(): string { return `${this.prefix}rl-groups`; }
   /** String, EX sequence TTL: the last id placed in a conversation (ConversationSequence). */
   sequence(conversationId: string): string { return `${this.prefix}seq:${conversationId}`; }
   /** List of "id:prev" and "v:id" (void), newest first, capped, EX sequence TTL: recent links of a conversation's sequence. */

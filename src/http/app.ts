@@ -1,6 +1,7 @@
 import cors from 'cors';
 import express, { type Express } from 'express';
 import type { AuthService } from '../auth/AuthService';
+import type { BlockService } from '../chat/BlockService';
 import type { ConversationService } from '../chat/ConversationService';
 import type { DeviceService } from '../chat/DeviceService';
 import type { GroupService } from '../chat/GroupService';
@@ -18,7 +19,7 @@ import { groupRoutes } from './routes/groupRoutes';
 import { nodeRoutes } from './routes/nodeRoutes';
 import { presenceRoutes } from './routes/presenceRoutes';
 import { syncRoutes } from './routes/syncRoutes';
-import { userRoutes } from './routes/userRoutes';
+import { blockListRoutes, userRoutes } from './routes/userRoutes';
 
 export interface HealthSource {
   nodeId(): number;
@@ -29,6 +30,7 @@ export interface HealthSource {
 
 export function createHttpApp(deps: {
   auth: AuthService;
+  blocks: BlockService;
   devices: DeviceService;
   conversations: ConversationService;
   groups: GroupService;
@@ -71,7 +73,8 @@ export function createHttpApp(deps: {
   app.use('/api/auth', authRoutes(deps.auth, deps.limits));
   const authed = [requireAuth(deps.auth), deps.limits.perUser];
   const presence = presenceRoutes(deps.presence);
-  app.use('/api/users', authed, presence.single, userRoutes(deps.auth));
+  app.use('/api/users', authed, presence.single, userRoutes(deps.auth, deps.blocks));
+  app.use('/api/blocks', authed, blockListRoutes(deps.blocks));
   app.use('/api/presence', authed, presence.batch);
   app.use('/api/nodes', authed, nodeRoutes(deps.discovery));
   app.use('/api/devices', authed, deviceRoutes(deps.devices));

@@ -1,5 +1,6 @@
 import type { Client } from 'cassandra-driver';
 import type { Redis } from 'ioredis';
+import type { BlockService } from '../chat/BlockService';
 import type { ConversationService, EventFanout } from '../chat/ConversationService';
 import type { Keys } from '../cluster/keys';
 import type { NodeInfo } from '../cluster/NodeLease';
@@ -62,6 +63,7 @@ export class PresenceService {
     private readonly events: EventFanout,
     private readonly typingIntervalMs: number,
     private readonly log: Logger,
+    private readonly blocks: BlockService,
   ) {}
 
   /** Re-evaluates the user's status (after a device connected or left) and announces a change. */
@@ -80,8 +82,10 @@ export class PresenceService {
   }
 
   private async announce(view: PresenceView): Promise<void> {
-    const contacts = await this.contactsOf(view.userId);
-    if (contacts.length) await this.events.fanout({ type: 'presence', ...view }, contacts);
+    const [contacts, blocked] = await Promise.all([this.contactsOf(view.userId), this.blocks.blockedBy(view.userId)]);
+    // Whom the user blocked does not learn their status.
+    const audience = blocked.size ? contacts.filter((c) => !blocked.has(c)) : contacts;
+    if (audience.length) await this.events.fanout({ type: 'presence', ...view }, audience);
   }
 
   /** Everyone sharing a conversation with the user (cached briefly: membership changes are rare). */
@@ -94,8 +98,9 @@ export class PresenceService {
     return ids;
   }
 
-  /** Presence of these users, for `asker`: each must be the asker or one of their contacts (else 403). */
+  /** Presence of these users, for `asker`: none may have blocked the asker (403 blocked), and each must be the asker or one of their contacts (else 403). */
   async get(asker: string, userIds: readonly string[]): Promise<PresenceView[]> {
+    await this.blocks.requireNotBlocked(asker, userIds);
     const contacts = new Set(await this.conversations.contactsOf(asker));
     const strangers = userIds.filter((u) => u !== asker && !contacts.has(u));
     if (strangers.length) throw new ChatError('forbidden', `not a contact: ${strangers.slice(0, 5).join(', ')}`);

@@ -50,7 +50,7 @@ export class ConversationRepository {
       await this.db.execute('INSERT INTO conversations (conversation_id, type, members, version, created_at) VALUES (?, ?, ?, ?, ?)',
         [c.conversationId, c.type, c.members, c.version, c.createdAt]);
     }
-    await Promise.all(c.members.map((m) => this.join(m, c, visibleFrom)));
+    await Promise.all(c.members.map((m) => this.join(m, c, visibleFrom, true)));
   }
 
   async get(conversationId: string): Promise<Conversation | null> {
@@ -77,8 +77,12 @@ export class ConversationRepository {
     return rs.wasApplied();
   }
 
-  /** Adds (or re-adds) the user's row; they see messages from `visibleFrom` on. */
-  async join(userId: string, c: Pick<Conversation, 'conversationId' | 'type'>, visibleFrom: bigint | null): Promise<void> {
+  /**
+   * Adds (or re-adds) the user's row; they see messages from `visibleFrom` on. A former membership
+   * of this conversation is dropped (the new row replaces it, as before the left rows moved out).
+   * `fresh`: the conversation is being created, so there is no former row to drop.
+   */
+  async join(userId: string, c: Pick<Conversation, 'conversationId' | 'type'>, visibleFrom: bigint | null, fresh = false): Promise<void> {
     if (visibleFrom === null) {
       await this.db.execute('INSERT INTO user_conversations (user_id, conversation_id, type, joined_at) VALUES (?, ?, ?, ?)',
         [userId, c.conversationId, c.type, new Date()]);
@@ -87,26 +91,88 @@ export class ConversationRepository {
         'INSERT INTO user_conversations (user_id, conversation_id, type, joined_at, visible_from) VALUES (?, ?, ?, ?, ?)',
         [userId, c.conversationId, c.type, new Date(), toLong(visibleFrom)]);
     }
+    if (fresh) return; // a new conversation: nobody left it yet
+    // Rows written before migration 006 kept left_at in place.
     await this.db.execute('DELETE left_at FROM user_conversations WHERE user_id = ? AND conversation_id = ?', [userId, c.conversationId]);
+    const former = await this.formerMembership(userId, c.conversationId);
+    if (former?.leftAt != null) {
+      await this.db.batch([
+        { query: 'DELETE FROM user_conversations_left WHERE user_id = ? AND conversation_id = ?', params: [userId, c.conversationId] },
+        { query: 'DELETE FROM user_removals WHERE user_id = ? AND left_at = ? AND conversation_id = ?', params: [userId, toLong(former.leftAt), c.conversationId] },
+      ]);
+    }
   }
 
+  /**
+   * Moves the user's row out of their index (user_conversations) into user_conversations_left and
+   * user_removals, in one logged batch: the index keeps active rows only, so per-user reads cost
+   * nothing per former membership. A repeat finds no active row and does nothing.
+   */
   async leave(userId: string, conversationId: string, leftAt: bigint): Promise<void> {
-    await this.db.execute('UPDATE user_conversations SET left_at = ? WHERE user_id = ? AND conversation_id = ?',
-      [toLong(leftAt), userId, conversationId]);
+    const rs = await this.db.execute(
+      'SELECT type, joined_at, visible_from, read_upto FROM user_conversations WHERE user_id = ? AND conversation_id = ?',
+      [userId, conversationId]);
+    const row = rs.first();
+    if (!row || !isWhole(row)) return; // moved already, or never joined
+    // No nulls are written (tombstones): absent columns are left out.
+    const insert = (table: string, cols: Record<string, unknown>) => {
+      const names = Object.keys(cols).filter((k) => cols[k] != null);
+      return { query: `INSERT INTO ${table} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`, params: names.map((k) => cols[k]) };
+    };
+    const moved = {
+      user_id: userId, conversation_id: conversationId, type: row.type, joined_at: row.joined_at, left_at: toLong(leftAt), visible_from: row.visible_from,
+    };
+    const queries = [
+      insert('user_conversations_left', { ...moved, read_upto: row.read_upto }),
+      insert('user_removals', moved),
+      { query: 'DELETE FROM user_conversations WHERE user_id = ? AND conversation_id = ?', params: [userId, conversationId] },
+    ];
+    await this.db.batch(queries);
   }
 
+  /** The user's row: the active one, else the former one (left_at set). */
   async membership(userId: string, conversationId: string): Promise<Membership | null> {
     const rs = await this.db.execute(
       'SELECT conversation_id, type, joined_at, last_message_id, visible_from, left_at, read_upto FROM user_conversations WHERE user_id = ? AND conversation_id = ?',
       [userId, conversationId]);
     const row = rs.first();
+    if (row && isWhole(row)) return toMembership(row);
+    return this.formerMembership(userId, conversationId);
+  }
+
+  private async formerMembership(userId: string, conversationId: string): Promise<Membership | null> {
+    const rs = await this.db.execute(
+      'SELECT conversation_id, type, joined_at, visible_from, left_at, read_upto FROM user_conversations_left WHERE user_id = ? AND conversation_id = ?',
+      [userId, conversationId]);
+    const row = rs.first();
     return row ? toMembership(row) : null;
   }
 
+  /**
+   * The user's current conversations: one read of their index, which holds active rows only (plus,
+   * from before migration 006, left rows still in place, skipped here: no query per row either way).
+   */
   async listForUser(userId: string): Promise<Membership[]> {
+    return (await this.indexRows(userId)).filter((m) => m.leftAt === null);
+  }
+
+  /**
+   * Memberships that ended after `after` (a removal's id): what a catch-up from `after` still owes
+   * the user. One range read of user_removals (plus the legacy left rows of the index), so removals
+   * older than the cursor cost nothing.
+   */
+  async removedSince(userId: string, after: bigint): Promise<Membership[]> {
+    const rs = await this.db.execute(
+      'SELECT conversation_id, type, joined_at, visible_from, left_at FROM user_removals WHERE user_id = ? AND left_at > ?',
+      [userId, toLong(after)]);
+    return rs.rows.map(toMembership);
+  }
+
+  /** Every row of the user's index (a row without a type is only a stray read watermark, written after a leave). */
+  async indexRows(userId: string): Promise<Membership[]> {
     const rs = await this.db.execute(
       'SELECT conversation_id, type, joined_at, last_message_id, visible_from, left_at, read_upto FROM user_conversations WHERE user_id = ?', [userId]);
-    return rs.rows.map(toMembership);
+    return rs.rows.filter(isWhole).map(toMembership);
   }
 
   /** Moves the read watermark forward (a smaller id never overwrites a larger one). */
@@ -114,6 +180,11 @@ export class ConversationRepository {
     await this.writes.execute('UPDATE user_conversations USING TIMESTAMP ? SET read_upto = ? WHERE user_id = ? AND conversation_id = ?',
       [micros(messageId), toLong(messageId), userId, conversationId]);
   }
+}
+
+/** A row a join wrote (a read watermark landing after a leave leaves a row of read_upto alone). */
+function isWhole(row: Record<string, any>): boolean { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return row.type != null;
 }
 
 function toMembership(row: Record<string, any>): Membership { // eslint-disable-line @typescript-eslint/no-explicit-any

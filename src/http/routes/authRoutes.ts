@@ -25,11 +25,11 @@ export function authRoutes(auth: AuthService, limits: RateLimits): Router {
     await auth.logout(principal(req));
     res.status(204).end();
   });
-  r.post('/logout-all', requireAuth(auth), async (req, res) => {
+  r.post('/logout-all', requireAuth(auth), limits.perUser, async (req, res) => {
     await auth.logoutAll(principal(req));
     res.status(204).end();
   });
-  r.post('/password', requireAuth(auth), async (req, res) => {
+  r.post('/password', requireAuth(auth), limits.perUser, async (req, res) => {
     const body = asObject(req.body);
     const currentPassword = requireString(body, 'currentPassword', { max: 1024 });
     const newPassword = requireString(body, 'newPassword', PASSWORD);

@@ -1,10 +1,11 @@
 import { Router } from 'express';
 import type { AuthService } from '../../auth/AuthService';
-import { requireString, USERNAME } from '../../chat/validation';
+import type { BlockService } from '../../chat/BlockService';
+import { ID, requireString, USERNAME } from '../../chat/validation';
 import { ChatError } from '../../errors';
 import { principal } from '../auth';
 
-export function userRoutes(auth: AuthService): Router {
+export function userRoutes(auth: AuthService, blocks: BlockService): Router {
   const r = Router();
   r.get('/me', async (req, res) => {
     const user = await auth.getUser(principal(req).userId);
@@ -16,6 +17,24 @@ export function userRoutes(auth: AuthService): Router {
     const user = await auth.findByUsername(username);
     if (!user) throw new ChatError('not_found', `no user named ${username}`);
     res.json({ userId: user.userId, username: user.username });
+  });
+  // Idempotent: blocking twice or unblocking someone not blocked answers 204 as well.
+  r.post('/:userId/block', async (req, res) => {
+    await blocks.block(principal(req).userId, requireString(req.params, 'userId', ID));
+    res.status(204).end();
+  });
+  r.delete('/:userId/block', async (req, res) => {
+    await blocks.unblock(principal(req).userId, requireString(req.params, 'userId', ID));
+    res.status(204).end();
+  });
+  return r;
+}
+
+/** GET /api/blocks: whom the caller blocked, and when. */
+export function blockListRoutes(blocks: BlockService): Router {
+  const r = Router();
+  r.get('/', async (req, res) => {
+    res.json({ blocks: await blocks.list(principal(req).userId) });
   });
   return r;
 }

@@ -1,0 +1,109 @@
+import type { Client } from 'cassandra-driver';
+import Redis from 'ioredis';
+import { ConversationService } from '../../src/chat/ConversationService';
+import { SnowflakeGenerator } from '../../src/chat/snowflake';
+import { GroupVersions } from '../../src/cluster/GroupVersions';
+import { Keys } from '../../src/cluster/keys';
+import { createCassandraClient } from '../../src/store/cassandra';
+import { ConversationRepository } from '../../src/store/ConversationRepository';
+import { MessageRepository } from '../../src/store/MessageRepository';
+import { WriteBatcher } from '../../src/store/WriteBatcher';
+import { testConfig, uniqueName, uniquePrefix } from '../support/helpers';
+
+let db: Client;
+let redis: Redis;
+beforeAll(async () => {
+  db = createCassandraClient(testConfig());
+  await db.connect();
+  redis = new Redis(process.env.CHAT_REDIS_URL!);
+});
+afterAll(async () => {
+  await db.shutdown();
+  redis.disconnect();
+});
+
+/** The same real client, counting the statements sent through it. */
+function counting(client: Client): { client: Client; count(): number } {
+  let n = 0;
+  const proxy = new Proxy(client, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function') return v;
+      if (prop === 'execute' || prop === 'batch' || prop === 'eachRow' || prop === 'stream') {
+        return (...args: unknown[]) => { n++; return (v as (...a: unknown[]) => unknown).apply(target, args); };
+      }
+      return v.bind(target);
+    },
+  });
+  return { client: proxy, count: () => n };
+}
+
+const ids = new SnowflakeGenerator(7);
+const writes = () => new WriteBatcher(db);
+
+/** A user in one current group, after having been added to and removed from `former` others (each with messages). */
+async function userWithFormerGroups(former: number): Promise<{ userId: string; since: bigint }> {
+  const userId = uniqueName('m');
+  const repo = new ConversationRepository(db, writes());
+  const messages = new MessageRepository(db, writes());
+  const group = async () => {
+    const conversationId = `g_${ids.next()}`;
+    await repo.create({ conversationId, type: 'group', name: 'g', ownerId: 'owner', members: [userId, 'owner'], version: 1, createdAt: new Date() }, ids.next());
+    const messageId = ids.next();
+    await messages.insert({ messageId, conversationId, senderId: 'owner', senderDeviceId: 'd', kind: 'text', content: 'hi', prevId: null });
+    return conversationId;
+  };
+  for (let i = 0; i < former; i++) await repo.leave(userId, await group(), ids.next());
+  await group();
+  return { userId, since: ids.next() };
+}
+
+async function queriesOf(read: (s: ConversationService) => Promise<unknown>): Promise<number> {
+  const c = counting(db);
+  const service = new ConversationService(new ConversationRepository(c.client, writes()), new MessageRepository(c.client, writes()),
+    { fanout: async () => undefined }, new GroupVersions(redis, new Keys(uniquePrefix())));
+  await read(service);
+  return c.count();
+}
+
+describe('per-user reads scale with active memberships only', () => {
+  it('the conversation list, a catch-up from after the removals and contacts cost the same for 0 and 12 former groups', async () => {
+    const [none, many] = [await userWithFormerGroups(0), await userWithFormerGroups(12)];
+    for (const read of [
+      (s: ConversationService, u: { userId: string; since: bigint }) => s.list(u.userId),
+      (s: ConversationService, u: { userId: string; since: bigint }) => s.memberships(u.userId, u.since),
+      (s: ConversationService, u: { userId: string; since: bigint }) => s.contactsOf(u.userId),
+    ]) {
+      const base = await queriesOf((s) => read(s, none));
+      expect(await queriesOf((s) => read(s, many))).toBe(base);
+    }
+    const service = new ConversationService(new ConversationRepository(db, writes()), new MessageRepository(db, writes()),
+      { fanout: async () => undefined }, new GroupVersions(redis, new Keys(uniquePrefix())));
+    expect(await service.list(many.userId)).toHaveLength(1);
+    expect(await service.memberships(many.userId, many.since)).toHaveLength(1);
+    // A catch-up from before the removals still reads those conversations (up to each removal).
+    const fromStart = await service.memberships(many.userId, 0n);
+    expect(fromStart).toHaveLength(13);
+    expect(fromStart.filter((m) => m.leftAt !== null && m.lastMessageId !== null)).toHaveLength(12);
+  });
+
+  it('a former member keeps their row for history access, and a re-join replaces it', async () => {
+    const repo = new ConversationRepository(db, writes());
+    const userId = uniqueName('r');
+    const conversationId = `g_${ids.next()}`;
+    const joinedAt = ids.next();
+    await repo.create({ conversationId, type: 'group', name: 'g', ownerId: 'o', members: [userId, 'o'], version: 1, createdAt: new Date() }, joinedAt);
+    const leftAt = ids.next();
+    await repo.leave(userId, conversationId, leftAt);
+    await repo.leave(userId, conversationId, ids.next()); // a repeat changes nothing
+    expect(await repo.membership(userId, conversationId)).toMatchObject({ visibleFrom: joinedAt, leftAt });
+    expect(await repo.listForUser(userId)).toEqual([]);
+    expect((await repo.removedSince(userId, leftAt - 1n)).map((m) => m.conversationId)).toEqual([conversationId]);
+
+    const rejoined = ids.next();
+    await repo.join(userId, { conversationId, type: 'group' }, rejoined);
+    expect(await repo.membership(userId, conversationId)).toMatchObject({ visibleFrom: rejoined, leftAt: null });
+    expect(await repo.removedSince(userId, 0n)).toEqual([]);
+    expect((await repo.listForUser(userId)).map((m) => m.conversationId)).toEqual([conversationId]);
+  });
+});

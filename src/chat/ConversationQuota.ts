@@ -17,14 +17,16 @@ const LOAD_ATTEMPTS = 4;
  * Reserves one conversation for each user, all or none, atomically: parallel creates cannot pass
  * the cap. KEYS[i] a user's set; ARGV[1] cap, ARGV[2] now (ms), ARGV[3] reload after (ms), ARGV[4]
  * key TTL (s), ARGV[4+i] the conversation for KEYS[i]. Returns {1, 0} reserved, {0, i} KEYS[i] is
- * at the cap, {-1, i} KEYS[i] must be loaded first. A conversation already in a set costs nothing.
+ * at the cap, {-1, i, j, ...} KEYS[i], KEYS[j], ... must be loaded first. A conversation already in a set costs nothing.
  */
 const RESERVE = `
 local now = tonumber(ARGV[2])
+local unloaded = {-1}
 for i = 1, #KEYS do
   local loaded = redis.call('zscore', KEYS[i], '${LOADED}')
-  if not loaded or tonumber(loaded) < now - tonumber(ARGV[3]) then return {-1, i} end
+  if not loaded or tonumber(loaded) < now - tonumber(ARGV[3]) then unloaded[#unloaded + 1] = i end
 end
+if #unloaded > 1 then return unloaded end
 for i = 1, #KEYS do
   if not redis.call('zscore', KEYS[i], ARGV[4 + i]) and redis.call('zcard', KEYS[i]) - 1 >= tonumber(ARGV[1]) then return {0, i} end
 end
@@ -113,13 +115,13 @@ export class ConversationQuota {
     const users = [...new Set(userIds)];
     if (!users.length) return;
     for (let attempt = 1; attempt <= LOAD_ATTEMPTS + 1; attempt++) {
-      const [status, at] = (await this.redis.eval(RESERVE, users.length, ...users.map((u) => this.keys.activeConversations(u)),
-        this.limits.maxConversationsPerUser, Date.now(), RELOAD_AFTER_MS, KEY_TTL_SECONDS, ...users.map(() => conversationId))) as [number, number];
+      const [status, ...at] = (await this.redis.eval(RESERVE, users.length, ...users.map((u) => this.keys.activeConversations(u)),
+        this.limits.maxConversationsPerUser, Date.now(), RELOAD_AFTER_MS, KEY_TTL_SECONDS, ...users.map(() => conversationId))) as number[];
       if (status === 1) return;
       if (status === 0) {
-        throw new ChatError('limit_reached', `${users[at - 1]} is in ${this.limits.maxConversationsPerUser} conversations already (the limit)`);
+        throw new ChatError('limit_reached', `${users[at[0] - 1]} is in ${this.limits.maxConversationsPerUser} conversations already (the limit)`);
       }
-      await this.load(users[at - 1]);
+      await Promise.all(at.map((i) => this.load(users[i - 1])));
     }
     throw new ChatError('unavailable', 'conversation count busy; retry');
   }

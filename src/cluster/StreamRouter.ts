@@ -5,6 +5,9 @@ import { decode, encode, type ClusterMessage } from './messages';
 
 const GROUP = 'delivery';
 
+/** A trim flag outlives any reader's pause it matters for (a longer-dead node's devices reconnect and catch up anyway). */
+const TRIM_FLAG_TTL_SECONDS = 86400;
+
 /** Sources (sender instances) a node remembers the last entry number of; older ones are forgotten first. */
 const MAX_SOURCES = 10_000;
 
@@ -42,18 +45,39 @@ export class StreamRouter {
     private readonly source: string,
   ) {}
 
-  /** Sends each message to its node's stream, all in one pipeline. */
+  /**
+   * Sends each message to its node's stream, all in one pipeline, and reads each stream's length in
+   * it. A stream past `maxLen` has a reader that lags (or is gone): it is trimmed, and the trim is
+   * flagged to its reader in the same transaction (see `read`), so no entry is dropped unnoticed.
+   */
   async publish(batch: ReadonlyArray<{ nodeId: number; message: ClusterMessage }>): Promise<void> {
     if (batch.length === 0) return;
     const pipe = this.redis.pipeline();
+    const targets = new Set<number>();
     for (const { nodeId, message } of batch) {
       const n = (this.issued.get(nodeId) ?? (this.skipFirst ? 1 : 0)) + 1;
       this.issued.set(nodeId, n);
-      pipe.xadd(this.keys.stream(nodeId), 'MAXLEN', '~', this.maxLen, '*', 'm', encode(message), 'n', `${this.source}:${n}`);
+      targets.add(nodeId);
+      pipe.xadd(this.keys.stream(nodeId), '*', 'm', encode(message), 'n', `${this.source}:${n}`);
     }
+    for (const nodeId of targets) pipe.xlen(this.keys.stream(nodeId));
     const results = (await pipe.exec()) ?? [];
     const failed = results.find(([err]) => err);
     if (failed) throw failed[0];
+    const lengths = results.slice(batch.length);
+    let i = 0;
+    for (const nodeId of targets) {
+      if (Number(lengths[i++][1]) > this.maxLen) await this.trim(nodeId);
+    }
+  }
+
+  private async trim(nodeId: number): Promise<void> {
+    const stream = this.keys.stream(nodeId);
+    await this.redis.multi()
+      .xtrim(stream, 'MAXLEN', '~', this.maxLen)
+      .set(this.keys.streamTrimmed(nodeId), '1', 'EX', TRIM_FLAG_TTL_SECONDS)
+      .exec();
+    this.log.warn('a node\'s stream is past its bound: trimmed (its reader lags and will resync)', { nodeId, maxLen: this.maxLen });
   }
 
   /**
@@ -74,6 +98,7 @@ export class StreamRouter {
   async start(nodeId: number, handle: (m: ClusterMessage) => void,
     aroundBatch: (run: () => void) => void = (run) => run(), onGap: (source: string, firstHeard: boolean) => void = () => undefined): Promise<void> {
     const stream = this.keys.stream(nodeId);
+    this.trimFlag = this.keys.streamTrimmed(nodeId);
     const consumer = `node-${nodeId}`;
     await this.ensureGroup(stream);
     this.handler = handle;
@@ -86,6 +111,7 @@ export class StreamRouter {
   }
 
   private handler: ((m: ClusterMessage) => void) | null = null;
+  private trimFlag = '';
   /** Wraps the handling of one batch of entries (the node corks its sockets around it). */
   private aroundBatch: (run: () => void) => void = (run) => run();
 
@@ -121,7 +147,14 @@ export class StreamRouter {
       const args: Array<string | number> = ['GROUP', GROUP, consumer, 'COUNT', 500];
       if (id === '>') args.push('BLOCK', blockMs);
       args.push('STREAMS', stream, id);
-      const res = (await this.blocking.call('XREADGROUP', ...args)) as Array<[string, Array<[string, string[] | null]>]> | null;
+      // The trim flag is taken in the same round trip, after the read: a trim that removed entries
+      // this read would have returned (or a later one will) is seen before any of them is handled.
+      const [[readErr, res], [, trimmed]] = (await this.blocking.pipeline()
+        .call('XREADGROUP', ...args)
+        .getdel(this.trimFlag)
+        .exec()) as [[Error | null, Array<[string, Array<[string, string[] | null]>]> | null], [Error | null, string | null]];
+      if (readErr) throw readErr;
+      if (trimmed) this.onGap('trimmed', false);
       const entries = res?.[0]?.[1] ?? [];
       if (entries.length === 0) {
         await this.ack(stream, []);

@@ -11,6 +11,8 @@ export class Keys {
   routes(userId: string): string { return `${this.prefix}routes:${userId}`; }
   /** Stream of deliveries and control messages for one node (consumer group "delivery"). */
   stream(nodeId: number): string { return `${this.prefix}stream:${nodeId}`; }
+  /** String, EX 1 day: set with each trim of a node's stream (its reader lagged); taken by the reader, which then resyncs. */
+  streamTrimmed(nodeId: number): string { return `${this.prefix}stream-trimmed:${nodeId}`; }
   /** String "messageId|conversationId", EX 48 h: the idempotency claim of a clientMsgId. */
   clientMsg(userId: string, clientMsgId: string): string { return `${this.prefix}cmid:${userId}:${clientMsgId}`; }
   /** Hash {status, at}: a user's presence as last announced (changed only by the presence script). */

@@ -147,6 +147,14 @@ describe('blocking', () => {
 });
 
 describe('caps on conversations', () => {
+  it('a group of many users none of whom was counted yet is created at once (each member\'s count is loaded)', async () => {
+    const members = await Promise.all(Array.from({ length: 9 }, () => newUser(A)));
+    const owner = await newUser(A);
+    const r = await createGroup(owner, members);
+    expect(r.status).toBe(201);
+    expect(r.body.members).toHaveLength(10);
+  });
+
   it(`caps groups created per user per hour at ${GROUPS_PER_HOUR}, across nodes and in parallel (409 limit_reached)`, async () => {
     const owner = await newUser(A);
     const results = await Promise.all(Array.from({ length: 8 }, (_, i) => createGroup(owner, [], i % 2 ? A : B)));

@@ -96,7 +96,7 @@ async function buildNode(d: {
   const clientIds = new ClientMessageIds(redis, keys, new ClientMessageRepository(db, writes, IDEMPOTENCY_TTL_SECONDS));
   const groupVersions = new GroupVersions(redis, keys);
   const conversations = new ConversationService(conversationRepo, messages, cluster, groupVersions);
-  const pushQueue = new PushQueue(redis, keys, config.push.delayMs);
+  const pushQueue = new PushQueue(redis, keys, config.push);
   const sequence = new ConversationSequence(redis, keys);
   const chat = new ChatService(users, conversationRepo, conversations, messages, clientIds,
     new SnowflakeGenerator(nodeId), sequence, cluster, cluster, pushQueue, nodeLog.child('chat'));
@@ -109,7 +109,7 @@ async function buildNode(d: {
   }, config.push.provider === 'webhook' ? new WebhookProvider(config.push.webhookUrl as string) : new LogProvider(nodeLog.child('push')),
   config.push, nodeLog.child('push'));
   const groups = new GroupService(conversationRepo, conversations, chat, groupVersions, config.chat.maxGroupMembers);
-  const sync = new SyncService(conversations, messages);
+  const sync = new SyncService(conversations, messages, config.sync);
   const auth = new AuthService(users, new TokenStore(redis, keys, config.auth.tokenTtlSeconds), config.auth.bcryptRounds, cluster);
   const devices = new DeviceService(deviceRepo, cursors, cluster);
   const gateway = new WsGateway(auth, devices, cluster, routes, connections, {
@@ -121,6 +121,8 @@ async function buildNode(d: {
       maxContentChars: config.chat.maxContentChars,
       maxBufferedBytes: config.ws.maxBufferedBytes,
       maxFramesPerSecond: config.ws.maxFramesPerSecond,
+      maxControlFrameBytes: config.ws.maxControlFrameBytes,
+      maxInboundBytesPerSecond: config.ws.maxInboundBytesPerSecond,
     },
   }, { pingIntervalMs: config.ws.pingIntervalMs, routeRefreshMs: (routeTtlSeconds * 1000) / 4, presenceTimeoutMs: config.presence.timeoutMs });
   onPeersGone = (gone) => {

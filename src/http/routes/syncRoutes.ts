@@ -7,7 +7,7 @@ import { toMessageView } from '../../chat/views';
 import { ChatError } from '../../errors';
 import { principal } from '../auth';
 
-/** GET /api/sync: what the WebSocket catch-up sends, page by page (oldest first, all conversations). */
+/** GET /api/sync: what the WebSocket catch-up sends, page by page (oldest first, all conversations; bounded by rows and bytes). */
 export function syncRoutes(devices: DeviceService, sync: SyncService): Router {
   const r = Router();
   r.get('/', async (req, res) => {
@@ -28,7 +28,7 @@ export function syncRoutes(devices: DeviceService, sync: SyncService): Router {
       after = cursor.safe;
       skip = new Set(cursor.seen);
     }
-    const page = await sync.readSince(userId, after, limit, { excludeDeviceId: deviceId, skip });
+    const page = await sync.heavyRead(userId, () => sync.readSince(userId, after, limit, { excludeDeviceId: deviceId, skip }));
     res.json({ messages: page.messages.map(toMessageView), nextAfter: page.nextAfter.toString(), hasMore: page.hasMore });
   });
   return r;

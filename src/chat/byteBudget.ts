@@ -3,8 +3,11 @@ import type { Page, StoredMessage } from '../store/MessageRepository';
 /**
  * Rows read per query when a read is bounded by bytes: a query's rows are in memory at once, so
  * one read holds at most READ_CHUNK rows (each at most the content limit) past its byte budget.
+ * The first query of a read takes FIRST_CHUNK rows; later ones as many as the rows seen so far
+ * suggest still fit in the budget (small messages: few queries; large ones: little read past it).
  */
 export const READ_CHUNK = 50;
+export const FIRST_CHUNK = 2;
 
 /** What a message weighs against a byte budget: its content's UTF-8 bytes. */
 export function contentBytes(m: StoredMessage): number {
@@ -35,10 +38,16 @@ export async function readInChunks<C>(start: C, limit: number, budget: ByteBudge
   read: (from: C, n: number) => Promise<Page>, next: (last: StoredMessage) => C): Promise<Page> {
   const out: StoredMessage[] = [];
   let from = start;
+  let bytes = 0;
   for (;;) {
-    const page = await read(from, Math.min(READ_CHUNK, limit - out.length));
+    const fits = out.length === 0 ? FIRST_CHUNK : Math.ceil(budget.left / Math.max(1, bytes / out.length));
+    const page = await read(from, Math.max(1, Math.min(READ_CHUNK, limit - out.length, fits)));
     out.push(...page.messages);
-    for (const m of page.messages) budget.left -= contentBytes(m);
+    for (const m of page.messages) {
+      const b = contentBytes(m);
+      bytes += b;
+      budget.left -= b;
+    }
     if (!page.more || page.messages.length === 0) return { messages: out, more: false };
     if (out.length >= limit || budget.left <= 0) return { messages: out, more: true };
     from = next(out[out.length - 1]);

@@ -103,7 +103,7 @@ async function buildNode(d: {
   const clientIds = new ClientMessageIds(redis, keys, new ClientMessageRepository(db, writes, IDEMPOTENCY_TTL_SECONDS));
   const groupVersions = new GroupVersions(redis, keys);
   const conversations = new ConversationService(conversationRepo, messages, cluster, groupVersions);
-  const pushQueue = new PushQueue(redis, keys, config.push.delayMs);
+  const pushQueue = new PushQueue(redis, keys, config.push);
   const sequence = new ConversationSequence(redis, keys);
   const blocks = new BlockService(redis, keys, new BlockRepository(db), users);
   const quota = new ConversationQuota(redis, keys, conversationRepo, {
@@ -121,7 +121,7 @@ async function buildNode(d: {
   }, config.push.provider === 'webhook' ? new WebhookProvider(config.push.webhookUrl as string) : new LogProvider(nodeLog.child('push')),
   config.push, nodeLog.child('push'));
   const groups = new GroupService(conversationRepo, conversations, chat, groupVersions, config.chat.maxGroupMembers, blocks, quota);
-  const sync = new SyncService(conversations, messages);
+  const sync = new SyncService(conversations, messages, config.sync);
   const auth = new AuthService(users, new TokenStore(redis, keys, config.auth.tokenTtlSeconds),
     new PasswordHasher(config.auth.bcryptRounds, config.rateLimit.maxConcurrentHashes), cluster);
   const devices = new DeviceService(deviceRepo, cursors, cluster,
@@ -135,6 +135,8 @@ async function buildNode(d: {
       maxContentChars: config.chat.maxContentChars,
       maxBufferedBytes: config.ws.maxBufferedBytes,
       maxFramesPerSecond: config.ws.maxFramesPerSecond,
+      maxControlFrameBytes: config.ws.maxControlFrameBytes,
+      maxInboundBytesPerSecond: config.ws.maxInboundBytesPerSecond,
     },
   }, { pingIntervalMs: config.ws.pingIntervalMs, routeRefreshMs: (routeTtlSeconds * 1000) / 4, presenceTimeoutMs: config.presence.timeoutMs }, {
     slots: new ConnectionSlots(redis, keys, lease, config.ws.maxConnectionsPerUser, routeTtlSeconds),

@@ -4,6 +4,7 @@ import type { Conversation, ConversationRepository, Membership } from '../store/
 import type { MessageRepository, StoredMessage } from '../store/MessageRepository';
 import { minIdAt, parseId } from './snowflake';
 import { toMessageView, type MessageView } from './views';
+import { readInChunks, withinBytes } from './byteBudget';
 
 export interface ConversationSummary {
   conversationId: string;
@@ -79,26 +80,24 @@ export class ConversationService {
     return this.groupCache.get(conversationId)?.c.members.includes(userId) ?? false;
   }
 
-  /** The conversation if `userId` is a current member: 404 when it does not exist, 403 when not a member. */
+  /**
+   * The conversation if `userId` is a current member. A non-member gets exactly what a missing
+   * conversation gets (404, same message): direct ids are `d_<a>_<b>`, so a 403 would tell anyone
+   * that a and b talk.
+   */
   async requireMember(userId: string, conversationId: string, fresh = false, knownVersion?: number | null): Promise<Conversation> {
     const c = await this.get(conversationId, fresh, knownVersion);
-    if (!c) throw new ChatError('not_found', `no conversation ${conversationId}`);
-    if (!c.members.includes(userId)) throw new ChatError('forbidden', 'you are not a member of this conversation');
+    if (!c || !c.members.includes(userId)) throw noConversation(conversationId);
     return c;
   }
 
-  /** The user's row, for reading history: former members keep reading up to their removal. */
+  /** The user's row, for reading history: former members keep reading up to their removal. Anyone else: 404, as if missing. */
   private async requireAccess(userId: string, conversationId: string): Promise<Membership> {
     const m = await this.conversations.membership(userId, conversationId);
     if (m && m.leftAt !== null) return m;
-    if (m) {
-      // A current member per their row must also be in the member set (a removal that died half-way).
-      const c = await this.get(conversationId);
-      if (c?.members.includes(userId)) return m;
-      throw new ChatError('forbidden', 'you are not a member of this conversation');
-    }
-    if (!(await this.get(conversationId))) throw new ChatError('not_found', `no conversation ${conversationId}`);
-    throw new ChatError('forbidden', 'you are not a member of this conversation');
+    // A current member per their row must also be in the member set (a removal that died half-way).
+    if (m && (await this.get(conversationId))?.members.includes(userId)) return m;
+    throw noConversation(conversationId);
   }
 
   /**
@@ -172,35 +171,35 @@ export class ConversationService {
     return [...ids];
   }
 
-  /** A page of history: `before` (newest first, the default) or `after` (oldest first), within what the user may see. */
-  async history(userId: string, conversationId: string, q: { before?: string; after?: string; limit: number }): Promise<HistoryPage> {
+  /**
+   * A page of history: `before` (newest first, the default) or `after` (oldest first), within what
+   * the user may see. Access is checked before anything is read: a stranger costs one small read.
+   * `maxBytes` bounds the content carried: the page ends early (with its cursor) once it is reached,
+   * and always holds at least one message so paging goes on.
+   */
+  async history(userId: string, conversationId: string, q: { before?: string; after?: string; limit: number; maxBytes?: number }): Promise<HistoryPage> {
     if (q.before !== undefined && q.after !== undefined) throw new ChatError('invalid_request', 'use either before or after, not both');
     const before = q.before === undefined ? null : parseId(q.before);
     const after = q.after === undefined ? null : parseId(q.after);
     if (q.before !== undefined && before === null) throw new ChatError('invalid_request', 'before must be a message id');
     if (q.after !== undefined && after === null) throw new ChatError('invalid_request', 'after must be a message id');
-    // The page is read while access is checked: for most readers (no join or removal bound) that
-    // read is the answer; a bounded member's page is read again within their bounds. Nothing is
-    // returned before the check has passed.
-    const access = this.requireAccess(userId, conversationId);
+    const m = await this.requireAccess(userId, conversationId);
+    const maxBytes = q.maxBytes ?? Number.POSITIVE_INFINITY;
+    const budget = { left: maxBytes };
     if (after !== null) {
-      const unbounded = this.messages.pageForward(conversationId, after, q.limit);
-      unbounded.catch(() => undefined);
-      const m = await access;
       const floor = m.visibleFrom !== null && m.visibleFrom - 1n > after ? m.visibleFrom - 1n : after;
-      const page = floor === after && m.leftAt === null ? await unbounded : await this.messages.pageForward(conversationId, floor, q.limit, m.leftAt);
-      const messages = page.messages.map(toMessageView);
-      return { messages, nextAfter: page.more ? messages[messages.length - 1].messageId : null };
+      const page = await readInChunks(floor, q.limit, budget,
+        (from, n) => this.messages.pageForward(conversationId, from, n, m.leftAt), (last) => last.messageId);
+      const kept = withinBytes(page.messages, maxBytes);
+      const messages = kept.map(toMessageView);
+      return { messages, nextAfter: page.more || kept.length < page.messages.length ? messages[messages.length - 1].messageId : null };
     }
-    const unbounded = this.messages.pageBackward(conversationId, before, q.limit);
-    unbounded.catch(() => undefined);
-    const m = await access;
     const ceiling = m.leftAt !== null && (before === null || m.leftAt + 1n < before) ? m.leftAt + 1n : before;
-    const page = ceiling === before && m.visibleFrom === null
-      ? await unbounded
-      : await this.messages.pageBackward(conversationId, ceiling, q.limit, m.visibleFrom);
-    const messages = page.messages.map(toMessageView);
-    return { messages, nextBefore: page.more ? messages[messages.length - 1].messageId : null };
+    const page = await readInChunks<bigint | null>(ceiling, q.limit, budget,
+      (from, n) => this.messages.pageBackward(conversationId, from, n, m.visibleFrom), (last) => last.messageId);
+    const kept = withinBytes(page.messages, maxBytes);
+    const messages = kept.map(toMessageView);
+    return { messages, nextBefore: page.more || kept.length < page.messages.length ? messages[messages.length - 1].messageId : null };
   }
 
   /** `message.read`: moves the user's watermark forward and tells the other members. */
@@ -217,6 +216,11 @@ export class ConversationService {
       { type: 'receipt.read', conversationId, userId, messageId: messageId.toString() },
       c.members.filter((u) => u !== userId));
   }
+}
+
+/** The one answer for "missing" and "not yours": they must not be told apart. */
+function noConversation(conversationId: string): ChatError {
+  return new ChatError('not_found', `no conversation ${conversationId}`);
 }
 
 function remember<T>(cache: Map<string, T>, id: string, c: T): void {

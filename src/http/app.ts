@@ -78,7 +78,7 @@ export function createHttpApp(deps: {
   app.use('/api/presence', authed, presence.batch);
   app.use('/api/nodes', authed, nodeRoutes(deps.discovery));
   app.use('/api/devices', authed, deviceRoutes(deps.devices));
-  app.use('/api/conversations', authed, conversationRoutes(deps.conversations));
+  app.use('/api/conversations', authed, conversationRoutes(deps.conversations, deps.sync));
   app.use('/api/groups', authed, groupRoutes(deps.groups, deps.maxGroupMembers));
   app.use('/api/sync', authed, syncRoutes(deps.devices, deps.sync));
 

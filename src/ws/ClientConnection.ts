@@ -10,11 +10,16 @@ import { ChatError, toChatError } from '../errors';
 import type { Logger } from '../log';
 import { CloseCodes, type CloseCode } from './closeCodes';
 import { DeviceSession, type Frame, type SessionDeps } from './DeviceSession';
+import { checkParsed, checkRaw, TokenBucket } from './frameGuard';
 
 export interface ConnectionLimits {
   maxContentChars: number;
   maxBufferedBytes: number;
   maxFramesPerSecond: number;
+  /** Largest frame other than message.send (frameGuard). */
+  maxControlFrameBytes: number;
+  /** Inbound bytes per second (token bucket, burst 2x). */
+  maxInboundBytesPerSecond: number;
 }
 
 /** What a connection needs from the rest of the node. */
@@ -33,10 +38,9 @@ export class ClientConnection {
   /** Last time the peer showed life: any frame or pong. */
   private lastSeen = Date.now();
   private closed = false;
-  private tokens: number;
-  private refilledAt = Date.now();
-  private droppedThisSecond = 0;
-  private droppedSecond = 0;
+  /** Frames and bytes the peer may send: `rate_limited` past either, closed (1008) far past. */
+  private readonly frameBudget: TokenBucket;
+  private readonly byteBudget: TokenBucket;
   private acceptQueue: Promise<void> = Promise.resolve();
   /** Settles once the reply (ack or error) to the latest `message.send` was written: replies go out in the order of the sends. */
   private replies: Promise<void> = Promise.resolve();
@@ -60,7 +64,8 @@ export class ClientConnection {
     this.log = deps.log;
     this.session = new DeviceSession(userId, deviceId, cursor, (frame) => this.sendRaw(frame),
       () => this.close(CloseCodes.slowConsumer), () => this.close(CloseCodes.tryAgainLater), () => this.drained(), deps);
-    this.tokens = this.limits.maxFramesPerSecond * 2;
+    this.frameBudget = new TokenBucket(this.limits.maxFramesPerSecond, this.limits.maxFramesPerSecond * 2);
+    this.byteBudget = new TokenBucket(this.limits.maxInboundBytesPerSecond, this.limits.maxInboundBytesPerSecond * 2);
     this.socketClosed = new Promise((resolve) => ws.once('close', () => resolve()));
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('pong', () => { this.lastSeen = Date.now(); });
@@ -153,40 +158,30 @@ export class ClientConnection {
     for (const cb of this.onCloseCallbacks.splice(0)) cb(this);
   }
 
-  /** Token bucket: `maxFramesPerSecond` sustained, twice that as burst. */
-  private admit(): boolean {
-    const now = Date.now();
-    const rate = this.limits.maxFramesPerSecond;
-    this.tokens = Math.min(rate * 2, this.tokens + ((now - this.refilledAt) / 1000) * rate);
-    this.refilledAt = now;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return true;
-    }
-    return false;
-  }
-
+  /**
+   * Frame intake, in order of cost: the frame and byte budgets, then frameGuard's byte scan (depth,
+   * and a shape check for frames above the control limit) before JSON.parse, then the size rule by
+   * type. Every refusal is an error frame and the socket stays usable; a peer far over a budget
+   * (it ignores the errors) is closed with 1008.
+   */
   private onMessage(data: RawData, isBinary: boolean): void {
     if (this.closed) return;
     this.lastSeen = Date.now();
-    if (!this.admit()) {
-      const second = Math.floor(Date.now() / 1000);
-      if (second !== this.droppedSecond) {
-        this.droppedSecond = second;
-        this.droppedThisSecond = 0;
-      }
-      // Far over the limit is abuse; just over it gets told to slow down.
-      if (++this.droppedThisSecond > this.limits.maxFramesPerSecond) this.close(CloseCodes.policyViolation);
-      else this.sendError(new ChatError('rate_limited', `more than ${this.limits.maxFramesPerSecond} frames per second`), undefined);
-      return;
-    }
+    const bytes = asBuffer(data);
+    if (!this.frameBudget.take(1)) return this.refuse(this.frameBudget, `more than ${this.limits.maxFramesPerSecond} frames per second`);
+    if (!this.byteBudget.take(bytes.length)) return this.refuse(this.byteBudget, `more than ${this.limits.maxInboundBytesPerSecond} bytes per second`);
     if (isBinary) {
       this.sendError(new ChatError('invalid_frame', 'frames must be JSON text'), undefined);
       return;
     }
+    const rules = { maxControlFrameBytes: this.limits.maxControlFrameBytes };
     let frame: Record<string, unknown>;
     try {
-      frame = asObject(JSON.parse(data.toString()), 'frame', 'invalid_frame');
+      const refused = checkRaw(bytes, rules);
+      if (refused !== null) throw new ChatError('invalid_frame', refused);
+      frame = asObject(JSON.parse(bytes.toString()), 'frame', 'invalid_frame');
+      const tooLarge = checkParsed(frame, bytes.length, rules);
+      if (tooLarge !== null) throw new ChatError('invalid_frame', tooLarge);
     } catch (err) {
       this.sendError(err instanceof ChatError ? err : new ChatError('invalid_frame', 'frame is not valid JSON'), undefined);
       return;
@@ -200,6 +195,12 @@ export class ClientConnection {
       return;
     }
     this.dispatch(frame).catch((err) => this.sendError(toChatError(err), clientMsgId));
+  }
+
+  /** Just over a budget gets told to slow down; far over it is abuse. */
+  private refuse(budget: TokenBucket, message: string): void {
+    if (budget.farOver()) this.close(CloseCodes.policyViolation);
+    else this.sendError(new ChatError('rate_limited', message), undefined);
   }
 
   private async dispatch(frame: Record<string, unknown>): Promise<void> {
@@ -261,6 +262,12 @@ export class ClientConnection {
 
 /** Bytes go out as a text frame too (a pre-encoded JSON frame). */
 const TEXT = { binary: false } as const;
+
+/** ws hands a text frame over as one Buffer (binaryType nodebuffer); the other shapes are converted. */
+function asBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+}
 
 function requireMessageId(frame: Record<string, unknown>): bigint {
   const id = parseId(frame.messageId);

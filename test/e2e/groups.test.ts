@@ -66,13 +66,13 @@ describe('creating groups', () => {
     }
   });
 
-  it('hides a group from non-members (403)', async () => {
+  it('hides a group from non-members (404, as if it did not exist)', async () => {
     const [alice, eve] = await Promise.all([newUser(A), newUser(A)]);
     const g = await api(A, 'POST', '/api/groups', { token: alice.token, body: { name: 'secret' } });
-    expect((await api(A, 'GET', `/api/groups/${g.body.conversationId}`, { token: eve.token })).status).toBe(403);
-    expect((await api(A, 'GET', `/api/conversations/${g.body.conversationId}/messages`, { token: eve.token })).status).toBe(403);
+    expect((await api(A, 'GET', `/api/groups/${g.body.conversationId}`, { token: eve.token })).status).toBe(404);
+    expect((await api(A, 'GET', `/api/conversations/${g.body.conversationId}/messages`, { token: eve.token })).status).toBe(404);
     const add = await api(A, 'POST', `/api/groups/${g.body.conversationId}/members`, { token: eve.token, body: { userId: eve.userId } });
-    expect(add.status).toBe(403);
+    expect(add.status).toBe(404);
   });
 });
 
@@ -135,9 +135,9 @@ describe('membership changes', () => {
     expect(bobHistory).toEqual(expect.arrayContaining([m1, m2, removal.messageId]));
     expect(bobHistory).not.toContain(m3);
     expect(bobHistory[bobHistory.length - 1]).toBe(removal.messageId);
-    expect((await api(A, 'GET', `/api/groups/${cid}`, { token: bob.token })).status).toBe(403);
+    expect((await api(A, 'GET', `/api/groups/${cid}`, { token: bob.token })).status).toBe(404);
     b.send({ type: 'message.send', clientMsgId: 'ghost', conversationId: cid, content: 'let me in' });
-    expect((await b.next((f) => f.clientMsgId === 'ghost')).code).toBe('forbidden');
+    expect((await b.next((f) => f.clientMsgId === 'ghost')).code).toBe('not_found');
     expect((await api(A, 'GET', '/api/conversations', { token: bob.token })).body.conversations).toEqual([]);
 
     // Carol leaves by herself; non-owners cannot remove others.

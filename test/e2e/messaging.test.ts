@@ -148,13 +148,13 @@ describe('history and conversations', () => {
     expect(list.body.conversations.map((c: { lastMessage: { content: string } }) => c.lastMessage.content)).toEqual(['third', 'second']);
   });
 
-  it('refuses history to non-members (403) and bad queries (400)', async () => {
+  it('refuses history to non-members exactly as if the conversation did not exist (404) and bad queries (400)', async () => {
     const [alice, bob, eve] = await Promise.all([newUser(A), newUser(A), newUser(A)]);
     const a = await connect(0, alice);
     const { conversationId } = await send(a.ws, { to: bob.userId, content: 'private' });
     const r = await api(A, 'GET', `/api/conversations/${conversationId}/messages`, { token: eve.token });
-    expect(r.status).toBe(403);
-    expect(r.body.error.code).toBe('forbidden');
+    expect(r.status).toBe(404);
+    expect(r.body.error).toEqual({ code: 'not_found', message: `no conversation ${conversationId}` });
     for (const q of ['limit=0', 'limit=101', 'limit=x', 'before=abc', 'after=-1', 'before=1&after=2']) {
       const bad = await api(A, 'GET', `/api/conversations/${conversationId}/messages?${q}`, { token: alice.token });
       expect([q, bad.status, bad.body.error.code]).toEqual([q, 400, 'invalid_request']);
@@ -184,7 +184,7 @@ describe('bad frames get an error frame and the socket stays usable', () => {
       [{ type: 'message.send', clientMsgId: 'e6', to: bob.userId, content: 'x'.repeat(MAX_CHARS + 1) }, 'content_too_long'],
       [{ type: 'message.send', clientMsgId: 'e7', to: '00000000-0000-0000-0000-000000000000', content: 'ghost' }, 'unknown_user'],
       [{ type: 'message.send', clientMsgId: 'e8', to: alice.userId, content: 'me' }, 'invalid_request'],
-      [{ type: 'message.send', clientMsgId: 'e9', conversationId, content: 'intrude' }, 'forbidden'],
+      [{ type: 'message.send', clientMsgId: 'e9', conversationId, content: 'intrude' }, 'not_found'],
       [{ type: 'message.send', clientMsgId: 'e10', conversationId: 'd_no_such', content: 'x' }, 'not_found'],
     ];
     for (const [frame, code] of cases) {

@@ -1,10 +1,12 @@
 import { Router } from 'express';
 import type { ConversationService } from '../../chat/ConversationService';
+import type { SyncService } from '../../chat/SyncService';
 import { ID, parseLimit, requireString } from '../../chat/validation';
 import { ChatError } from '../../errors';
 import { principal } from '../auth';
 
-export function conversationRoutes(chat: ConversationService): Router {
+/** The conversation list, and history pages (heavy reads: bounded by bytes and per-user concurrency, through SyncService). */
+export function conversationRoutes(chat: ConversationService, sync: SyncService): Router {
   const r = Router();
   r.get('/', async (req, res) => {
     res.json({ conversations: await chat.list(principal(req).userId) });
@@ -15,7 +17,7 @@ export function conversationRoutes(chat: ConversationService): Router {
     for (const k of ['before', 'after']) {
       if (q[k] !== undefined && typeof q[k] !== 'string') throw new ChatError('invalid_request', `${k} must be a message id`);
     }
-    const page = await chat.history(principal(req).userId, conversationId, {
+    const page = await sync.history(principal(req).userId, conversationId, {
       before: q.before as string | undefined,
       after: q.after as string | undefined,
       limit: parseLimit(q.limit, 50, 100),

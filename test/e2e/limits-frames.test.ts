@@ -1,0 +1,152 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { connectClosedAfterEach, eventually, ROOT, newDevice, newUser, startCluster, type TestCluster, type TestUser, type WsClient } from '../support/helpers';
+
+/**
+ * Issue 10 #1: oversized or deeply nested frames must not stall the event loop. Frames other than
+ * message.send are limited to ws.maxControlFrameBytes, nesting is refused before JSON.parse, and
+ * each connection has an inbound byte budget. A bystander's acks stay fast during an attack.
+ */
+let cluster: TestCluster;
+let A: string;
+const CONTROL = 16384;
+const RATE = 2 * 1024 * 1024;
+beforeAll(async () => {
+  // The documented defaults, spelled out: content 100k chars (frames up to ~600 KB), 2 MiB/s per connection.
+  cluster = await startCluster(1, {
+    CHAT_CHAT_MAX_CONTENT_CHARS: '100000', CHAT_WS_MAX_CONTROL_FRAME_BYTES: String(CONTROL), CHAT_WS_MAX_INBOUND_BYTES_PER_SECOND: String(RATE),
+  });
+  A = cluster.nodes[0].url;
+});
+afterAll(() => cluster.stop());
+const connect = connectClosedAfterEach();
+
+async function online(user: TestUser): Promise<WsClient> {
+  const ws = await connect(cluster.nodes[0], user, await newDevice(A, user));
+  await ws.synced();
+  return ws;
+}
+
+/** The node's resident memory (MB), from /proc. */
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function p99(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(s.length * 0.99) - 1)];
+}
+
+/** Sends messages from `from` to `to` every `everyMs` until `until` resolves; returns each ack's latency (ms). */
+async function measureAcks(from: WsClient, to: string, everyMs: number, until: Promise<unknown>): Promise<number[]> {
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  const onMessage = (d: WebSocket.RawData) => {
+    const f = JSON.parse(d.toString());
+    const t = f.type === 'message.ack' ? sentAt.get(f.clientMsgId) : undefined;
+    if (t !== undefined) latencies.push(performance.now() - t);
+  };
+  from.ws.on('message', onMessage);
+  let done = false;
+  void until.then(() => { done = true; });
+  let i = 0;
+  while (!done) {
+    const id = `probe-${i++}`;
+    sentAt.set(id, performance.now());
+    from.send({ type: 'message.send', clientMsgId: id, to, content: `probe ${i}` });
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  await eventually(() => latencies.length === sentAt.size, 10000);
+  from.ws.off('message', onMessage);
+  return latencies;
+}
+
+describe('frame limits', () => {
+  it('refuses a large frame that is not a message.send, and nesting, with invalid_frame; the socket stays usable', async () => {
+    const [alice, bob] = await Promise.all([newUser(A), newUser(A)]);
+    const a = await online(alice);
+    const cases = [
+      JSON.stringify({ type: 'typing', conversationId: 'd_x_y', pad: 'x'.repeat(CONTROL) }),
+      JSON.stringify({ type: 'heartbeat', pad: Array(CONTROL).fill(1) }),
+      '['.repeat(9) + ']'.repeat(9),
+      JSON.stringify({ type: 'heartbeat', a: [[[[[[[[[1]]]]]]]]] }),
+      '['.repeat(250_000) + ']'.repeat(250_000),
+      '['.repeat(500_000),
+    ];
+    for (const frame of cases) {
+      const before = a.ofType('error').length;
+      a.send(frame);
+      const err = await eventually(() => a.ofType('error')[before]);
+      expect([frame.slice(0, 40), err.code]).toEqual([frame.slice(0, 40), 'invalid_frame']);
+    }
+    // A full-size send still goes through, and so does a small one.
+    a.send({ type: 'message.send', clientMsgId: 'big', to: bob.userId, content: 'é'.repeat(100_000) });
+    expect((await a.next((f) => f.clientMsgId === 'big')).type).toBe('message.ack');
+    expect((await a.sendAll({ to: bob.userId }, ['after'])).get('after').type).toBe('message.ack');
+    expect(a.closeCode).toBeNull();
+  });
+
+  it('answers rate_limited past the inbound byte budget, and closes 1008 far past it', async () => {
+    const alice = await newUser(A);
+    const a = await online(alice);
+    // Small frames of a legal type but over the control limit would be refused anyway; heartbeats
+    // padded just under it are legal, so only the byte budget can stop them.
+    const frame = JSON.stringify({ type: 'heartbeat', pad: 'x'.repeat(CONTROL - 40) });
+    const n = Math.ceil((RATE * 4) / frame.length); // the burst (2 s worth) and two seconds more, at once
+    for (let i = 0; i < n; i++) a.send(frame);
+    expect(await a.closed).toBe(1008);
+    expect(a.ofType('error').map((f) => f.code)).toContain('rate_limited');
+  });
+});
+
+interface AttackResult { sent: number; invalid: number; other: number; closed: number }
+
+/** Starts the attack (test/support/frameAttacker.js); `opened` resolves when every socket is open, `done` with the counts at the end. */
+function startAttack(user: TestUser, devices: string[], attackMs: number, everyMs: number): { opened: Promise<void>; done: Promise<AttackResult> } {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'test', 'support', 'frameAttacker.js')], {
+    cwd: ROOT,
+    env: { ...process.env, ATTACK: JSON.stringify({ url: cluster.nodes[0].wsUrl, token: user.token, devices, attackMs, everyMs }) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  let opened!: () => void;
+  const openedP = new Promise<void>((r) => { opened = r; });
+  const done = new Promise<AttackResult>((resolve, reject) => {
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.startsWith('open\n')) opened();
+    });
+    proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.split('\n')[1])) : reject(new Error(`attacker exited ${code}: ${out}`))));
+  });
+  return { opened: openedP, done };
+}
+
+describe('a bystander during a frame attack', () => {
+  it('keeps its ack p99 under 100 ms while 8 sockets send 600 KB nested frames within their byte budget; RSS stays bounded', async () => {
+    const [mallory, carol, dave] = await Promise.all([newUser(A), newUser(A), newUser(A)]);
+    const c = await online(carol);
+    await online(dave);
+    const devices = await Promise.all(Array.from({ length: 8 }, () => newDevice(A, mallory)));
+    const pid = cluster.nodes[0].proc.pid!;
+    // ~1.7 MB/s per socket: under the byte budget, so only the frame guard protects the loop.
+    const attack = startAttack(mallory, devices, 4000, 350);
+    await attack.opened;
+    const rssBefore = rssMb(pid);
+    let rssMax = rssBefore;
+    const sampler = setInterval(() => { rssMax = Math.max(rssMax, rssMb(pid)); }, 100);
+    const latencies = await measureAcks(c, dave.userId, 20, attack.done);
+    clearInterval(sampler);
+    const result = await attack.done;
+    const sorted = [...latencies].sort((x, y) => x - y);
+    const figures = { ...result, acks: latencies.length, p50: sorted[Math.floor(sorted.length / 2)], p99: p99(latencies), max: sorted[sorted.length - 1], rssBefore, rssMax };
+    process.stderr.write(`[limits-frames] bystander under frame attack: ${JSON.stringify(figures)}\n`);
+    expect(result.invalid).toBe(result.sent);
+    expect(result.closed).toBe(0);
+    expect(latencies.length).toBeGreaterThan(100);
+    expect(p99(latencies)).toBeLessThan(100);
+    expect(rssMax - rssBefore).toBeLessThan(200);
+  }, 30000);
+});

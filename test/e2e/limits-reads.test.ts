@@ -1,0 +1,244 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import Redis from 'ioredis';
+import WebSocket from 'ws';
+import { ConversationService } from '../../src/chat/ConversationService';
+import { GroupVersions } from '../../src/cluster/GroupVersions';
+import { Keys } from '../../src/cluster/keys';
+import { createCassandraClient } from '../../src/store/cassandra';
+import { ConversationRepository } from '../../src/store/ConversationRepository';
+import { MessageRepository } from '../../src/store/MessageRepository';
+import { WriteBatcher } from '../../src/store/WriteBatcher';
+import {
+  api, connectClosedAfterEach, eventually, newDevice, ROOT, newUser, startCluster, testConfig, uniquePrefix,
+  type TestCluster, type TestUser, type WsClient,
+} from '../support/helpers';
+
+/**
+ * Issue 10 #2: sync and history are bounded by bytes (sync.maxResponseBytes: the page ends early
+ * with its cursor, and holds at least one message), history checks access before reading, and a
+ * user's concurrent heavy reads on a node are capped (sync.maxConcurrentReadsPerUser: 429).
+ */
+let cluster: TestCluster;
+let A: string;
+const MAX_BYTES = 64 * 1024; // the smallest the config allows
+const BIG = 20_000; // content chars per big message: 3 fit in a page, the 4th does not
+beforeAll(async () => {
+  cluster = await startCluster(1, {
+    CHAT_SYNC_MAX_RESPONSE_BYTES: String(MAX_BYTES), CHAT_SYNC_MAX_CONCURRENT_READS_PER_USER: '2', CHAT_WS_MAX_FRAMES_PER_SECOND: '100000',
+  });
+  A = cluster.nodes[0].url;
+});
+afterAll(() => cluster.stop());
+const connect = connectClosedAfterEach();
+
+async function online(user: TestUser, deviceId?: string): Promise<WsClient> {
+  const ws = await connect(cluster.nodes[0], user, deviceId ?? await newDevice(A, user));
+  await ws.synced();
+  return ws;
+}
+
+/** Sends each content (to whom the target says) and returns the acks in order. */
+async function sendAll(ws: WsClient, items: Array<{ to?: string; conversationId?: string; content: string }>): Promise<any[]> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const base = ws.frames.length;
+  items.forEach((it, i) => ws.send({ type: 'message.send', clientMsgId: `m${base}-${i}`, ...it }));
+  return Promise.all(items.map((_, i) => ws.next((f) => f.clientMsgId === `m${base}-${i}`, 20000).then((f) => {
+    expect(f.type).toBe('message.ack');
+    return f;
+  })));
+}
+
+const bytesOf = (ms: Array<{ content: string }>) => ms.reduce((n, m) => n + Buffer.byteLength(m.content), 0);
+
+describe('sync bounded by bytes', () => {
+  it('ends a page once its content reaches sync.maxResponseBytes, resumes from nextAfter, and loses nothing across conversations', async () => {
+    const [alice, bob, carol] = await Promise.all([newUser(A), newUser(A), newUser(A)]);
+    const device = await newDevice(A, bob);
+    const a = await online(alice);
+    const c = await online(carol);
+    // Two conversations of bob's interleaved in time, big and small messages mixed.
+    const acks = [];
+    for (let i = 0; i < 6; i++) {
+      acks.push(...await sendAll(a, [{ to: bob.userId, content: `${i}`.padEnd(BIG, 'a') }]));
+      acks.push(...await sendAll(c, [{ to: bob.userId, content: `small ${i}` }, { to: bob.userId, content: `${i}`.padEnd(BIG, 'c') }]));
+    }
+    const want = acks.map((f) => f.messageId);
+    const got: string[] = [];
+    let after: string | undefined;
+    let pages = 0;
+    for (;;) {
+      const r = await api(A, 'GET', `/api/sync?deviceId=${device}&limit=500${after ? `&after=${after}` : ''}`, { token: bob.token });
+      expect(r.status).toBe(200);
+      pages++;
+      expect(r.body.messages.length).toBeGreaterThan(0);
+      expect(r.body.messages.length === 1 || bytesOf(r.body.messages) <= MAX_BYTES).toBe(true);
+      got.push(...r.body.messages.map((m: { messageId: string }) => m.messageId));
+      expect(r.body.nextAfter).toBe(got[got.length - 1]);
+      if (!r.body.hasMore) break;
+      after = r.body.nextAfter;
+    }
+    expect(got).toEqual(want); // every message once, in id order
+    expect(pages).toBeGreaterThanOrEqual(Math.ceil((12 * BIG) / MAX_BYTES));
+    // The WebSocket catch-up pages the same way and sends everything, in order.
+    const b = await connect(cluster.nodes[0], bob, await newDevice(A, bob, 'late'), '1');
+    await b.synced();
+    expect(b.messages().map((m) => m.messageId)).toEqual(want);
+  });
+
+  it('a single message larger than the budget still comes, alone', async () => {
+    const [alice, bob] = await Promise.all([newUser(A), newUser(A)]);
+    const device = await newDevice(A, bob);
+    const a = await online(alice);
+    const acks = await sendAll(a, [{ to: bob.userId, content: 'x'.repeat(100_000) }, { to: bob.userId, content: 'next' }]);
+    const first = await api(A, 'GET', `/api/sync?deviceId=${device}`, { token: bob.token });
+    expect(first.body.messages.map((m: { messageId: string }) => m.messageId)).toEqual([acks[0].messageId]);
+    expect(first.body.hasMore).toBe(true);
+    const second = await api(A, 'GET', `/api/sync?deviceId=${device}&after=${first.body.nextAfter}`, { token: bob.token });
+    expect(second.body.messages.map((m: { messageId: string }) => m.messageId)).toEqual([acks[1].messageId]);
+  });
+});
+
+describe('history bounded by bytes', () => {
+  it('ends a page early with its cursor, both directions', async () => {
+    const [alice, bob] = await Promise.all([newUser(A), newUser(A)]);
+    const a = await online(alice);
+    const acks = await sendAll(a, Array.from({ length: 8 }, (_, i) => ({ to: bob.userId, content: `${i}`.padEnd(BIG, 'h') })));
+    const cid = acks[0].conversationId;
+    const want = acks.map((f) => f.messageId);
+    const back: string[] = [];
+    let before = '';
+    for (;;) {
+      const r = await api(A, 'GET', `/api/conversations/${cid}/messages?limit=100${before}`, { token: bob.token });
+      expect(r.status).toBe(200);
+      expect(bytesOf(r.body.messages)).toBeLessThanOrEqual(MAX_BYTES);
+      back.push(...r.body.messages.map((m: { messageId: string }) => m.messageId));
+      if (!r.body.nextBefore) break;
+      before = `&before=${r.body.nextBefore}`;
+    }
+    expect(back).toEqual([...want].reverse());
+    const fwd: string[] = [];
+    let after = '1';
+    for (;;) {
+      const r = await api(A, 'GET', `/api/conversations/${cid}/messages?limit=100&after=${after}`, { token: bob.token });
+      expect(bytesOf(r.body.messages)).toBeLessThanOrEqual(MAX_BYTES);
+      fwd.push(...r.body.messages.map((m: { messageId: string }) => m.messageId));
+      if (!r.body.nextAfter) break;
+      after = r.body.nextAfter;
+    }
+    expect(fwd).toEqual(want);
+  });
+
+  it('checks access before reading any message', async () => {
+    const [alice, bob, eve] = await Promise.all([newUser(A), newUser(A), newUser(A)]);
+    const a = await online(alice);
+    const [ack] = await sendAll(a, [{ to: bob.userId, content: 'private' }]);
+    // The node's own services over the same Cassandra, with the message reads counted.
+    const config = testConfig();
+    const db = createCassandraClient(config);
+    const redis = new Redis(config.redis.url);
+    try {
+      await db.connect();
+      const writes = new WriteBatcher(db);
+      let reads = 0;
+      class CountingMessages extends MessageRepository {
+        override pageBackward(...args: Parameters<MessageRepository['pageBackward']>) { reads++; return super.pageBackward(...args); }
+        override pageForward(...args: Parameters<MessageRepository['pageForward']>) { reads++; return super.pageForward(...args); }
+      }
+      const service = new ConversationService(new ConversationRepository(db, writes), new CountingMessages(db, writes),
+        { fanout: async () => undefined }, new GroupVersions(redis, new Keys(uniquePrefix())));
+      await expect(service.history(eve.userId, ack.conversationId, { limit: 100 })).rejects.toMatchObject({ code: 'not_found' });
+      await expect(service.history(eve.userId, ack.conversationId, { limit: 100, after: '1' })).rejects.toMatchObject({ code: 'not_found' });
+      expect(reads).toBe(0);
+      expect((await service.history(bob.userId, ack.conversationId, { limit: 100 })).messages.map((m) => m.messageId)).toEqual([ack.messageId]);
+      expect(reads).toBe(1);
+    } finally {
+      await db.shutdown();
+      redis.disconnect();
+    }
+  });
+});
+
+describe('concurrent heavy reads per user', () => {
+  it('answers 429 rate_limited past sync.maxConcurrentReadsPerUser, never 500; others are not affected', async () => {
+    const [alice, bob, carol] = await Promise.all([newUser(A), newUser(A), newUser(A)]);
+    const device = await newDevice(A, bob);
+    const a = await online(alice);
+    const acks = await sendAll(a, Array.from({ length: 20 }, (_, i) => ({ to: bob.userId, content: `${i}`.padEnd(BIG, 'r') })));
+    const cid = acks[0].conversationId;
+    const results = await Promise.all(Array.from({ length: 24 }, (_, i) => (i % 2
+      ? api(A, 'GET', `/api/sync?deviceId=${device}`, { token: bob.token })
+      : api(A, 'GET', `/api/conversations/${cid}/messages?limit=100`, { token: bob.token }))));
+    const statuses = results.map((r) => r.status);
+    expect(statuses.every((s) => s === 200 || s === 429)).toBe(true);
+    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(2);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
+    for (const r of results.filter((x) => x.status === 429)) expect(r.body.error.code).toBe('rate_limited');
+    // Once they are done, the user reads again; another user was never limited.
+    expect((await api(A, 'GET', `/api/sync?deviceId=${device}`, { token: bob.token })).status).toBe(200);
+    expect((await api(A, 'GET', `/api/conversations`, { token: carol.token })).status).toBe(200);
+  });
+});
+
+/** The node's resident memory (MB), from /proc. */
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+describe('a bystander during a read attack', () => {
+  it('keeps its ack p99 under 100 ms while a user sends waves of 50 parallel sync and history reads of 4 MB of messages; RSS stays bounded', async () => {
+    const [mallory, accomplice, carol, dave] = await Promise.all([newUser(A), newUser(A), newUser(A), newUser(A)]);
+    const device = await newDevice(A, mallory);
+    // 40 messages of 100k chars in 4 of mallory's conversations: 4 MB she can ask for again and again.
+    const others = [accomplice, ...await Promise.all(Array.from({ length: 3 }, () => newUser(A)))];
+    for (const from of others) {
+      await sendAll(await online(from), Array.from({ length: 10 }, (_, i) => ({ to: mallory.userId, content: `${i}`.padEnd(100_000, 'z') })));
+    }
+    const c = await online(carol);
+    await online(dave);
+    const pid = cluster.nodes[0].proc.pid!;
+    const rssBefore = rssMb(pid);
+    let rssMax = rssBefore;
+    const ATTACK_MS = 4000;
+    const cid = [accomplice.userId, mallory.userId].sort().join('_');
+    // Waves of 50 parallel heavy reads, 2 waves a second, from another process. (A tight loop of
+    // requests is a request flood: the per-user REST rate limit's job, not this one's.)
+    const proc = spawn(process.execPath, [path.join(ROOT, 'test', 'support', 'readAttacker.js')], {
+      env: { ...process.env, ATTACK: JSON.stringify({ base: A, token: mallory.token, parallel: 50, everyMs: 500, attackMs: ATTACK_MS,
+        paths: [`/api/sync?deviceId=${device}&limit=500`, `/api/conversations/d_${cid}/messages?limit=100`] }) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    const attack = new Promise<Record<string, number>>((resolve, reject) => proc.on('exit', (code) => (code === 0
+      ? resolve(JSON.parse(out.split('\n')[1])) : reject(new Error(`attacker exited ${code}`)))));
+    await eventually(() => out.startsWith('open'));
+    const end = Date.now() + ATTACK_MS;
+    const sampler = setInterval(() => { rssMax = Math.max(rssMax, rssMb(pid)); }, 100);
+    const sentAt = new Map<string, number>();
+    const latencies: number[] = [];
+    const onMessage = (d: WebSocket.RawData) => {
+      const f = JSON.parse(d.toString());
+      const t = f.type === 'message.ack' ? sentAt.get(f.clientMsgId) : undefined;
+      if (t !== undefined) latencies.push(performance.now() - t);
+    };
+    c.ws.on('message', onMessage);
+    for (let i = 0; Date.now() < end; i++) {
+      sentAt.set(`probe-${i}`, performance.now());
+      c.send({ type: 'message.send', clientMsgId: `probe-${i}`, to: dave.userId, content: `probe ${i}` });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const statuses = await attack;
+    clearInterval(sampler);
+    await eventually(() => latencies.length === sentAt.size, 10000);
+    const sorted = [...latencies].sort((x, y) => x - y);
+    const p99 = sorted[Math.ceil(sorted.length * 0.99) - 1];
+    const figures = { statuses, acks: sorted.length, p50: sorted[Math.floor(sorted.length / 2)], p99, max: sorted[sorted.length - 1], rssBefore, rssMax };
+    process.stderr.write(`[limits-reads] bystander under read attack: ${JSON.stringify(figures)}\n`);
+    expect(Object.keys(statuses).every((s) => s === '200' || s === '429')).toBe(true);
+    expect(sorted.length).toBeGreaterThan(100);
+    expect(p99).toBeLessThan(100);
+    expect(rssMax - rssBefore).toBeLessThan(200);
+  }, 60000);
+});

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { HDEL_IF_UNCHANGED } from '../cluster/ConnectionSlots';
 import type { Keys } from '../cluster/keys';
 import { ChatError } from '../errors';
 
@@ -20,14 +21,6 @@ if redis.call('exists', KEYS[1]) == 1 then return 0 end
 redis.call('hset', KEYS[1], '${LOADED}', '1')
 for i = 2, #ARGV do redis.call('hset', KEYS[1], ARGV[i], ARGV[1]) end
 return 1`;
-
-/** Deletes each (field, value) pair whose value is unchanged. */
-const PRUNE = `
-local n = 0
-for i = 1, #ARGV, 2 do
-  if redis.call('hget', KEYS[1], ARGV[i]) == ARGV[i + 1] then n = n + redis.call('hdel', KEYS[1], ARGV[i]) end
-end
-return n`;
 
 /**
  * The cap on a user's devices, atomic across nodes: one Redis hash per user, deviceId → time it was
@@ -79,6 +72,6 @@ export class DeviceSlots {
     const stored = new Set(await this.listIds(userId));
     const stale = old.filter(([f]) => !stored.has(f));
     if (stale.length === 0) return 0;
-    return Number(await this.redis.eval(PRUNE, 1, key, ...stale.flat()));
+    return Number(await this.redis.eval(HDEL_IF_UNCHANGED, 1, key, ...stale.flat()));
   }
 }

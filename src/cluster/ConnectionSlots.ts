@@ -17,8 +17,8 @@ redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
 redis.call('expire', KEYS[1], ARGV[4])
 return 1`;
 
-/** Deletes each (field, value) pair whose value is unchanged. */
-const RELEASE = `
+/** Deletes each (field, value) pair of a hash whose value is unchanged (compare-and-delete); returns how many went. KEYS[1] hash, ARGV field, value, …. */
+export const HDEL_IF_UNCHANGED = `
 local n = 0
 for i = 1, #ARGV, 2 do
   if redis.call('hget', KEYS[1], ARGV[i]) == ARGV[i + 1] then n = n + redis.call('hdel', KEYS[1], ARGV[i]) end
@@ -52,7 +52,7 @@ export class ConnectionSlots {
   }
 
   async release(userId: string, deviceId: string, slot: string): Promise<void> {
-    await this.redis.eval(RELEASE, 1, this.keys.connSlots(userId), deviceId, slot);
+    await this.redis.eval(HDEL_IF_UNCHANGED, 1, this.keys.connSlots(userId), deviceId, slot);
   }
 
   /** Writes the slots of open sockets back, without a limit check (Redis lost its data; they are open already). */
@@ -85,6 +85,6 @@ export class ConnectionSlots {
       const [node, instance] = slot.split('/');
       if (!(await this.lease.isLive(Number(node), instance))) dead.push(deviceId, slot);
     }
-    return dead.length ? Number(await this.redis.eval(RELEASE, 1, key, ...dead)) : 0;
+    return dead.length ? Number(await this.redis.eval(HDEL_IF_UNCHANGED, 1, key, ...dead)) : 0;
   }
 }

@@ -9,6 +9,9 @@ describe('envName', () => {
     ['cassandra.contactPoints', 'CHAT_CASSANDRA_CONTACT_POINTS'],
     ['auth.bcryptRounds', 'CHAT_AUTH_BCRYPT_ROUNDS'],
     ['node.id', 'CHAT_NODE_ID'],
+    ['redis.keyPrefix', 'CHAT_REDIS_KEY_PREFIX'],
+    ['rateLimit.signupsPerIpPerHour', 'CHAT_RATE_LIMIT_SIGNUPS_PER_IP_PER_HOUR'],
+    ['metrics.token', 'CHAT_METRICS_TOKEN'],
   ])('%s -> %s', (key, env) => expect(envName(key)).toBe(env));
 });
 
@@ -66,5 +69,34 @@ describe('parseConfig validation names the key', () => {
       expect((err as ConfigError).key).toBe(key);
       expect((err as Error).message).toContain(key);
     }
+  });
+});
+
+describe('parseConfig messages', () => {
+  it.each([
+    [{ 'auth.bcryptRounds': 'ten' }, 'config auth.bcryptRounds: "ten" is not an integer'],
+    [{ 'auth.bcryptRounds': '40' }, 'config auth.bcryptRounds: 40 is outside 4..15'],
+    [{ 'cassandra.consistency': 'most' }, 'config cassandra.consistency: "most" is not one of one, localOne, quorum, localQuorum, eachQuorum, all'],
+    [{ 'server.trustProxy': 'yes' }, 'config server.trustProxy: "yes" is not true or false'],
+    [{ 'ws.allowedOrigins': 'https://a.example, ftp://b' }, 'config ws.allowedOrigins: "ftp://b" does not match'],
+    [{ 'cassandra.contactPoints': ' , ' }, 'config cassandra.contactPoints: needs at least one value'],
+    [{ 'sync.safetyLagMs': '20000' }, 'config sync.safetyLagMs: must be at least 2 x node.leaseTtlSeconds (30000 ms)'],
+    [{ 'push.provider': 'webhook' }, 'config push.webhookUrl: must be an http(s) URL when push.provider=webhook'],
+    [{ 'presence.timeoutMs': '10000' }, 'config presence.timeoutMs: must be longer than ws.pingIntervalMs (10000)'],
+    // Removed: nothing read it.
+    [{ 'presence.heartbeatIntervalMs': '5000' }, 'config presence.heartbeatIntervalMs: is not a known key'],
+  ])('%j', (raw, message) => {
+    expect(() => parseConfig(raw as Record<string, string>)).toThrow(message);
+  });
+
+  it('reads lists, booleans, nulls and the defaults of unset keys', () => {
+    const c = parseConfig({ 'ws.allowedOrigins': 'https://a.example, http://b.example:8080', 'server.trustProxy': 'true', 'push.provider': 'webhook', 'push.webhookUrl': 'https://push.example/x' });
+    expect(c.ws.allowedOrigins).toEqual(['https://a.example', 'http://b.example:8080']);
+    expect(c.server.trustProxy).toBe(true);
+    expect(c.push.webhookUrl).toBe('https://push.example/x');
+    expect(c.server.publicWsUrl).toBeNull();
+    expect(c.server.corsOrigins).toEqual([]);
+    expect(c.metrics.token).toBe('');
+    expect(Object.isFrozen(c.ws.allowedOrigins)).toBe(true);
   });
 });

@@ -1,0 +1,58 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { CONFIG_KEYS, envName, parseConfig, readRaw } from '../../src/config/config';
+import { README_TABLE_END, README_TABLE_START, renderProperties, renderReadmeTable } from '../../src/config/docs';
+import { CONFIG_KEY_INFO } from '../../src/config/keys';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const read = (file: string) => fs.readFileSync(path.join(ROOT, file), 'utf8');
+const FIX = 'run `npm run docs:config` after changing src/config/schema.ts';
+
+describe('the files generated from the config declaration', () => {
+  it(`README.md's configuration table is the declaration's (${FIX})`, () => {
+    const readme = read('README.md');
+    const start = readme.indexOf(README_TABLE_START);
+    const end = readme.indexOf(README_TABLE_END);
+    expect(start).toBeGreaterThan(0);
+    expect(end).toBeGreaterThan(start);
+    expect(readme.slice(start + README_TABLE_START.length, end).trim()).toBe(renderReadmeTable());
+  });
+
+  it(`app.properties is the declaration's (${FIX})`, () => {
+    expect(read('app.properties')).toBe(renderProperties());
+  });
+
+  it('app.properties lists exactly the declared keys, and its values are the defaults', () => {
+    const raw = readRaw(path.join(ROOT, 'app.properties'), {}, []);
+    expect(Object.keys(raw).sort()).toEqual([...CONFIG_KEYS].sort());
+    expect(parseConfig(raw)).toEqual(parseConfig({}));
+  });
+
+  it('every config key in the "Limits and abuse" table is declared', () => {
+    const readme = read('README.md');
+    const section = readme.slice(readme.indexOf('## Limits and abuse'));
+    const rows = section.slice(0, section.indexOf('\n\n', section.indexOf('| limit |'))).split('\n').filter((l) => l.startsWith('| '));
+    const keys = rows.slice(2).flatMap((row) => [...(row.split('|')[3] ?? '').matchAll(/`([a-z][A-Za-z]*\.[A-Za-z]+)`/g)].map((m) => m[1]));
+    expect(keys.length).toBeGreaterThan(20);
+    expect(keys.filter((k) => !CONFIG_KEYS.includes(k))).toEqual([]);
+  });
+});
+
+describe('environment variables', () => {
+  it('are distinct per key', () => {
+    const names = CONFIG_KEY_INFO.map((k) => k.env);
+    expect(new Set(names).size).toBe(names.length);
+    for (const k of CONFIG_KEY_INFO) expect(k.env).toBe(envName(k.key));
+  });
+
+  // A variable for a key that no longer exists would be ignored without a word.
+  it('set by the tests, bench and scripts all name declared keys', () => {
+    const files = (dir: string): string[] => fs.readdirSync(path.join(ROOT, dir), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? files(path.join(dir, e.name)) : /\.(ts|js|sh)$/.test(e.name) ? [path.join(dir, e.name)] : []);
+    const used = new Set(['test', 'bench', 'scripts'].flatMap(files).flatMap((f) => read(f).match(/\bCHAT_[A-Z][A-Z0-9_]*/g) ?? []));
+    used.delete('CHAT_CONFIG_FILE');
+    const declared = new Set(CONFIG_KEY_INFO.map((k) => k.env));
+    expect([...used].filter((name) => !declared.has(name))).toEqual([]);
+    expect(used.size).toBeGreaterThan(20);
+  });
+});

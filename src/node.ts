@@ -168,6 +168,7 @@ async function buildNode(d: {
     limits: new RateLimits(redis, config.redis.keyPrefix, config.rateLimit),
     trustProxy: config.server.trustProxy,
     corsOrigins: config.server.corsOrigins,
+    maxContentChars: config.chat.maxContentChars,
     health: {
       nodeId: () => nodeId,
       connections: () => connections.count,

@@ -1,51 +1,37 @@
-import { ChatError } from '../errors';
+import type { z } from 'zod';
+import { ChatError, type ErrorCode } from '../errors';
 
-/** Input checks shared by the REST and WebSocket edges. Each throws ChatError with a message naming the field. */
-
-type Obj = Record<string, unknown>;
-
-export function asObject(v: unknown, what = 'body', code: 'invalid_request' | 'invalid_frame' = 'invalid_request'): Obj {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ChatError(code, `${what} must be a JSON object`);
-  return v as Obj;
+/**
+ * The one translator from a failed schema check (src/protocol) to a ChatError. Every field carries
+ * its own message; the first issue wins. Issues come in the schema's key order, a container's own
+ * check (an array too long) before its elements; `order` ranks by top-level key ('' = the object
+ * itself) where a frame-level rule must come between fields (message.send).
+ */
+export function parse<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  code: 'invalid_request' | 'invalid_frame' = 'invalid_request',
+  order?: readonly string[],
+): z.output<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  throw toValidationError(r.error.issues, code, order);
 }
 
-interface StringRule {
-  min?: number;
-  max: number;
-  pattern?: RegExp;
-  patternText?: string;
-  code?: 'invalid_request' | 'invalid_frame';
+export function toValidationError(issues: readonly z.core.$ZodIssue[], code: ErrorCode, order?: readonly string[]): ChatError {
+  const head = (i: z.core.$ZodIssue) => (i.path.length === 0 ? '' : String(i.path[0]));
+  const heads = issues.map(head);
+  const key = (i: z.core.$ZodIssue, n: number) => [rank(heads[n], order), heads.indexOf(heads[n]), i.path.length, n];
+  const keyed = issues.map((i, n) => ({ i, k: key(i, n) }));
+  keyed.sort((a, b) => a.k.reduce((d, v, j) => d || v - b.k[j], 0));
+  const first = keyed[0].i;
+  // A check may name its own code (content_too_long); every other issue is the edge's malformed-input code.
+  const own = first.code === 'custom' ? (first.params as { code?: ErrorCode } | undefined)?.code : undefined;
+  return new ChatError(own ?? code, first.message);
 }
 
-export function requireString(o: Obj, field: string, rule: StringRule): string {
-  const v = o[field];
-  const code = rule.code ?? 'invalid_request';
-  if (typeof v !== 'string') throw new ChatError(code, `${field} is required and must be a string`);
-  const min = rule.min ?? 1;
-  if (v.length < min || v.length > rule.max) throw new ChatError(code, `${field} must be ${min}..${rule.max} characters`);
-  if (rule.pattern && !rule.pattern.test(v)) throw new ChatError(code, `${field} ${rule.patternText ?? `must match ${rule.pattern}`}`);
-  return v;
-}
-
-export function optionalString(o: Obj, field: string, rule: StringRule): string | null {
-  return o[field] === undefined || o[field] === null ? null : requireString(o, field, rule);
-}
-
-export const USERNAME = { min: 3, max: 32, pattern: /^[A-Za-z0-9_.-]+$/, patternText: 'may contain only letters, digits, _ . -' };
-export const PASSWORD = { min: 8, max: 128 };
-export const DEVICE_NAME = { min: 1, max: 64 };
-export const GROUP_NAME = { min: 1, max: 100 };
-export const PLATFORM = { min: 1, max: 32, pattern: /^[A-Za-z0-9_.-]+$/, patternText: 'may contain only letters, digits, _ . -' };
-export const PUSH_TOKEN = { min: 1, max: 4096 };
-/** User, device and conversation ids: what we issue is shorter; anything longer is not ours. */
-export const ID = { min: 1, max: 128, pattern: /^[A-Za-z0-9_.:-]+$/, patternText: 'is not a valid id' };
-export const CLIENT_MSG_ID = { min: 1, max: 64 };
-
-/** Parses `limit` from a query string: default when absent, 400 outside 1..max. */
-export function parseLimit(v: unknown, dflt: number, max: number): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'string' || !/^\d{1,4}$/.test(v)) throw new ChatError('invalid_request', `limit must be an integer 1..${max}`);
-  const n = Number(v);
-  if (n < 1 || n > max) throw new ChatError('invalid_request', `limit must be an integer 1..${max}`);
-  return n;
+function rank(head: string, order: readonly string[] | undefined): number {
+  if (!order) return 0;
+  const i = order.indexOf(head);
+  return i === -1 ? order.length : i;
 }

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import cors from 'cors';
 import express, { type Express } from 'express';
 import type { AuthService } from '../auth/AuthService';
@@ -9,8 +11,10 @@ import type { SyncService } from '../chat/SyncService';
 import type { Discovery } from '../cluster/Discovery';
 import type { PresenceService } from '../presence/PresenceService';
 import type { Logger } from '../log';
+import { asyncApiDocument } from '../protocol/asyncapi';
+import { openApiDocument } from '../protocol/openapi';
 import { requireAuth } from './auth';
-import { errorHandler, notFound } from './errors';
+import { errorHandler, errorStatus, notFound } from './errors';
 import type { RateLimits } from './rateLimits';
 import { authRoutes } from './routes/authRoutes';
 import { conversationRoutes } from './routes/conversationRoutes';
@@ -44,6 +48,8 @@ export function createHttpApp(deps: {
   trustProxy: boolean;
   /** server.corsOrigins; empty = any origin. */
   corsOrigins: readonly string[];
+  /** chat.maxContentChars, as the protocol document states it. */
+  maxContentChars: number;
   log: Logger;
 }): Express {
   const app = express();
@@ -70,6 +76,13 @@ export function createHttpApp(deps: {
     else res.status(503).json({ error: { code: 'unavailable', message: `not answering: ${down.join(', ')}` }, unavailable: down });
   });
 
+  // The protocol documents, built once from the schemas in src/protocol; open to anyone, like /health.
+  const docInfo = { version: packageVersion() };
+  const openapi = JSON.stringify(openApiDocument(errorStatus, docInfo));
+  const asyncapi = JSON.stringify(asyncApiDocument({ maxContentChars: deps.maxContentChars }, docInfo));
+  app.get('/api/openapi.json', (_req, res) => { res.type('json').send(openapi); });
+  app.get('/api/asyncapi.json', (_req, res) => { res.type('json').send(asyncapi); });
+
   app.use('/api/auth', authRoutes(deps.auth, deps.limits));
   const authed = [requireAuth(deps.auth), deps.limits.perUser];
   const presence = presenceRoutes(deps.presence);
@@ -85,4 +98,9 @@ export function createHttpApp(deps: {
   app.use(notFound);
   app.use(errorHandler(deps.log));
   return app;
+}
+
+/** The version in package.json (the repository root, from src/http or dist/http). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 }

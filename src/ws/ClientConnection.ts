@@ -3,8 +3,8 @@ import type { RawData, WebSocket } from 'ws';
 import type { ChatService } from '../chat/ChatService';
 import type { ConversationService } from '../chat/ConversationService';
 import type { PresenceService } from '../presence/PresenceService';
-import { parseId } from '../chat/snowflake';
-import { asObject, CLIENT_MSG_ID, ID, requireString } from '../chat/validation';
+import { parse } from '../chat/validation';
+import { clientFrameSchemas, SEND_CHECK_ORDER, unknownTypeMessage, type ClientFrameSchemas, type ErrorFrame, type MessageAckFrame } from '../protocol/frames';
 import type { StoredCursor } from '../store/CursorRepository';
 import { ChatError, toChatError } from '../errors';
 import type { Logger } from '../log';
@@ -50,6 +50,7 @@ export class ClientConnection {
 
   readonly session: DeviceSession;
   private readonly limits: ConnectionLimits;
+  private readonly schemas: ClientFrameSchemas;
   private readonly log: Logger;
 
   constructor(
@@ -61,6 +62,7 @@ export class ClientConnection {
     private readonly deps: ConnectionDeps,
   ) {
     this.limits = deps.limits;
+    this.schemas = frameSchemas(deps.limits);
     this.log = deps.log;
     this.session = new DeviceSession(userId, deviceId, cursor, (frame) => this.sendRaw(frame),
       () => this.close(CloseCodes.slowConsumer), () => this.close(CloseCodes.tryAgainLater), () => this.drained(), deps);
@@ -179,7 +181,9 @@ export class ClientConnection {
     try {
       const refused = checkRaw(bytes, rules);
       if (refused !== null) throw new ChatError('invalid_frame', refused);
-      frame = asObject(JSON.parse(bytes.toString()), 'frame', 'invalid_frame');
+      const parsed: unknown = JSON.parse(bytes.toString());
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ChatError('invalid_frame', 'frame must be a JSON object');
+      frame = parsed as Record<string, unknown>;
       const tooLarge = checkParsed(frame, bytes.length, rules);
       if (tooLarge !== null) throw new ChatError('invalid_frame', tooLarge);
     } catch (err) {
@@ -203,39 +207,28 @@ export class ClientConnection {
     else this.sendError(new ChatError('rate_limited', message), undefined);
   }
 
+  /** Every client frame type but message.send (onSend), checked against its schema (src/protocol/frames.ts). */
   private async dispatch(frame: Record<string, unknown>): Promise<void> {
+    const f = this.schemas;
     switch (frame.type) {
       case 'message.received':
-        return this.session.received(requireMessageId(frame));
+        return this.session.received(BigInt(parse(f['message.received'], frame, 'invalid_frame').messageId));
       case 'message.read': {
-        const conversationId = requireString(frame, 'conversationId', { ...ID, code: 'invalid_frame' });
-        return this.deps.conversations.markRead(this.userId, conversationId, requireMessageId(frame));
+        const { conversationId, messageId } = parse(f['message.read'], frame, 'invalid_frame');
+        return this.deps.conversations.markRead(this.userId, conversationId, BigInt(messageId));
       }
       case 'heartbeat':
         return; // its arrival is the point (lastSeen)
       case 'typing':
-        return this.deps.presence.typing(this.userId, requireString(frame, 'conversationId', { ...ID, code: 'invalid_frame' }));
+        return this.deps.presence.typing(this.userId, parse(f.typing, frame, 'invalid_frame').conversationId);
       default:
-        throw new ChatError('unknown_type', typeof frame.type === 'string'
-          ? `unknown frame type ${JSON.stringify(frame.type.slice(0, 64))}`
-          : 'frame needs a string "type"');
+        throw new ChatError('unknown_type', unknownTypeMessage(frame.type));
     }
   }
 
   /** Accepts a `message.send` and resolves with its ack once the message is stored and routed. */
-  private async onSend(frame: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const clientMsgId = requireString(frame, 'clientMsgId', { ...CLIENT_MSG_ID, code: 'invalid_frame' });
-    const hasTo = frame.to !== undefined;
-    const hasConversation = frame.conversationId !== undefined;
-    if (hasTo === hasConversation) throw new ChatError('invalid_frame', 'give exactly one of "to" or "conversationId"');
-    const to = hasTo ? requireString(frame, 'to', { ...ID, code: 'invalid_frame' }) : undefined;
-    const conversationId = hasConversation ? requireString(frame, 'conversationId', { ...ID, code: 'invalid_frame' }) : undefined;
-    if (typeof frame.content !== 'string') throw new ChatError('invalid_frame', 'content is required and must be a string');
-    const content = frame.content;
-    if (content.trim().length === 0) throw new ChatError('invalid_frame', 'content must not be empty');
-    if (content.length > this.limits.maxContentChars) {
-      throw new ChatError('content_too_long', `content must be at most ${this.limits.maxContentChars} characters`);
-    }
+  private async onSend(frame: Record<string, unknown>): Promise<MessageAckFrame> {
+    const { clientMsgId, to, conversationId, content } = parse(this.schemas['message.send'], frame, 'invalid_frame', SEND_CHECK_ORDER);
     // Sends are accepted (conversation resolved, id given) one at a time, in the order they came,
     // so one device's messages keep their order; the writes themselves overlap.
     const accepted = this.acceptQueue.then(() =>
@@ -243,7 +236,7 @@ export class ClientConnection {
     this.acceptQueue = accepted.then(() => undefined, () => undefined);
     const { message: m, durable, duplicate } = await accepted;
     await durable;
-    const ack: Record<string, unknown> = { type: 'message.ack', clientMsgId, messageId: m.messageId, conversationId: m.conversationId, createdAt: m.createdAt };
+    const ack: MessageAckFrame = { type: 'message.ack', clientMsgId, messageId: m.messageId, conversationId: m.conversationId, createdAt: m.createdAt };
     if (duplicate) ack.duplicate = true;
     return ack;
   }
@@ -252,9 +245,9 @@ export class ClientConnection {
     this.send(this.errorFrame(err, clientMsgId));
   }
 
-  private errorFrame(err: ChatError, clientMsgId: string | undefined): Record<string, unknown> {
+  private errorFrame(err: ChatError, clientMsgId: string | undefined): ErrorFrame {
     if (err.code === 'unavailable') this.log.warn('send failed', { userId: this.userId, err: String(err.cause ?? err) });
-    const frame: Record<string, unknown> = { type: 'error', code: err.code, message: err.message, retryable: err.retryable };
+    const frame: ErrorFrame = { type: 'error', code: err.code, message: err.message, retryable: err.retryable };
     if (clientMsgId !== undefined) frame.clientMsgId = clientMsgId;
     return frame;
   }
@@ -269,8 +262,10 @@ function asBuffer(data: RawData): Buffer {
   return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
 }
 
-function requireMessageId(frame: Record<string, unknown>): bigint {
-  const id = parseId(frame.messageId);
-  if (id === null) throw new ChatError('invalid_frame', 'messageId must be a message id (a decimal string)');
-  return id;
+/** The client frame schemas of a node, built once from its limits (the same object for all its connections). */
+const schemasOf = new WeakMap<ConnectionLimits, ClientFrameSchemas>();
+function frameSchemas(limits: ConnectionLimits): ClientFrameSchemas {
+  let s = schemasOf.get(limits);
+  if (!s) schemasOf.set(limits, s = clientFrameSchemas(limits));
+  return s;
 }

@@ -3,13 +3,13 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AuthService, Principal } from '../auth/AuthService';
 import type { DeviceService } from '../chat/DeviceService';
-import { parseId } from '../chat/snowflake';
-import { ID } from '../chat/validation';
+import { parse } from '../chat/validation';
 import type { Cluster } from '../cluster/Cluster';
 import type { ConnectionSlots } from '../cluster/ConnectionSlots';
 import type { RouteRegistry } from '../cluster/RouteRegistry';
 import { ChatError, toChatError } from '../errors';
 import { errorStatus } from '../http/errors';
+import { upgradeQuery } from '../protocol/frames';
 import type { StoredCursor } from '../store/CursorRepository';
 import { ClientConnection, type ConnectionDeps } from './ClientConnection';
 import { CloseCodes } from './closeCodes';
@@ -150,13 +150,9 @@ export class WsGateway {
       throw new ChatError('forbidden', 'this origin may not open a WebSocket here');
     }
     const principal = await this.auth.authenticate(url.searchParams.get('token') ?? bearer(req.headers.authorization));
-    const deviceId = url.searchParams.get('deviceId');
-    if (!deviceId || deviceId.length > ID.max || !ID.pattern.test(deviceId)) {
-      throw new ChatError('invalid_request', 'deviceId query parameter is required (register one with POST /api/devices)');
-    }
-    const afterParam = url.searchParams.get('after');
-    const after = afterParam === null ? null : parseId(afterParam);
-    if (afterParam !== null && after === null) throw new ChatError('invalid_request', 'after must be a message id');
+    const q = url.searchParams;
+    const { deviceId, after: afterParam } = parse(upgradeQuery, { deviceId: q.get('deviceId') ?? undefined, after: q.get('after') ?? undefined });
+    const after = afterParam === undefined ? null : BigInt(afterParam);
     const stored = await this.devices.cursorIfOwned(principal.userId, deviceId);
     if (!stored) throw new ChatError('forbidden', 'this device is not registered to this user');
     const cursor = after !== null ? { safe: after, seen: [] } : stored;

@@ -1,8 +1,8 @@
 import { Router } from 'express';
 import type { ConversationService } from '../../chat/ConversationService';
 import type { SyncService } from '../../chat/SyncService';
-import { ID, parseLimit, requireString } from '../../chat/validation';
-import { ChatError } from '../../errors';
+import { parse } from '../../chat/validation';
+import { conversationParams, historyQuery, type HistoryPage } from '../../protocol/rest';
 import { principal } from '../auth';
 
 /** The conversation list, and history pages (heavy reads: bounded by bytes and per-user concurrency, through SyncService). */
@@ -12,17 +12,11 @@ export function conversationRoutes(chat: ConversationService, sync: SyncService)
     res.json({ conversations: await chat.list(principal(req).userId) });
   });
   r.get('/:conversationId/messages', async (req, res) => {
-    const conversationId = requireString(req.params, 'conversationId', ID);
-    const q = req.query as Record<string, unknown>;
-    for (const k of ['before', 'after']) {
-      if (q[k] !== undefined && typeof q[k] !== 'string') throw new ChatError('invalid_request', `${k} must be a message id`);
-    }
-    const page = await sync.history(principal(req).userId, conversationId, {
-      before: q.before as string | undefined,
-      after: q.after as string | undefined,
-      limit: parseLimit(q.limit, 50, 100),
-    });
-    res.json(page);
+    const { conversationId } = parse(conversationParams, req.params);
+    // Only the form here: what the ids mean (and before with after) the domain checks.
+    const q = parse(historyQuery, req.query);
+    const page = await sync.history(principal(req).userId, conversationId, q);
+    res.json(page satisfies HistoryPage);
   });
   return r;
 }

@@ -1,7 +1,8 @@
 import { Router } from 'express';
 import type { AuthService } from '../../auth/AuthService';
 import type { BlockService } from '../../chat/BlockService';
-import { ID, requireString, USERNAME } from '../../chat/validation';
+import { parse } from '../../chat/validation';
+import { userParams, usernameQuery } from '../../protocol/rest';
 import { ChatError } from '../../errors';
 import { principal } from '../auth';
 
@@ -13,18 +14,18 @@ export function userRoutes(auth: AuthService, blocks: BlockService): Router {
     res.json(user);
   });
   r.get('/', async (req, res) => {
-    const username = requireString(req.query as Record<string, unknown>, 'username', USERNAME);
+    const { username } = parse(usernameQuery, req.query);
     const user = await auth.findByUsername(username);
     if (!user) throw new ChatError('not_found', `no user named ${username}`);
     res.json({ userId: user.userId, username: user.username });
   });
   // Idempotent: blocking twice or unblocking someone not blocked answers 204 as well.
   r.post('/:userId/block', async (req, res) => {
-    await blocks.block(principal(req).userId, requireString(req.params, 'userId', ID));
+    await blocks.block(principal(req).userId, parse(userParams, req.params).userId);
     res.status(204).end();
   });
   r.delete('/:userId/block', async (req, res) => {
-    await blocks.unblock(principal(req).userId, requireString(req.params, 'userId', ID));
+    await blocks.unblock(principal(req).userId, parse(userParams, req.params).userId);
     res.status(204).end();
   });
   return r;

@@ -121,6 +121,10 @@ export interface Config {
   log: {
     level: LogLevel;
   };
+  metrics: {
+    /** Bearer token GET /metrics requires; null (empty) = open (the default host binds to loopback). */
+    token: string | null;
+  };
 }
 
 export class ConfigError extends Error {
@@ -218,6 +222,7 @@ export const CONFIG_KEYS = [
   'cassandra.consistency', 'node.id', 'node.leaseTtlSeconds', 'auth.bcryptRounds', 'auth.tokenTtlSeconds',
   'chat.maxContentChars', 'chat.maxGroupMembers', 'sync.safetyLagMs', 'ws.pingIntervalMs', 'ws.maxBufferedBytes', 'ws.maxFramesPerSecond',
   'stream.maxLen', 'shutdown.timeoutMs', 'log.level',
+  'metrics.token',
 ] as const;
 
 /** An origin as browsers send it: scheme://host[:port], no path. */
@@ -310,6 +315,7 @@ export function parseConfig(raw: Raw): Config {
     },
     shutdown: { timeoutMs: r.int('shutdown.timeoutMs', 10000, 0, 600000) },
     log: { level: r.oneOf<LogLevel>('log.level', 'info', ['debug', 'info', 'warn', 'error']) },
+    metrics: { token: r.optional('metrics.token') },
   };
   // A node that died between storing and routing a message is noticed when its lease expires; device
   // cursors must still be behind that message then, so the lag has to cover the lease TTL twice over.

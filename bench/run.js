@@ -74,22 +74,28 @@ function pidOf(pattern, also = '') {
 /** Where each process's own log goes (node and peer servers): .local/bench-logs/<run>-<name>.log. */
 const LOG_DIR = path.join(infra.LOCAL, 'bench-logs');
 
-function startProcess(args, env, readyPattern, name) {
+/** Starts a process and resolves once `isReady(line)` holds for a line of its stderr. */
+function startProcess(args, env, isReady, name) {
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   fs.mkdirSync(LOG_DIR, { recursive: true });
   const logFile = fs.createWriteStream(path.join(LOG_DIR, `${stamp}-${name}.log`), { flags: 'a' });
   child.stderr.pipe(logFile);
   let out = '';
+  let scanned = 0;
   let ready = false;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`not ready: ${out}`)), 60000);
     child.stderr.on('data', (d) => {
       if (ready) return;
       out += d;
-      if (readyPattern.test(out)) {
-        ready = true;
-        clearTimeout(timer);
-        resolve(child);
+      for (let nl; !ready && (nl = out.indexOf('\n', scanned)) >= 0;) {
+        const line = out.slice(scanned, nl);
+        scanned = nl + 1;
+        if (isReady(line)) {
+          ready = true;
+          clearTimeout(timer);
+          resolve(child);
+        }
       }
     });
     child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
@@ -121,6 +127,12 @@ function loadgen(scenario, args, procs) {
 
 // ---- systems under test --------------------------------------------------------------------
 
+/** A node's log is JSON lines (pino); it is up once it logged "node started". */
+function nodeStarted(line) {
+  if (!line.startsWith('{')) return false;
+  return JSON.parse(line).msg === 'node started';
+}
+
 async function startOurs(config, prefix, keyspace) {
   const env = {
     CHAT_CASSANDRA_KEYSPACE: keyspace, CHAT_REDIS_KEY_PREFIX: prefix, CHAT_AUTH_BCRYPT_ROUNDS: '4',
@@ -131,7 +143,7 @@ async function startOurs(config, prefix, keyspace) {
     const port = await infra.freePort();
     // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the nodes.
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const child = await startProcess([...nodeArgs, path.join(ROOT, 'dist', 'main.js'), String(port)], { ...env, CHAT_LOG_LEVEL: 'info' }, /node started/, `node${i}`);
+    const child = await startProcess([...nodeArgs, path.join(ROOT, 'dist', 'main.js'), String(port)], { ...env, CHAT_LOG_LEVEL: 'info' }, nodeStarted, `node${i}`);
     nodes.push({ child, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/ws` });
   }
   return nodes;
@@ -141,7 +153,7 @@ async function startPeer(redisUrl) {
   const nodes = [];
   for (let i = 0; i < 2; i++) {
     const port = await infra.freePort();
-    const child = await startProcess([path.join(__dirname, 'peer', 'server.js'), String(port), redisUrl, stamp], {}, /peer listening/, `peer${i}`);
+    const child = await startProcess([path.join(__dirname, 'peer', 'server.js'), String(port), redisUrl, stamp], {}, (line) => line.startsWith('peer listening'), `peer${i}`);
     nodes.push({ child, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}` });
   }
   return nodes;

@@ -13,7 +13,7 @@ const { createLogger } = require(path.join(dist, 'log.js'));
 const { runMigrations } = require(path.join(dist, 'store', 'migrate.js'));
 
 const config = loadConfig();
-runMigrations(config, createLogger(config.log.level, 'migrate')).then((n) => {
+runMigrations(config, createLogger(config.log.level, { name: 'migrate' })).then((n) => {
   process.stdout.write(`schema of keyspace ${config.cassandra.keyspace} is up to date (${n} migration(s) applied)\n`);
   process.exit(0);
 }, (err) => {

@@ -11,6 +11,8 @@
  *
  * Redis and Cassandra come from app.properties (CHAT_* overrides apply); if they are on loopback and
  * nothing answers there, this script starts them. Ctrl-C stops the nodes, then what it started.
+ * Nodes log JSON lines (pino); here they are shown pretty for a person (pino-pretty). Nodes started
+ * any other way (tests, bench, production) keep writing JSON.
  */
 const { spawn } = require('node:child_process');
 const path = require('node:path');
@@ -47,7 +49,8 @@ async function main() {
   for (let i = 0; i < opts.nodes; i++) {
     const port = opts.port + i;
     // Own process group: Ctrl-C reaches only this script, which then stops nodes before storage.
-    const child = spawn(process.execPath, [path.join(infra.ROOT, 'dist', 'main.js'), String(port)], { stdio: 'inherit', detached: true });
+    const child = spawn(process.execPath, [path.join(infra.ROOT, 'dist', 'main.js'), String(port)], { stdio: ['inherit', 'inherit', 'pipe'], detached: true });
+    child.stderr.pipe(prettyLog('[node {nodeId}] {msg}'));
     nodes.push(child);
   }
   infra.log(`cluster of ${opts.nodes} node(s):`);
@@ -79,9 +82,20 @@ async function main() {
   }
 }
 
+/** A pino-pretty stream to our stderr: one per child (a piped source ends its destination). */
+function prettyLog(messageFormat = '{msg}') {
+  // eslint-disable-next-line global-require
+  const pretty = require('pino-pretty');
+  return pretty({
+    colorize: Boolean(process.stderr.isTTY), destination: 2, sync: true,
+    translateTime: 'SYS:HH:MM:ss.l', ignore: 'nodeId', messageFormat,
+  });
+}
+
 function run(cmd, args) {
   return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { stdio: 'inherit' });
+    const c = spawn(cmd, args, { stdio: ['inherit', 'inherit', 'pipe'] });
+    c.stderr.pipe(prettyLog());
     c.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${path.basename(args[0])} exited with ${code}`))));
   });
 }

@@ -3,12 +3,17 @@
  * (or CHAT_* variables); several processes on different ports form a cluster.
  */
 import { ConfigError, loadConfig } from './config/config';
-import { createLogger } from './log';
+import { createLogger, type Logger } from './log';
 import { startNode, type ChatNode } from './node';
+
+// Every line carries the node's id once its lease gives it one (null before). Until the config
+// is read, the level is info; then it is log.level.
+let nodeId: number | null = null;
+let log: Logger = createLogger('info', { nodeId: () => nodeId });
 
 function parsePort(arg: string | undefined): number {
   if (arg === undefined || !/^\d{1,5}$/.test(arg) || Number(arg) > 65535) {
-    process.stderr.write('usage: node dist/main.js <port>   (0..65535; 0 picks a free port)\n');
+    log.fatal({ arg: arg ?? null }, 'usage: node dist/main.js <port>   (0..65535; 0 picks a free port)');
     process.exit(2);
   }
   return Number(arg);
@@ -21,12 +26,12 @@ async function main(): Promise<void> {
     config = loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
+      log.fatal({ key: err.key }, err.message);
       process.exit(2);
     }
     throw err;
   }
-  const log = createLogger(config.log.level);
+  log = createLogger(config.log.level, { nodeId: () => nodeId });
   let node: ChatNode | null = null;
   let exiting = false;
   const shutdown = (code: number) => {
@@ -37,20 +42,20 @@ async function main(): Promise<void> {
     exiting = true;
     const done = node ? node.stop() : Promise.resolve();
     done.then(() => process.exit(code), (err) => {
-      log.error('shutdown failed', { err });
+      log.error({ err }, 'shutdown failed');
       process.exit(1);
     });
   };
   process.on('SIGINT', () => shutdown(0));
   process.on('SIGTERM', () => shutdown(0));
   node = await startNode(config, port, log, (reason) => {
-    log.error('fatal', { reason });
+    log.error({ reason }, 'fatal');
     shutdown(1);
-  });
+  }, (id) => { nodeId = id; });
   if (exiting) await node.stop();
 }
 
 main().catch((err) => {
-  process.stderr.write(`failed to start: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  log.fatal({ err }, 'failed to start');
   process.exit(1);
 });

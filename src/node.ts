@@ -30,6 +30,8 @@ import type { Config } from './config/config';
 import { createHttpApp } from './http/app';
 import { RateLimits } from './http/rateLimits';
 import type { Logger } from './log';
+import { CassandraTracker } from './metrics/CassandraTracker';
+import { Metrics } from './metrics/Metrics';
 import { PresenceService } from './presence/PresenceService';
 import { LogProvider, WebhookProvider } from './push/providers';
 import { PushQueue } from './push/PushQueue';
@@ -58,24 +60,37 @@ export interface ChatNode {
   stop(): Promise<void>;
 }
 
-/** Connects Redis and Cassandra, applies the schema, and builds a node on top of them (the composition root). */
-export async function startNode(config: Config, port: number, log: Logger, onFatal: (reason: string) => void): Promise<ChatNode> {
-  await runMigrations(config, log.child('migrate'));
+/**
+ * Connects Redis and Cassandra, applies the schema, and builds a node on top of them (the composition root).
+ * `onNodeId` learns the node's id as soon as its lease gives it one (the logger writes it on every line).
+ */
+export async function startNode(config: Config, port: number, log: Logger, onFatal: (reason: string) => void,
+  onNodeId: (nodeId: number) => void = () => undefined): Promise<ChatNode> {
+  await runMigrations(config, log.child({ component: 'migrate' }));
+  // metrics: one registry per node; the Redis and Cassandra clients report into it.
+  const metrics = new Metrics();
   const redis = createRedis(config, 'chat-commands');
   const blocking = createRedis(config, 'chat-stream');
   const pushBlocking = createRedis(config, 'chat-push');
+  for (const r of [redis, blocking, pushBlocking]) {
+    // A listener also keeps ioredis from printing unhandled errors as non-JSON lines.
+    r.on('error', (err: Error) => {
+      metrics.redisErrors.inc();
+      log.warn({ err, client: r.options.connectionName }, 'redis client error');
+    });
+  }
   await Promise.all([redis.connect(), blocking.connect(), pushBlocking.connect()]);
-  const db = createCassandraClient(config);
+  const db = createCassandraClient(config, true, new CassandraTracker(metrics.cassandraSeconds));
   await db.connect();
 
-  return buildNode({ config, port, log, onFatal, redis, blocking, pushBlocking, db });
+  return buildNode({ config, port, log, onFatal, onNodeId, metrics, redis, blocking, pushBlocking, db });
 }
 
 async function buildNode(d: {
-  config: Config; port: number; log: Logger; onFatal: (reason: string) => void;
-  redis: Redis; blocking: Redis; pushBlocking: Redis; db: Client;
+  config: Config; port: number; log: Logger; onFatal: (reason: string) => void; onNodeId: (nodeId: number) => void;
+  metrics: Metrics; redis: Redis; blocking: Redis; pushBlocking: Redis; db: Client;
 }): Promise<ChatNode> {
-  const { config, log, redis, blocking, pushBlocking, db } = d;
+  const { config, log, metrics, redis, blocking, pushBlocking, db } = d;
   const keys = new Keys(config.redis.keyPrefix);
   let stopping: Promise<void> | null = null;
   const connections = new ConnectionManager();
@@ -83,13 +98,14 @@ async function buildNode(d: {
   // Late-bound: the lease exists before the cluster and the idempotency store it notifies.
   let onRedisReset = (): void => undefined;
   let onPeersGone = (_gone: NodeInfo[]): void => undefined;
-  const lease = new NodeLease(redis, keys, config.node.leaseTtlSeconds, log.child('lease'),
+  const lease = new NodeLease(redis, keys, config.node.leaseTtlSeconds, log.child({ component: 'lease' }),
     () => ({ wsUrl, connections: connections.count }),
     () => d.onFatal('node lease lost: another process now holds this node id'),
     () => onRedisReset(),
     (gone) => onPeersGone(gone));
   const nodeId = await lease.acquire(config.node.id);
-  const nodeLog = log.child(`node-${nodeId}`);
+  d.onNodeId(nodeId);
+  metrics.observe({ connections: () => connections.count, streamPending: () => redis.xlen(keys.stream(nodeId)) });
 
   const users = new UserRepository(db);
   const writes = new WriteBatcher(db);
@@ -98,8 +114,8 @@ async function buildNode(d: {
   const cursors = new CursorRepository(db, writes);
   const routeTtlSeconds = 3600;
   const routes = new RouteRegistry(redis, keys, lease, routeTtlSeconds);
-  const router = new StreamRouter(redis, blocking, keys, config.stream.maxLen, nodeLog.child('stream'), lease.instance);
-  const cluster = new Cluster(lease, routes, router, connections, nodeLog.child('cluster'));
+  const router = new StreamRouter(redis, blocking, keys, config.stream.maxLen, log.child({ component: 'stream' }), lease.instance);
+  const cluster = new Cluster(lease, routes, router, connections, log.child({ component: 'cluster' }));
   const clientIds = new ClientMessageIds(redis, keys, new ClientMessageRepository(db, writes, IDEMPOTENCY_TTL_SECONDS));
   const groupVersions = new GroupVersions(redis, keys);
   const conversations = new ConversationService(conversationRepo, messages, cluster, groupVersions);
@@ -111,15 +127,15 @@ async function buildNode(d: {
     groupsPerUserPerHour: config.rateLimit.enabled ? config.chat.groupsPerUserPerHour : null,
   });
   const chat = new ChatService(users, conversationRepo, conversations, messages, clientIds,
-    new SnowflakeGenerator(nodeId), sequence, cluster, cluster, pushQueue, nodeLog.child('chat'), blocks, quota);
-  const presence = new PresenceService(redis, keys, db, conversations, cluster, config.presence.typingIntervalMs, nodeLog.child('presence'), blocks);
+    new SnowflakeGenerator(nodeId), sequence, cluster, cluster, pushQueue, log.child({ component: 'chat' }), blocks, quota);
+  const presence = new PresenceService(redis, keys, db, conversations, cluster, config.presence.typingIntervalMs, log.child({ component: 'presence' }), blocks);
   const discovery = new Discovery(redis, keys, lease);
   const deviceRepo = new DeviceRepository(db);
   const pushWorker = new PushWorker(redis, pushBlocking, keys, {
     devices: deviceRepo, cursors, users, conversations,
     isConnected: (userId, deviceId) => cluster.isConnected(userId, deviceId),
-  }, config.push.provider === 'webhook' ? new WebhookProvider(config.push.webhookUrl as string) : new LogProvider(nodeLog.child('push')),
-  config.push, nodeLog.child('push'));
+  }, config.push.provider === 'webhook' ? new WebhookProvider(config.push.webhookUrl as string) : new LogProvider(log.child({ component: 'push' })),
+  config.push, log.child({ component: 'push' }), metrics);
   const groups = new GroupService(conversationRepo, conversations, chat, groupVersions, config.chat.maxGroupMembers, blocks, quota);
   const sync = new SyncService(conversations, messages, config.sync);
   const auth = new AuthService(users, new TokenStore(redis, keys, config.auth.tokenTtlSeconds),
@@ -130,7 +146,8 @@ async function buildNode(d: {
     chat, conversations, sync, cursors, presence,
     safetyLagMs: config.sync.safetyLagMs,
     gaps: new GapResolver(messages, conversationRepo, sequence, cluster),
-    log: nodeLog.child('ws'),
+    log: log.child({ component: 'ws' }),
+    metrics,
     limits: {
       maxContentChars: config.chat.maxContentChars,
       maxBufferedBytes: config.ws.maxBufferedBytes,
@@ -144,8 +161,8 @@ async function buildNode(d: {
     allowedOrigins: config.ws.allowedOrigins,
   });
   onPeersGone = (gone) => {
-    presence.sweep(gone).catch((err) => nodeLog.error('presence sweep failed', { err: String(err) }));
-    cluster.recoverFromPeerLoss(gone.map((n) => n.nodeId)).catch((err) => nodeLog.error('recovery after node loss failed', { err: String(err) }));
+    presence.sweep(gone).catch((err) => log.error({ err }, 'presence sweep failed'));
+    cluster.recoverFromPeerLoss(gone.map((n) => n.nodeId)).catch((err) => log.error({ err }, 'recovery after node loss failed'));
   };
   // After any Redis outage, deliveries may have failed: every local device reads again from its cursor.
   let redisWasDown = false;
@@ -153,18 +170,19 @@ async function buildNode(d: {
   redis.on('ready', () => {
     if (!redisWasDown) return;
     redisWasDown = false;
-    if (!stopping) cluster.resyncAll().catch((err) => nodeLog.error('resync after a Redis outage failed', { err: String(err) }));
+    if (!stopping) cluster.resyncAll().catch((err) => log.error({ err }, 'resync after a Redis outage failed'));
   });
   onRedisReset = () => {
     clientIds.redisWasReset();
-    gateway.restoreSlots().catch((err) => nodeLog.error('restoring connection slots after Redis reset failed', { err: String(err) }));
+    gateway.restoreSlots().catch((err) => log.error({ err }, 'restoring connection slots after Redis reset failed'));
     cluster.recoverFromRedisReset()
       .then((users) => Promise.all(users.map((u) => presence.refresh(u))))
-      .catch((err) => nodeLog.error('recovery after Redis reset failed', { err: String(err) }));
+      .catch((err) => log.error({ err }, 'recovery after Redis reset failed'));
   };
 
   const app = createHttpApp({
-    auth, blocks, devices, conversations, groups, sync, presence, discovery, maxGroupMembers: config.chat.maxGroupMembers, log: nodeLog.child('http'),
+    auth, blocks, devices, conversations, groups, sync, presence, discovery, maxGroupMembers: config.chat.maxGroupMembers, log: log.child({ component: 'http' }),
+    metrics: { metrics, token: config.metrics.token || null },
     limits: new RateLimits(redis, config.redis.keyPrefix, config.rateLimit),
     trustProxy: config.server.trustProxy,
     corsOrigins: config.server.corsOrigins,
@@ -191,26 +209,26 @@ async function buildNode(d: {
   await lease.publish();
   gateway.start();
   discovery.start(() => connections.count, 2000);
-  nodeLog.info('node started', { nodeId, port, url: `http://${config.server.host}:${port}`, wsUrl });
+  log.info({ nodeId, port, url: `http://${config.server.host}:${port}`, wsUrl }, 'node started');
 
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       const timeout = config.shutdown.timeoutMs;
-      nodeLog.info('shutting down', { connections: connections.count });
+      log.info({ connections: connections.count }, 'shutting down');
       // Stop taking work, finish (store, route, ack) what was accepted, then close the sockets.
       gateway.stopAccepting();
       server.close();
       server.closeIdleConnections();
-      await withTimeout(chat.drain(), timeout, () => nodeLog.warn('in-flight sends did not finish in time'));
+      await withTimeout(chat.drain(), timeout, () => log.warn('in-flight sends did not finish in time'));
       await gateway.closeAll(timeout);
       // Sockets closed above announced their users' presence; what is left of this instance goes.
       await Promise.allSettled([discovery.stop(), routes.dropNodeUsers()]);
       await router.stop();
-      await withTimeout(pushWorker.stop(), timeout, () => nodeLog.warn('push jobs still in progress at shutdown'));
-      await lease.release().catch((err) => nodeLog.warn('lease release failed', { err: String(err) }));
+      await withTimeout(pushWorker.stop(), timeout, () => log.warn('push jobs still in progress at shutdown'));
+      await lease.release().catch((err) => log.warn({ err }, 'lease release failed'));
       server.closeAllConnections();
       await Promise.allSettled([redis.quit(), blocking.quit(), pushBlocking.quit(), db.shutdown()]);
-      nodeLog.info('stopped');
+      log.info('stopped');
     })();
     return stopping;
   };

@@ -210,7 +210,7 @@ export class ChatService {
   }
 
   private announceVoid(conversationId: string, messageId: bigint, prevId: bigint | null, members: readonly string[] | null): void {
-    const warn = (err: unknown) => this.log.warn('could not announce a void id', { messageId: String(messageId), err: String(err) });
+    const warn = (err: unknown) => this.log.warn({ messageId, err }, 'could not announce a void id');
     withRetries(() => this.sequence.voided(conversationId, messageId), 5, 200).catch(warn);
     void (async () => {
       const audience = members ?? (await this.conversations.get(conversationId))?.members ?? [];
@@ -261,7 +261,7 @@ export class ChatService {
       if (madeHere || ownerAlive) return { message: view, duplicate: true, durable: Promise.resolve() };
       const durable = this.commits.submit(conversationId, Promise.resolve(),
         () => this.delivery.deliver(view, found.prevId, conversation.members, found.senderDeviceId))
-        .then(() => undefined, (err) => this.log.warn('re-delivery of a resent message failed', { messageId: view.messageId, err: String(err) }));
+        .then(() => undefined, (err) => this.log.warn({ messageId: view.messageId, err }, 're-delivery of a resent message failed'));
       return { message: view, duplicate: true, durable };
     }
     if (ownerAlive && idTimestamp(claimedId) > Date.now() - IN_FLIGHT_BOUND_MS) {
@@ -270,7 +270,7 @@ export class ChatService {
     await this.messages.bury(conversationId, claimedId);
     // Devices waiting for it find it void beside the sequence (GapResolver), with its predecessor.
     this.sequence.voided(conversationId, claimedId)
-      .catch((err) => this.log.warn('could not record a buried id as void', { messageId: String(claimedId), err: String(err) }));
+      .catch((err) => this.log.warn({ messageId: claimedId, err }, 'could not record a buried id as void'));
     const placed = await this.sequencer.placeUnclaimed(conversationId);
     const { messageId, prevId, slot } = placed;
     const moved = await this.unlessFails(placed, conversationId, conversation.members,
@@ -303,7 +303,7 @@ export class ChatService {
     });
     if (clientMsgId !== null) {
       this.clientIds.record(stored.senderId, clientMsgId, ref)
-        .catch((err) => this.log.warn('durable clientMsgId record failed', { messageId: String(stored.messageId), err: String(err) }));
+        .catch((err) => this.log.warn({ messageId: stored.messageId, err }, 'durable clientMsgId record failed'));
     }
     written.catch((err) => this.abandon(ref, stored.prevId, members, stored.senderId, clientMsgId, err));
     const view = toMessageView(stored);
@@ -314,7 +314,7 @@ export class ChatService {
         if (notify.length) await this.notifier.enqueue(view, notify);
       } catch (err) {
         // Stored but not routed live (Redis down): the outbox resyncs the devices it could not reach.
-        this.log.error('live delivery failed', { messageId: view.messageId, err: String(err) });
+        this.log.error({ messageId: view.messageId, err }, 'live delivery failed');
       }
     }).catch((err) => {
       throw toChatError(err);
@@ -326,17 +326,17 @@ export class ChatService {
   /** A message row that could not be written: bury its id (retried while this node runs), announce it void, then free its clientMsgId. */
   private async abandon(ref: ClientMessageRef, prevId: bigint | null, members: readonly string[], senderId: string,
     clientMsgId: string | null, cause: unknown): Promise<void> {
-    this.log.warn('message write failed: burying its id', { messageId: String(ref.messageId), err: String(cause) });
+    this.log.warn({ messageId: ref.messageId, err: cause }, 'message write failed: burying its id');
     try {
       await withRetries(() => this.messages.bury(ref.conversationId, ref.messageId), 9, 200);
     } catch (err) {
-      this.log.error('could not bury a failed message id', { messageId: String(ref.messageId), err: String(err) });
+      this.log.error({ messageId: ref.messageId, err }, 'could not bury a failed message id');
       return; // the claim stays: a resend finds the id unstored and buries it itself
     }
     this.announceVoid(ref.conversationId, ref.messageId, prevId, members);
     if (clientMsgId !== null) {
       await this.clientIds.release(senderId, clientMsgId, ref)
-        .catch((err) => this.log.warn('could not give a clientMsgId claim up', { err: String(err) }));
+        .catch((err) => this.log.warn({ err }, 'could not give a clientMsgId claim up'));
     }
   }
 

@@ -53,8 +53,8 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
         // Entries from that node were lost (Redis lost them, or trimmed them from a lagging stream),
         // or may have been (a node first heard from mid-sequence, as at this node's start): every
         // local device reads from its cursor before it gets anything newer.
-        if (firstHeard) this.log.info('first entry from a node is not its first to this node: resyncing local devices', { from });
-        else this.log.warn('entries from a node were lost: resyncing local devices', { from });
+        if (firstHeard) this.log.info({ from }, 'first entry from a node is not its first to this node: resyncing local devices');
+        else this.log.warn({ from }, 'entries from a node were lost: resyncing local devices');
         void this.resyncAll();
       });
   }
@@ -167,7 +167,7 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
    * node's entry numbers, which makes its node do the same before it delivers what follows.
    */
   private routeLost(err: unknown): void {
-    this.log.error('routing failed: local devices resync, other nodes are told by a gap', { err: String(err) });
+    this.log.error({ err }, 'routing failed: local devices resync, other nodes are told by a gap');
     this.router.skipNumbers();
     void this.resyncAll();
   }
@@ -223,7 +223,7 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
     this.local.kick(msg);
     const others = [...(await this.lease.liveNodes(0)).keys()].filter((id) => id !== this.nodeId);
     await this.router.publish(others.map((nodeId) => ({ nodeId, message: msg })));
-    this.log.debug('kick sent', { userId: k.userId, reason: k.reason, nodes: others.length + 1 });
+    this.log.debug({ userId: k.userId, reason: k.reason, nodes: others.length + 1 }, 'kick sent');
   }
 
   register(userId: string, deviceId: string): Promise<void> {
@@ -240,14 +240,14 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
    */
   async recoverFromRedisReset(): Promise<string[]> {
     const conns = this.local.all();
-    this.log.warn('Redis lost its data: registering local devices again and resyncing them', { connections: conns.length });
+    this.log.warn({ connections: conns.length }, 'Redis lost its data: registering local devices again and resyncing them');
     for (const c of conns) c.session.hold();
     try {
       // Retried: Redis may still be settling after its restart.
       await withRetries(() => this.routes.registerMany(conns), 5, 100);
     } catch (err) {
       // Without routes nothing live reaches them: they reconnect (and register, and catch up) instead.
-      this.log.error('could not register local devices again: closing them so they reconnect', { err: String(err) });
+      this.log.error({ err }, 'could not register local devices again: closing them so they reconnect');
       this.local.dropAll();
       return [];
     }
@@ -260,7 +260,7 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
    * its cursor (which the sync lag keeps behind such messages) and gets what it is missing.
    */
   async recoverFromPeerLoss(gone: readonly number[]): Promise<void> {
-    this.log.warn('nodes gone: resyncing local devices', { nodes: gone.join(','), connections: this.local.all().length });
+    this.log.warn({ nodes: gone.join(','), connections: this.local.all().length }, 'nodes gone: resyncing local devices');
     await this.resyncAll();
   }
 
@@ -274,7 +274,7 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
     let next = 0;
     const worker = async () => {
       while (next < conns.length) {
-        await conns[next++].session.resync().catch((err) => this.log.warn('resync failed', { err: String(err) }));
+        await conns[next++].session.resync().catch((err) => this.log.warn({ err }, 'resync failed'));
       }
     };
     await Promise.all(Array.from({ length: Math.min(16, conns.length) }, worker));

@@ -103,14 +103,14 @@ export class NodeLease {
         const ok = await this.redis.eval(CLAIM, 2, this.keys.node(this.nodeIdValue), this.keys.nodes(),
           JSON.stringify(this.info(this.nodeIdValue)), this.ttlSeconds, this.nodeIdValue);
         if (ok === 1) {
-          this.log.warn('node lease was gone; re-acquired it', { nodeId: this.nodeIdValue });
+          this.log.warn({ nodeId: this.nodeIdValue }, 'node lease was gone; re-acquired it');
           this.liveReadAt = 0;
           this.onReset();
           return;
         }
       }
       if (r !== 1) {
-        this.log.error('node lease lost to another process', { nodeId: this.nodeIdValue, result: r });
+        this.log.error({ nodeId: this.nodeIdValue, result: r }, 'node lease lost to another process');
         this.stopRefresh();
         this.onLost();
         return;
@@ -118,7 +118,7 @@ export class NodeLease {
       await this.watchPeers();
     } catch (err) {
       // Redis unreachable: keep trying; the lease survives as long as one refresh lands within the TTL.
-      this.log.warn('node lease refresh failed', { err: String(err) });
+      this.log.warn({ err }, 'node lease refresh failed');
     }
   }
 

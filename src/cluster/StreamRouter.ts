@@ -77,7 +77,7 @@ export class StreamRouter {
       .xtrim(stream, 'MAXLEN', '~', this.maxLen)
       .set(this.keys.streamTrimmed(nodeId), '1', 'EX', TRIM_FLAG_TTL_SECONDS)
       .exec();
-    this.log.warn('a node\'s stream is past its bound: trimmed (its reader lags and will resync)', { nodeId, maxLen: this.maxLen });
+    this.log.warn({ nodeId, maxLen: this.maxLen }, 'a node\'s stream is past its bound: trimmed (its reader lags and will resync)');
   }
 
   /**
@@ -106,7 +106,7 @@ export class StreamRouter {
     this.onGap = onGap;
     this.running = true;
     const pending = await this.read(stream, consumer, '0', 0);
-    if (pending > 0) this.log.info('re-delivered pending stream entries', { count: pending });
+    if (pending > 0) this.log.info({ count: pending }, 're-delivered pending stream entries');
     this.loop = this.run(stream, consumer);
   }
 
@@ -133,7 +133,7 @@ export class StreamRouter {
         if (!this.running) break;
         // Redis restarted without its data: the group is gone; make it again and go on.
         if (String(err).includes('NOGROUP')) await this.ensureGroup(stream).catch(() => undefined);
-        this.log.warn('stream read failed', { err: String(err) });
+        this.log.warn({ err }, 'stream read failed');
         await new Promise((r) => setTimeout(r, backoff));
         backoff = Math.min(backoff * 2, 5000);
       }
@@ -171,13 +171,13 @@ export class StreamRouter {
           if (!this.checkNumber(fields)) continue;
           const msg = decode(fields[1] ?? '');
           if (!msg) {
-            this.log.warn('dropping malformed stream entry', { entryId });
+            this.log.warn({ entryId }, 'dropping malformed stream entry');
             continue;
           }
           try {
             this.handler?.(msg);
           } catch (err) {
-            this.log.error('stream entry handler failed', { entryId, err });
+            this.log.error({ entryId, err }, 'stream entry handler failed');
           }
         }
       });
@@ -221,7 +221,7 @@ export class StreamRouter {
       this.unacked = [];
     } catch (err) {
       this.unacked = all;
-      this.log.warn('stream ack failed; will retry', { count: all.length, err: String(err) });
+      this.log.warn({ count: all.length, err }, 'stream ack failed; will retry');
     }
   }
 

@@ -13,6 +13,8 @@ import type { PresenceService } from '../presence/PresenceService';
 import type { Logger } from '../log';
 import { asyncApiDocument } from '../protocol/asyncapi';
 import { openApiDocument } from '../protocol/openapi';
+import { httpMetrics, metricsEndpoint } from '../metrics/httpMetrics';
+import type { Metrics } from '../metrics/Metrics';
 import { requireAuth } from './auth';
 import { errorHandler, errorStatus, notFound } from './errors';
 import type { RateLimits } from './rateLimits';
@@ -51,12 +53,15 @@ export function createHttpApp(deps: {
   /** chat.maxContentChars, as the protocol document states it. */
   maxContentChars: number;
   log: Logger;
+  /** The node's metrics, served at GET /metrics (behind metrics.token when one is set). */
+  metrics: { metrics: Metrics; token: string | null };
 }): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   // Only the entry your proxy appended is believed: anything to its left the client may have forged.
   app.set('trust proxy', deps.trustProxy ? 1 : false);
+  app.use(httpMetrics(deps.metrics.metrics)); // metrics: times every request, first so none is missed
   // Bearer tokens, no cookies: any listed origin (or any at all) may call with Authorization.
   app.use(cors({
     origin: deps.corsOrigins.length === 0 ? '*' : [...deps.corsOrigins],
@@ -70,6 +75,7 @@ export function createHttpApp(deps: {
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok', nodeId: deps.health.nodeId(), connections: deps.health.connections() });
   });
+  app.get('/metrics', metricsEndpoint(deps.metrics.metrics, deps.metrics.token));
   app.get('/ready', async (_req, res) => {
     const down = await deps.health.unready();
     if (down.length === 0) res.json({ status: 'ready', nodeId: deps.health.nodeId() });
@@ -96,7 +102,7 @@ export function createHttpApp(deps: {
   app.use('/api/sync', authed, syncRoutes(deps.devices, deps.sync));
 
   app.use(notFound);
-  app.use(errorHandler(deps.log));
+  app.use(errorHandler(deps.log, deps.metrics.metrics));
   return app;
 }
 

@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ChatError, toChatError, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
+import type { Metrics } from '../metrics/Metrics';
 import { RateLimitedError } from './rateLimits';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -36,7 +37,7 @@ export const notFound: RequestHandler = (req, _res, next) => {
 };
 
 /** Turns anything thrown by a route into `{"error":{code,message}}` with its status. */
-export function errorHandler(log: Logger): ErrorRequestHandler {
+export function errorHandler(log: Logger, metrics: Metrics): ErrorRequestHandler {
   return (err, req, res, _next) => {
     let e: ChatError;
     const status = (err as { status?: number; type?: string }).status;
@@ -46,9 +47,10 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       e = new ChatError('invalid_request', status === 413 ? 'request body too large' : 'request body must be valid JSON');
     } else {
       e = toChatError(err);
-      log.error('request failed', { method: req.method, path: req.path, err: err instanceof Error ? err : String(err) });
+      log.error({ method: req.method, path: req.path, err }, 'request failed');
     }
     if (e instanceof RateLimitedError) res.set('Retry-After', String(e.retryAfterSeconds));
+    metrics.errorSent(e.code); // metrics: chat_errors_total{code}
     res.status(errorStatus(e.code)).json(errorBody(e));
   };
 }

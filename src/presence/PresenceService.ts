@@ -77,7 +77,7 @@ export class PresenceService {
       this.announce({ userId, status, lastActiveAt: status === 'online' ? new Date().toISOString() : lastActiveAt.toISOString() }),
       this.db.execute('INSERT INTO user_presence (user_id, last_active_at) VALUES (?, ?)', [userId, lastActiveAt]),
     ]);
-    if (stored.status === 'rejected') this.log.warn('lastActiveAt not stored', { userId, err: String(stored.reason) });
+    if (stored.status === 'rejected') this.log.warn({ userId, err: stored.reason }, 'lastActiveAt not stored');
     if (announced.status === 'rejected') throw announced.reason;
   }
 
@@ -126,10 +126,10 @@ export class PresenceService {
       const instance = `${node.nodeId}/${node.instance}`;
       if ((await this.redis.set(this.keys.sweep(instance), '1', 'EX', 3600, 'NX')) !== 'OK') continue;
       const users = await this.redis.smembers(this.keys.nodeUsers(instance));
-      this.log.info('sweeping presence of a dead node', { node: instance, users: users.length });
+      this.log.info({ node: instance, users: users.length }, 'sweeping presence of a dead node');
       for (let i = 0; i < users.length; i += SWEEP_BATCH) {
         await Promise.all(users.slice(i, i + SWEEP_BATCH).map((u) => this.refresh(u).catch((err) =>
-          this.log.warn('presence sweep failed for a user', { userId: u, err: String(err) }))));
+          this.log.warn({ userId: u, err }, 'presence sweep failed for a user'))));
       }
       await this.redis.del(this.keys.nodeUsers(instance));
     }

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../cluster/keys';
 import type { ConversationService } from '../chat/ConversationService';
 import type { Logger } from '../log';
+import type { Metrics } from '../metrics/Metrics';
 import type { CursorRepository } from '../store/CursorRepository';
 import type { DeviceRepository } from '../store/DeviceRepository';
 import type { UserRepository } from '../store/UserRepository';
@@ -46,6 +47,7 @@ export class PushWorker {
     private readonly provider: PushProvider,
     private readonly settings: PushSettings,
     private readonly log: Logger,
+    private readonly metrics: Metrics,
   ) {}
 
   async start(nodeId: number): Promise<void> {
@@ -80,7 +82,7 @@ export class PushWorker {
         if (String(err).includes('NOGROUP')) {
           await this.redis.xgroup('CREATE', stream, GROUP, '0', 'MKSTREAM').catch(() => undefined);
         }
-        this.log.warn('push stream read failed', { err: String(err) });
+        this.log.warn({ err }, 'push stream read failed');
         await new Promise((r) => setTimeout(r, 500));
       }
     }
@@ -91,9 +93,12 @@ export class PushWorker {
       // A job of ours that is still waiting (grace period, retries) looks idle to XAUTOCLAIM: skip it.
       if (this.inFlight.has(entryId)) continue;
       const p = this.process(fields)
-        .catch((err) => this.log.error('push job failed', { entryId, err: String(err) }))
+        .catch((err) => {
+          this.metrics.pushJobs.inc({ outcome: 'failed' }); // metrics
+          this.log.error({ entryId, err }, 'push job failed');
+        })
         .then(() => this.redis.multi().xack(stream, GROUP, entryId).xdel(stream, entryId).exec())
-        .catch((err) => this.log.warn('push ack failed', { entryId, err: String(err) }))
+        .catch((err) => this.log.warn({ entryId, err }, 'push ack failed'))
         .then(() => { this.inFlight.delete(entryId); });
       this.inFlight.set(entryId, p);
     }
@@ -110,12 +115,13 @@ export class PushWorker {
     if (devices.length === 0) return;
     const title = await this.title(job);
     await Promise.all(devices.map(async (d) => {
-      if (await this.deps.isConnected(job.userId, d.deviceId)) return;
+      const skipped = () => this.metrics.pushJobs.inc({ outcome: 'skipped' }); // metrics
+      if (await this.deps.isConnected(job.userId, d.deviceId)) return skipped();
       const cursor = await this.deps.cursors.get(job.userId, d.deviceId);
-      if (cursor && (messageId <= cursor.safe || cursor.seen.includes(messageId))) return; // already has it
+      if (cursor && (messageId <= cursor.safe || cursor.seen.includes(messageId))) return skipped(); // already has it
       if (this.settings.throttleMs > 0) {
         const ok = await this.redis.set(this.keys.pushThrottle(d.deviceId, job.conversationId), job.messageId, 'PX', this.settings.throttleMs, 'NX');
-        if (ok !== 'OK') return;
+        if (ok !== 'OK') return void this.metrics.pushJobs.inc({ outcome: 'throttled' }); // metrics
       }
       await this.deliver({
         deviceId: d.deviceId, pushToken: d.pushToken as string, title, body: job.preview,
@@ -126,21 +132,24 @@ export class PushWorker {
 
   /** Sends with retries (backoff doubling from retryBaseMs); after the last failure, to the dead-letter stream. */
   private async deliver(n: Parameters<PushProvider['send']>[0]): Promise<void> {
-    let lastError = '';
+    let lastError: unknown = null;
     for (let attempt = 1; attempt <= this.settings.maxAttempts; attempt++) {
       try {
         await this.provider.send(n);
+        this.metrics.pushJobs.inc({ outcome: 'sent' }); // metrics
         return;
       } catch (err) {
-        lastError = String(err);
+        lastError = err;
         if (attempt < this.settings.maxAttempts) {
+          this.metrics.pushJobs.inc({ outcome: 'retried' }); // metrics
           await new Promise((r) => setTimeout(r, this.settings.retryBaseMs * 2 ** (attempt - 1)));
         }
       }
     }
-    this.log.warn('push notification failed every attempt; dead-lettered', { deviceId: n.deviceId, messageId: n.messageId, error: lastError });
+    this.metrics.pushJobs.inc({ outcome: 'dead' }); // metrics
+    this.log.warn({ deviceId: n.deviceId, messageId: n.messageId, err: lastError }, 'push notification failed every attempt; dead-lettered');
     await this.redis.xadd(this.keys.pushDeadLetter(), 'MAXLEN', '~', 100_000, '*',
-      'notification', JSON.stringify(n), 'attempts', String(this.settings.maxAttempts), 'error', lastError, 'provider', this.provider.name);
+      'notification', JSON.stringify(n), 'attempts', String(this.settings.maxAttempts), 'error', String(lastError), 'provider', this.provider.name);
   }
 
   /** The group's name, or the sender's username for a direct message. */

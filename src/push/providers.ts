@@ -21,7 +21,7 @@ export class LogProvider implements PushProvider {
   readonly name = 'log';
   constructor(private readonly log: Logger) {}
   async send(n: Notification): Promise<void> {
-    this.log.info('push notification', { deviceId: n.deviceId, conversationId: n.conversationId, messageId: n.messageId, title: n.title });
+    this.log.info({ deviceId: n.deviceId, conversationId: n.conversationId, messageId: n.messageId, title: n.title }, 'push notification');
   }
 }
 

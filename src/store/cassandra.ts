@@ -1,4 +1,4 @@
-import { Client, types } from 'cassandra-driver';
+import { Client, types, type tracker } from 'cassandra-driver';
 import type { Config, Consistency } from '../config/config';
 
 const CONSISTENCY: Record<Consistency, number> = {
@@ -10,8 +10,11 @@ const CONSISTENCY: Record<Consistency, number> = {
   all: types.consistencies.all,
 };
 
-/** A driver client for the cluster in `config`; `withKeyspace` false for the migration client (the keyspace may not exist yet). */
-export function createCassandraClient(config: Config, withKeyspace = true): Client {
+/**
+ * A driver client for the cluster in `config`; `withKeyspace` false for the migration client (the keyspace may not exist yet).
+ * `requestTracker` is told of every request (metrics: chat_cassandra_request_seconds).
+ */
+export function createCassandraClient(config: Config, withKeyspace = true, requestTracker?: tracker.RequestTracker): Client {
   const { cassandra } = config;
   return new Client({
     contactPoints: cassandra.contactPoints,
@@ -20,6 +23,7 @@ export function createCassandraClient(config: Config, withKeyspace = true): Clie
     queryOptions: { consistency: CONSISTENCY[cassandra.consistency], prepare: true },
     socketOptions: { connectTimeout: 5000, readTimeout: 12000 },
     pooling: { warmup: true },
+    ...(requestTracker ? { requestTracker } : {}),
   });
 }
 

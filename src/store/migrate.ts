@@ -50,7 +50,7 @@ export async function migrate(client: Client, redis: Redis, config: Config, log:
     let applied = 0;
     for (const m of readMigrations()) {
       if (done.has(m.id)) continue;
-      log.info('applying migration', { keyspace: ks, migration: m.name });
+      log.info({ keyspace: ks, migration: m.name }, 'applying migration');
       for (const stmt of m.statements) {
         try {
           await client.execute(qualify(stmt, ks));

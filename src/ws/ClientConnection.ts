@@ -1,4 +1,6 @@
+import crypto from 'node:crypto';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { RawData, WebSocket } from 'ws';
 import type { ChatService } from '../chat/ChatService';
 import type { ConversationService } from '../chat/ConversationService';
@@ -51,6 +53,8 @@ export class ClientConnection {
   readonly session: DeviceSession;
   private readonly limits: ConnectionLimits;
   private readonly schemas: ClientFrameSchemas;
+  /** Names this socket in the logs (a device reconnecting gets a new one). */
+  readonly connId = crypto.randomBytes(6).toString('base64url');
   private readonly log: Logger;
 
   constructor(
@@ -63,17 +67,20 @@ export class ClientConnection {
   ) {
     this.limits = deps.limits;
     this.schemas = frameSchemas(deps.limits);
-    this.log = deps.log;
+    this.log = deps.log.child({ connId: this.connId, userId, deviceId });
     this.session = new DeviceSession(userId, deviceId, cursor, (frame) => this.sendRaw(frame),
-      () => this.close(CloseCodes.slowConsumer), () => this.close(CloseCodes.tryAgainLater), () => this.drained(), deps);
+      () => this.close(CloseCodes.slowConsumer), () => this.close(CloseCodes.tryAgainLater), () => this.drained(), { ...deps, log: this.log });
     this.frameBudget = new TokenBucket(this.limits.maxFramesPerSecond, this.limits.maxFramesPerSecond * 2);
     this.byteBudget = new TokenBucket(this.limits.maxInboundBytesPerSecond, this.limits.maxInboundBytesPerSecond * 2);
     this.socketClosed = new Promise((resolve) => ws.once('close', () => resolve()));
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('pong', () => { this.lastSeen = Date.now(); });
-    ws.on('close', () => this.dispose());
+    ws.on('close', (code) => {
+      deps.metrics.wsCloses.inc({ code: String(code) }); // metrics: chat_ws_close_total{code}
+      this.dispose();
+    });
     ws.on('error', (err) => {
-      this.log.debug('socket error', { userId, deviceId, err: String(err) });
+      this.log.debug({ err }, 'socket error');
       this.dispose();
     });
   }
@@ -133,7 +140,7 @@ export class ClientConnection {
       return;
     }
     if (Date.now() - this.lastSeen <= timeoutMs) return;
-    this.log.debug('device silent past the timeout', { userId: this.userId, deviceId: this.deviceId });
+    this.log.debug('device silent past the timeout');
     this.ws.terminate();
     this.dispose();
   }
@@ -192,10 +199,14 @@ export class ClientConnection {
     }
     const clientMsgId = typeof frame.clientMsgId === 'string' ? frame.clientMsgId.slice(0, 64) : undefined;
     if (frame.type === 'message.send') {
+      const receivedAt = performance.now(); // metrics: chat_message_ack_seconds
       // Each send's ack (or error) waits for the replies to the sends before it, whatever finishes first.
       const reply = this.onSend(frame).catch((err) => this.errorFrame(toChatError(err), clientMsgId));
-      this.replies = this.replies.then(() => reply).then((f) => this.send(f))
-        .catch((err) => this.log.warn('reply not sent', { userId: this.userId, err: String(err) }));
+      this.replies = this.replies.then(() => reply).then((f) => {
+        this.send(f);
+        if (f.type === 'message.ack') this.deps.metrics.ackSeconds.observe((performance.now() - receivedAt) / 1000);
+      })
+        .catch((err) => this.log.warn({ err }, 'reply not sent'));
       return;
     }
     this.dispatch(frame).catch((err) => this.sendError(toChatError(err), clientMsgId));
@@ -238,6 +249,7 @@ export class ClientConnection {
     await durable;
     const ack: MessageAckFrame = { type: 'message.ack', clientMsgId, messageId: m.messageId, conversationId: m.conversationId, createdAt: m.createdAt };
     if (duplicate) ack.duplicate = true;
+    else this.deps.metrics.messagesSent.inc(); // metrics: chat_messages_sent_total
     return ack;
   }
 
@@ -246,7 +258,8 @@ export class ClientConnection {
   }
 
   private errorFrame(err: ChatError, clientMsgId: string | undefined): ErrorFrame {
-    if (err.code === 'unavailable') this.log.warn('send failed', { userId: this.userId, err: String(err.cause ?? err) });
+    if (err.code === 'unavailable') this.log.warn({ err: err.cause ?? err }, 'send failed');
+    this.deps.metrics.errorSent(err.code); // metrics: chat_errors_total{code}
     const frame: ErrorFrame = { type: 'error', code: err.code, message: err.message, retryable: err.retryable };
     if (clientMsgId !== undefined) frame.clientMsgId = clientMsgId;
     return frame;

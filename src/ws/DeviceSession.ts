@@ -5,6 +5,8 @@ import type { SyncService } from '../chat/SyncService';
 import { isJoinOf, toMessageView } from '../chat/views';
 import type { StoredMessage } from '../store/MessageRepository';
 import type { Logger } from '../log';
+import type { Metrics } from '../metrics/Metrics';
+import { idTimestamp } from '../chat/snowflake';
 import type { CursorRepository, StoredCursor } from '../store/CursorRepository';
 
 const CATCH_UP_PAGE = 200;
@@ -33,7 +35,9 @@ export interface SessionDeps {
   safetyLagMs: number;
   /** Settles a predecessor a device waits for (src/chat/GapResolver.ts). */
   gaps: { resolve(userId: string, conversationId: string, id: bigint): Promise<Resolution | null> };
+  /** The connection's logger (connId, userId, deviceId bound). */
   log: Logger;
+  metrics: Metrics;
 }
 
 /**
@@ -121,6 +125,8 @@ export class DeviceSession {
       if (out.payload === null || !this.cursor.wants(out.id)) continue;
       this.cursor.markSent(out.id);
       this.send(out.payload);
+      // metrics: a live frame's latency from its id's timestamp; catch-up frames only count (their age is the device's absence).
+      this.deps.metrics.delivered(this.live ? idTimestamp(out.id) : null);
       sent++;
     }
     return sent;
@@ -172,7 +178,7 @@ export class DeviceSession {
     const blocked = this.chains.blocked();
     if (blocked.length === 0) return false;
     const answers = await Promise.all(blocked.map((b) => this.deps.gaps.resolve(this.userId, b.conversationId, b.missing).catch((err) => {
-      this.deps.log.warn('could not settle a missing predecessor', { conversationId: b.conversationId, err: String(err) });
+      this.deps.log.warn({ conversationId: b.conversationId, err }, 'could not settle a missing predecessor');
       return null;
     })));
     if (this.closed) return false;
@@ -221,8 +227,9 @@ export class DeviceSession {
    * (the device reconnects and catches up) rather than let it go on with a hole.
    */
   async resync(): Promise<void> {
+    this.deps.metrics.resyncs.inc(); // metrics: chat_resyncs_total
     const sent = await this.read();
-    if (sent > 0) this.deps.log.info('resync sent missed messages', { userId: this.userId, deviceId: this.deviceId, count: sent });
+    if (sent > 0) this.deps.log.info({ count: sent }, 'resync sent missed messages');
   }
 
   /** Runs a read from the cursor (or joins the one running, which then reads once more), then goes live. */
@@ -329,7 +336,7 @@ export class DeviceSession {
     this.saving = this.deps.cursors.save(this.userId, this.deviceId, snap)
       .catch((err) => {
         this.cursor.markDirty();
-        this.deps.log.warn('cursor save failed', { userId: this.userId, deviceId: this.deviceId, err: String(err) });
+        this.deps.log.warn({ err }, 'cursor save failed');
       })
       .finally(() => {
         this.saving = null;

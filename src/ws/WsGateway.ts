@@ -92,8 +92,8 @@ export class WsGateway {
     });
     every(this.timing.routeRefreshMs, () => {
       const users = new Set(this.connections.all().map((c) => c.userId));
-      this.routes.refresh(users).catch((err) => this.deps.log.warn('route refresh failed', { err: String(err) }));
-      this.admission.slots.refresh(users).catch((err) => this.deps.log.warn('connection slot refresh failed', { err: String(err) }));
+      this.routes.refresh(users).catch((err) => this.deps.log.warn({ err }, 'route refresh failed'));
+      this.admission.slots.refresh(users).catch((err) => this.deps.log.warn({ err }, 'connection slot refresh failed'));
     });
   }
 
@@ -105,10 +105,10 @@ export class WsGateway {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', (err) => this.deps.log.debug('upgrade socket error', { err: String(err) }));
+    socket.on('error', (err) => this.deps.log.debug({ err }, 'upgrade socket error'));
     // Counted synchronously with the check: a burst of upgrades cannot all pass it.
     if (this.connections.count + this.upgrading >= this.admission.maxConnections) {
-      abortHandshake(socket, new ChatError('unavailable', 'this node is full; connect to another node'));
+      this.refuse(socket, new ChatError('unavailable', 'this node is full; connect to another node'));
       return;
     }
     this.upgrading++;
@@ -130,14 +130,19 @@ export class WsGateway {
       },
       (err) => {
         this.upgrading--;
-        abortHandshake(socket, toChatError(err));
+        this.refuse(socket, toChatError(err));
       },
     );
   }
 
+  private refuse(socket: Duplex, err: ChatError): void {
+    this.deps.metrics.errorSent(err.code); // metrics: chat_errors_total{code}
+    abortHandshake(socket, err);
+  }
+
   private releaseSlot(userId: string, deviceId: string, slot: string): void {
     this.admission.slots.release(userId, deviceId, slot)
-      .catch((err) => this.deps.log.warn('connection slot release failed', { err: String(err) }));
+      .catch((err) => this.deps.log.warn({ err }, 'connection slot release failed'));
   }
 
   private async authorize(req: IncomingMessage): Promise<Authorized> {
@@ -177,7 +182,7 @@ export class WsGateway {
       this.releaseSlot(c.userId, c.deviceId, a.slot);
       const done: Promise<void> = this.cluster.unregister(c.userId, c.deviceId)
         .then(() => this.deps.presence.refresh(c.userId))
-        .catch((err) => this.deps.log.warn('route unregister or presence update failed', { err: String(err) }))
+        .catch((err) => this.deps.log.warn({ err }, 'route unregister or presence update failed'))
         .finally(() => this.closing.delete(done));
       this.closing.add(done);
     });
@@ -186,11 +191,11 @@ export class WsGateway {
       .then(() => this.stillAuthorized(conn))
       .then((ok) => {
         if (!ok) return;
-        this.deps.presence.refresh(a.userId).catch((err) => this.deps.log.warn('presence update failed', { err: String(err) }));
+        this.deps.presence.refresh(a.userId).catch((err) => this.deps.log.warn({ err }, 'presence update failed'));
         return conn.session.catchUp();
       })
       .catch((err) => {
-        this.deps.log.error('connection set-up failed', { userId: a.userId, err: String(err) });
+        this.deps.log.error({ userId: a.userId, err }, 'connection set-up failed');
         conn.close(CloseCodes.internalError);
       });
   }

@@ -34,7 +34,7 @@ module.exports = async function globalSetup() {
   const { createLogger } = require('../../dist/log.js');
   const { runMigrations } = require('../../dist/store/migrate.js');
   const config = loadConfig();
-  await runMigrations(config, createLogger('warn', 'test-migrate'));
+  await runMigrations(config, createLogger('warn', { name: 'test-migrate' }));
   process.stdout.write(`\n[test] Redis :${redisPort}, Cassandra :${nativePort}, keyspace ${config.cassandra.keyspace}, ready in ${Date.now() - started} ms\n`);
   fs.writeFileSync(path.join(dir, 'env.json'), JSON.stringify({ redisPort, nativePort }));
 };

@@ -80,16 +80,39 @@ export interface NodeProc {
   wsUrl: string;
   /** Everything the process wrote to stderr so far. */
   output(): string;
+  /** Its stderr so far, one parsed JSON object per line (throws on a line that is not JSON). */
+  logs(): LogLine[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `node dist/main.js 0` with the run's infra and `env`; resolves once it logged "node started". */
+/** One line of a node's log (pino JSON). */
+export interface LogLine {
+  level: string;
+  time: string;
+  msg: string;
+  nodeId: number | null;
+  [field: string]: unknown;
+}
+
+/** Parses every complete line of a node's stderr as JSON. */
+export function parseLogLines(out: string): LogLine[] {
+  return out.split('\n').slice(0, -1).filter((l) => l.length > 0).map((line) => {
+    try {
+      return JSON.parse(line) as LogLine;
+    } catch {
+      throw new Error(`not a JSON log line: ${line}`);
+    }
+  });
+}
+
+/** Starts `node dist/main.js 0` with the run's infra and `env`; resolves once it logged "node started" (a JSON line). */
 export function startNodeProcess(env: Record<string, string>): Promise<NodeProc> {
   const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'main.js'), '0'], {
     env: { ...process.env, CHAT_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let out = '';
+  let scanned = 0;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     proc.on('exit', (code, signal) => resolve({ code, signal }));
   });
@@ -97,14 +120,18 @@ export function startNodeProcess(env: Record<string, string>): Promise<NodeProc>
     const timer = setTimeout(() => reject(new Error(`node did not start in 30 s:\n${out}`)), 30000);
     proc.stderr!.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /node started nodeId=(\d+) port=(\d+)/.exec(out);
-      if (m && timer) {
-        clearTimeout(timer);
-        const port = Number(m[2]);
-        resolve({
-          proc, port, nodeId: Number(m[1]), url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/ws`,
-          output: () => out, exited,
-        });
+      for (let nl; (nl = out.indexOf('\n', scanned)) >= 0;) {
+        const line = out.slice(scanned, nl);
+        scanned = nl + 1;
+        const started = startedLine(line);
+        if (started) {
+          clearTimeout(timer);
+          const { port, nodeId } = started;
+          resolve({
+            proc, port, nodeId, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/ws`,
+            output: () => out, logs: () => parseLogLines(out), exited,
+          });
+        }
       }
     });
     void exited.then(({ code, signal }) => {
@@ -112,6 +139,14 @@ export function startNodeProcess(env: Record<string, string>): Promise<NodeProc>
       reject(new Error(`node exited (${code ?? signal}) before it started:\n${out}`));
     });
   });
+}
+
+/** The node's "node started" line's id and port, or null for any other line. */
+function startedLine(line: string): { nodeId: number; port: number } | null {
+  if (!line.startsWith('{')) return null;
+  const entry = JSON.parse(line) as Partial<LogLine>;
+  if (entry.msg !== 'node started' || typeof entry.port !== 'number' || typeof entry.nodeId !== 'number') return null;
+  return { nodeId: entry.nodeId, port: entry.port };
 }
 
 export interface TestCluster {

@@ -63,7 +63,7 @@ describe('protocol documents', () => {
     const app = createHttpApp({
       auth: unused, blocks: unused, devices: unused, conversations: unused, groups: unused, sync: unused, presence: unused,
       discovery: unused, health: unused, log: unused, limits: { perUser: () => undefined } as never,
-      maxGroupMembers: 100, maxContentChars: 1000, trustProxy: false, corsOrigins: [], metrics: unused,
+      maxGroupMembers: 100, maxContentChars: 1000, trustProxy: false, corsOrigins: [], metrics: { metrics: unused, token: null },
     });
     const registered = registeredRoutes(app).filter((r) => !NOT_DOCUMENTED.has(r));
     const documented = Object.entries(openapi.paths)

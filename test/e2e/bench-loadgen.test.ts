@@ -21,7 +21,8 @@ function loadgen(scenario: string, args: object): Promise<any> {
 
 describe('bench load generator (smoke)', () => {
   let cluster: TestCluster;
-  beforeAll(async () => { cluster = await startCluster(2); });
+  // Bench senders write faster than the default per-connection frame limit (the bench's nodes run without it too).
+  beforeAll(async () => { cluster = await startCluster(2, { CHAT_WS_MAX_FRAMES_PER_SECOND: '100000' }); });
   afterAll(async () => { await cluster.stop(); });
   const nodes = () => cluster.nodes.map((n) => ({ url: n.url, wsUrl: n.wsUrl }));
 
@@ -34,7 +35,8 @@ describe('bench load generator (smoke)', () => {
   });
 
   it('history scenario lists conversations through the SDK and reads pages', async () => {
-    const h = await loadgen('history', { nodes: nodes(), pairs: 2, rate: 20, readRate: 10, durationMs: 500, prefill: 5 });
+    // The prefill runs prefill × pairs / 20 ms at 2,000 msg/s: 200 ms, so every pair has a conversation to read.
+    const h = await loadgen('history', { nodes: nodes(), pairs: 2, rate: 20, readRate: 10, durationMs: 500, prefill: 2000 });
     expect(h.readErrors).toBe(0);
     expect(h.reads.count).toBeGreaterThan(0);
   });

@@ -239,7 +239,7 @@ async function historyScenario() {
   await sleep(1000);
   // Each pair's conversation, as its sender lists it.
   const conversations = await pool(Array.from({ length: pairs }, (_, p) => p), 16, async (p) =>
-    (await request(args.nodes[0].url, 'GET', '/api/conversations', { token: users[2 * p].token })).body.conversations[0].conversationId);
+    (await client.conversations(users[2 * p]))[0].conversationId);
   const readLatencies = [];
   let readErrors = 0;
   let reading = true;

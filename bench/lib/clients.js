@@ -3,7 +3,17 @@
  * Client adapters for the load generator: ours (REST + WebSocket, the public contract) and the peer
  * (Socket.IO). Both expose the same small surface: connect a device, send to a user or a group,
  * and call `onMessage(clientMsgId, deviceKey)` for every delivered message.
+ *
+ * Ours uses the client SDK (@streamchat/client, client/) for set-up (signup, login, devices,
+ * groups), which happens outside the measured windows. The measured paths stay raw:
+ * - connect: the SDK asks /api/nodes/recommend before every connect and the scenarios place
+ *   devices on given nodes (and the idle and storm scenarios measure connects per second);
+ * - send/receive: the SDK paces a connection's frames (100/s by default), queues sends in its
+ *   outbox and batches confirmations, which would add its own queueing to the latency measured at
+ *   the offered rate (a bench sender writes up to hundreds of frames per second on one socket);
+ * - history reads (`request`, a keep-alive agent): their latency is the measurement.
  */
+const { ChatClient } = require('@streamchat/client');
 const WebSocket = require('ws');
 const { io: ioClient } = require('socket.io-client');
 const http = require('node:http');
@@ -32,12 +42,6 @@ function request(base, method, path, { token, body } = {}) {
   });
 }
 
-async function must(p, what) {
-  const r = await p;
-  if (r.status >= 300) throw new Error(`${what}: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
-}
-
 /** Runs `fn` over items with at most `limit` in flight. */
 async function pool(items, limit, fn) {
   const out = new Array(items.length);
@@ -63,22 +67,25 @@ class OursClient {
   /** `count` users, each with `devicesPerUser` devices. */
   async users(count, devicesPerUser = 1, prefix = 'u') {
     return pool(Array.from({ length: count }, (_, i) => i), 32, async (i) => {
-      const base = this.nodes[i % this.nodes.length].url;
+      const sdk = new ChatClient({ baseUrl: this.nodes[i % this.nodes.length].url });
       const username = `b${runId}${prefix}${i}`;
       const password = 'bench-password';
-      const { userId } = await must(request(base, 'POST', '/api/auth/signup', { body: { username, password } }), 'signup');
-      const { token } = await must(request(base, 'POST', '/api/auth/login', { body: { username, password } }), 'login');
+      const { userId } = await sdk.signup(username, password);
+      const { token } = await sdk.login(username, password);
       const devices = [];
-      for (let d = 0; d < devicesPerUser; d++) {
-        devices.push((await must(request(base, 'POST', '/api/devices', { token, body: { name: `d${d}` } }), 'device')).deviceId);
-      }
+      for (let d = 0; d < devicesPerUser; d++) devices.push((await sdk.api.registerDevice({ name: `d${d}` })).deviceId);
       return { userId, token, devices };
     });
   }
 
   async group(owner, members, name) {
-    const body = await must(request(this.nodes[0].url, 'POST', '/api/groups', { token: owner.token, body: { name, members: members.map((m) => m.userId) } }), 'group');
-    return body.conversationId;
+    const sdk = new ChatClient({ baseUrl: this.nodes[0].url, token: owner.token });
+    return (await sdk.api.createGroup(name, members.map((m) => m.userId))).conversationId;
+  }
+
+  /** The user's conversations, as the SDK lists them (set-up). */
+  async conversations(user) {
+    return new ChatClient({ baseUrl: this.nodes[0].url, token: user.token }).api.conversations();
   }
 
   /**

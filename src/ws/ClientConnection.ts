@@ -254,6 +254,7 @@ export class ClientConnection {
 
   private errorFrame(err: ChatError, clientMsgId: string | undefined): Record<string, unknown> {
     if (err.code === 'unavailable') this.log.warn('send failed', { userId: this.userId, err: String(err.cause ?? err) });
+    if (err.code === 'internal') this.log.error('request failed', { userId: this.userId, err: err.cause instanceof Error ? err.cause : String(err.cause) });
     const frame: Record<string, unknown> = { type: 'error', code: err.code, message: err.message, retryable: err.retryable };
     if (clientMsgId !== undefined) frame.clientMsgId = clientMsgId;
     return frame;

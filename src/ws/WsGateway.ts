@@ -257,6 +257,6 @@ function abortHandshake(socket: Duplex, err: ChatError): void {
 
 function statusText(status: number): string {
   return ({
-    400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests', 503: 'Service Unavailable',
+    400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
   } as Record<number, string>)[status] ?? 'Error';
 }

@@ -6,19 +6,22 @@ import { AuthService } from './auth/AuthService';
 import { PasswordHasher } from './auth/PasswordHasher';
 import { TokenStore } from './auth/TokenStore';
 import { ChatService } from './chat/ChatService';
-import { ClientMessageIds, IDEMPOTENCY_TTL_SECONDS } from './chat/ClientMessageIds';
+import { ClientMessageIds } from './chat/ClientMessageIds';
+import { IDEMPOTENCY_TTL_SECONDS } from './chat/model';
 import { ConversationService } from './chat/ConversationService';
 import { DeviceService } from './chat/DeviceService';
-import { DeviceSlots } from './chat/DeviceSlots';
 import { GapResolver } from './chat/GapResolver';
 import { BlockService } from './chat/BlockService';
-import { ConversationQuota } from './chat/ConversationQuota';
 import { GroupService } from './chat/GroupService';
 import { SyncService } from './chat/SyncService';
 import { SnowflakeGenerator } from './chat/snowflake';
+import { BlockCopies } from './cluster/BlockCopies';
+import { ClientMessageClaims } from './cluster/ClientMessageClaims';
 import { Cluster } from './cluster/Cluster';
 import { ConnectionSlots } from './cluster/ConnectionSlots';
+import { ConversationQuota } from './cluster/ConversationQuota';
 import { ConversationSequence } from './cluster/ConversationSequence';
+import { DeviceSlots } from './cluster/DeviceSlots';
 import { GroupVersions } from './cluster/GroupVersions';
 import { Keys } from './cluster/keys';
 import { Discovery } from './cluster/Discovery';
@@ -40,6 +43,7 @@ import { ConversationRepository } from './store/ConversationRepository';
 import { CursorRepository } from './store/CursorRepository';
 import { DeviceRepository } from './store/DeviceRepository';
 import { MessageRepository } from './store/MessageRepository';
+import { PresenceRepository } from './store/PresenceRepository';
 import { runMigrations } from './store/migrate';
 import { BlockRepository } from './store/BlockRepository';
 import { UserRepository } from './store/UserRepository';
@@ -100,19 +104,20 @@ async function buildNode(d: {
   const routes = new RouteRegistry(redis, keys, lease, routeTtlSeconds);
   const router = new StreamRouter(redis, blocking, keys, config.stream.maxLen, nodeLog.child('stream'), lease.instance);
   const cluster = new Cluster(lease, routes, router, connections, nodeLog.child('cluster'));
-  const clientIds = new ClientMessageIds(redis, keys, new ClientMessageRepository(db, writes, IDEMPOTENCY_TTL_SECONDS));
+  const clientIds = new ClientMessageIds(new ClientMessageClaims(redis, keys), new ClientMessageRepository(db, writes, IDEMPOTENCY_TTL_SECONDS));
   const groupVersions = new GroupVersions(redis, keys);
   const conversations = new ConversationService(conversationRepo, messages, cluster, groupVersions);
   const pushQueue = new PushQueue(redis, keys, config.push);
   const sequence = new ConversationSequence(redis, keys);
-  const blocks = new BlockService(redis, keys, new BlockRepository(db), users);
+  const blockRepo = new BlockRepository(db);
+  const blocks = new BlockService(new BlockCopies(redis, keys, blockRepo), blockRepo, users);
   const quota = new ConversationQuota(redis, keys, conversationRepo, {
     maxConversationsPerUser: config.chat.maxConversationsPerUser,
     groupsPerUserPerHour: config.rateLimit.enabled ? config.chat.groupsPerUserPerHour : null,
   });
   const chat = new ChatService(users, conversationRepo, conversations, messages, clientIds,
     new SnowflakeGenerator(nodeId), sequence, cluster, cluster, pushQueue, nodeLog.child('chat'), blocks, quota);
-  const presence = new PresenceService(redis, keys, db, conversations, cluster, config.presence.typingIntervalMs, nodeLog.child('presence'), blocks);
+  const presence = new PresenceService(redis, keys, new PresenceRepository(db), conversations, cluster, config.presence.typingIntervalMs, nodeLog.child('presence'), blocks);
   const discovery = new Discovery(redis, keys, lease);
   const deviceRepo = new DeviceRepository(db);
   const pushWorker = new PushWorker(redis, pushBlocking, keys, {

@@ -1,40 +1,18 @@
 import { ChatError, toChatError } from '../errors';
 import type { Logger } from '../log';
 import { withRetries } from '../retry';
-import type { Conversation, ConversationRepository } from '../store/ConversationRepository';
-import type { MessageRepository, StoredMessage } from '../store/MessageRepository';
-import type { UserRepository } from '../store/UserRepository';
+import type { ClientMessageRef, Conversation, StoredMessage } from './model';
+import type { ConversationQuotaStore, ConversationStore, IdOwners, MessageRouter, MessageStore, OfflineNotifier, SequenceStore, UserStore } from './ports';
 import type { BlockService } from './BlockService';
 import type { ClientMessageIds } from './ClientMessageIds';
-import type { ConversationQuota } from './ConversationQuota';
 import type { ConversationService } from './ConversationService';
-import type { ClientMessageRef } from '../store/ClientMessageRepository';
 import { OrderedCommits, type CommitSlot } from './OrderedCommits';
-import { Sequencer, type Placed, type SequenceStore } from './Sequencer';
+import { Sequencer, type Placed } from './Sequencer';
 import { idTimestamp, type SnowflakeGenerator } from './snowflake';
 import { toMessageView, type MessageView, type SystemEvent } from './views';
 
-/** Where a stored message goes: every connected device of the given users (src/cluster/Cluster.ts). */
-export interface Delivery {
-  /** Resolves with the users that had no connected device. */
-  deliver(message: MessageView, prevId: bigint | null, userIds: readonly string[], excludeDeviceId: string): Promise<string[]>;
-  /** Tells the devices of `userIds` that a placed id will never be a message, so the next one need not wait for it. */
-  deliverVoid(conversationId: string, messageId: bigint, prevId: bigint | null, userIds: readonly string[]): Promise<void>;
-}
-
-/** Which node instances are still running (src/cluster/Cluster.ts). */
-export interface IdOwners {
-  /** Whether the node instance that made this message id may still be running (it then settles the message itself). */
-  idOwnerAlive(messageId: bigint): Promise<boolean>;
-}
-
 /** How long a first attempt may still be writing on a live node (the driver's timeouts and retries, with room). */
 export const IN_FLIGHT_BOUND_MS = 30_000;
-
-/** Push notifications for recipients with no connected device (src/push/PushQueue.ts). */
-export interface OfflineNotifier {
-  enqueue(message: MessageView, userIds: readonly string[]): Promise<void>;
-}
 
 /** A membership event's id and its place in the conversation's order (ChatService.reserveEvent). */
 export interface SystemEventSlot {
@@ -86,19 +64,19 @@ export class ChatService {
   private readonly inFlight = new Map<string, Promise<Accepted>>();
 
   constructor(
-    private readonly users: UserRepository,
-    private readonly conversationRepo: ConversationRepository,
+    private readonly users: UserStore,
+    private readonly conversationRepo: ConversationStore,
     private readonly conversations: ConversationService,
-    private readonly messages: MessageRepository,
+    private readonly messages: MessageStore,
     private readonly clientIds: ClientMessageIds,
     private readonly ids: SnowflakeGenerator,
     private readonly sequence: SequenceStore,
-    private readonly delivery: Delivery,
+    private readonly delivery: MessageRouter,
     private readonly owners: IdOwners,
     private readonly notifier: OfflineNotifier,
     private readonly log: Logger,
     private readonly blocks: BlockService,
-    private readonly quota: ConversationQuota,
+    private readonly quota: ConversationQuotaStore,
   ) {
     this.sequencer = new Sequencer(sequence, ids, this.commits);
   }

@@ -1,7 +1,6 @@
 import { ChatError } from '../errors';
-import type { GroupVersions } from '../cluster/GroupVersions';
-import type { Conversation, ConversationRepository, Membership } from '../store/ConversationRepository';
-import type { MessageRepository, StoredMessage } from '../store/MessageRepository';
+import type { Conversation, Membership, StoredMessage } from './model';
+import type { ConversationStore, EventFanout, GroupVersionStore, MessageStore } from './ports';
 import { minIdAt, parseId } from './snowflake';
 import { toMessageView, type MessageView } from './views';
 import { readInChunks, withinBytes } from './byteBudget';
@@ -27,11 +26,6 @@ const CACHE_LIMIT = 100_000;
 /** A cached group is read from Cassandra again after this long, whatever its version says. */
 const GROUP_CACHE_MS = 10_000;
 
-/** Sends receipts to other members (src/cluster/Cluster.ts). */
-export interface EventFanout {
-  fanout(frame: object, userIds: readonly string[]): Promise<void>;
-}
-
 /**
  * Reading conversations: who may see what (a member sees messages from their join to their
  * removal), the conversation list with unread counts, history pages, and read watermarks.
@@ -43,10 +37,10 @@ export class ConversationService {
   private readonly groupCache = new Map<string, { c: Conversation; readAt: number }>();
 
   constructor(
-    private readonly conversations: ConversationRepository,
-    private readonly messages: MessageRepository,
+    private readonly conversations: ConversationStore,
+    private readonly messages: MessageStore,
     private readonly events: EventFanout,
-    private readonly versions: GroupVersions,
+    private readonly versions: GroupVersionStore,
   ) {}
 
   /**

@@ -1,7 +1,5 @@
-import type { ConversationRepository } from '../store/ConversationRepository';
-import type { MessageRepository, StoredMessage } from '../store/MessageRepository';
-import type { IdOwners } from './ChatService';
-import type { SequenceStore } from './Sequencer';
+import type { StoredMessage } from './model';
+import type { ConversationStore, IdOwners, MessageStore, SequenceStore } from './ports';
 
 /** What a missing predecessor turned out to be, for one user. */
 export type Resolution =
@@ -32,8 +30,8 @@ export class GapResolver {
   private readonly recent = new Map<string, { until: number; answer: Promise<Settled | null> }>();
 
   constructor(
-    private readonly messages: MessageRepository,
-    private readonly memberships: ConversationRepository,
+    private readonly messages: MessageStore,
+    private readonly memberships: ConversationStore,
     private readonly sequence: SequenceStore,
     private readonly owners: IdOwners,
   ) {}

@@ -1,9 +1,8 @@
-import type { GroupVersions } from '../cluster/GroupVersions';
 import { ChatError } from '../errors';
-import type { Conversation, ConversationRepository } from '../store/ConversationRepository';
 import type { BlockService } from './BlockService';
 import type { ChatService, SystemEventSlot } from './ChatService';
-import type { ConversationQuota } from './ConversationQuota';
+import type { Conversation } from './model';
+import type { ConversationQuotaStore, ConversationStore, GroupVersionStore } from './ports';
 import type { ConversationService } from './ConversationService';
 import type { SystemAction } from './views';
 
@@ -26,13 +25,13 @@ const CAS_ATTEMPTS = 8;
  */
 export class GroupService {
   constructor(
-    private readonly repo: ConversationRepository,
+    private readonly repo: ConversationStore,
     private readonly conversations: ConversationService,
     private readonly chat: ChatService,
-    private readonly versions: GroupVersions,
+    private readonly versions: GroupVersionStore,
     private readonly maxMembers: number,
     private readonly blocks: BlockService,
-    private readonly quota: ConversationQuota,
+    private readonly quota: ConversationQuotaStore,
   ) {}
 
   /**

@@ -1,7 +1,7 @@
 import { ChatError } from '../errors';
-import type { Membership } from '../store/ConversationRepository';
 import { mapLimited, type ConversationService, type HistoryPage } from './ConversationService';
-import type { MessageRepository, StoredMessage } from '../store/MessageRepository';
+import type { Membership, StoredMessage } from './model';
+import type { MessageStore } from './ports';
 import { contentBytes, readInChunks } from './byteBudget';
 
 export interface SyncPage {
@@ -37,7 +37,7 @@ export class SyncService {
   /** userId → heavy reads running on this node (this process is single-threaded: a plain count is atomic). */
   private readonly running = new Map<string, number>();
 
-  constructor(private readonly conversations: ConversationService, private readonly messages: MessageRepository,
+  constructor(private readonly conversations: ConversationService, private readonly messages: MessageStore,
     private readonly limits: ReadLimits) {}
 
   /** Runs a heavy read for `userId`, or refuses it (429 rate_limited) if the user already has the maximum running here. */

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import { IDEMPOTENCY_TTL_SECONDS } from '../chat/ClientMessageIds';
-import type { Link, Placement, PlaceRequest, SequenceStore } from '../chat/Sequencer';
+import { IDEMPOTENCY_TTL_SECONDS } from '../chat/model';
+import type { Link, Placement, PlaceRequest, SequenceStore } from '../chat/ports';
 import type { Keys } from './keys';
 
 /**

@@ -2,7 +2,7 @@ import type { MessageView } from '../chat/views';
 
 /** Messages nodes send each other through their streams; a discriminated union on `type`. */
 /** One message for the devices of `userIds` on the receiving node. */
-export interface Delivery {
+export interface NodeDelivery {
   /** The event to hand to sockets, as clients see it; absent for a void. */
   message?: MessageView;
   /** A placed id that will never be a message (the devices need not wait for it); absent for a message. */
@@ -20,7 +20,7 @@ export type ClusterMessage =
     type: 'deliver';
     from: number;
     /** Every delivery for this node from one event-loop turn of the sender (one entry, not one per message). */
-    items: Delivery[];
+    items: NodeDelivery[];
   }
   | {
     type: 'event';
@@ -53,7 +53,7 @@ export function decode(s: string): ClusterMessage | null {
     if (!m || typeof m.from !== 'number') return null;
     if (m.type === 'deliver') {
       // An entry from a node of the previous version (one delivery per entry): read it as a batch of one.
-      const single = m as unknown as Delivery & { items?: Delivery[] };
+      const single = m as unknown as NodeDelivery & { items?: NodeDelivery[] };
       if (!Array.isArray(single.items)) {
         if (!single.message || !Array.isArray(single.userIds)) return null;
         return { type: 'deliver', from: m.from, items: [{ message: single.message, userIds: single.userIds, excludeDeviceId: single.excludeDeviceId }] };

@@ -1,7 +1,7 @@
-import type { Client } from 'cassandra-driver';
 import type { Redis } from 'ioredis';
 import type { BlockService } from '../chat/BlockService';
-import type { ConversationService, EventFanout } from '../chat/ConversationService';
+import type { ConversationService } from '../chat/ConversationService';
+import type { EventFanout, LastActiveStore } from '../chat/ports';
 import type { Keys } from '../cluster/keys';
 import type { NodeInfo } from '../cluster/NodeLease';
 import { ChatError } from '../errors';
@@ -58,7 +58,7 @@ export class PresenceService {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
-    private readonly db: Client,
+    private readonly lastActive: LastActiveStore,
     private readonly conversations: ConversationService,
     private readonly events: EventFanout,
     private readonly typingIntervalMs: number,
@@ -75,7 +75,7 @@ export class PresenceService {
     // The change is recorded in Redis: announce it whatever happens to the Cassandra write.
     const [announced, stored] = await Promise.allSettled([
       this.announce({ userId, status, lastActiveAt: status === 'online' ? new Date().toISOString() : lastActiveAt.toISOString() }),
-      this.db.execute('INSERT INTO user_presence (user_id, last_active_at) VALUES (?, ?)', [userId, lastActiveAt]),
+      this.lastActive.record(userId, lastActiveAt),
     ]);
     if (stored.status === 'rejected') this.log.warn('lastActiveAt not stored', { userId, err: String(stored.reason) });
     if (announced.status === 'rejected') throw announced.reason;
@@ -111,8 +111,7 @@ export class PresenceService {
       const h = (results[i]?.[1] ?? {}) as { status?: Status; at?: string };
       if (h.status === 'online') return { userId, status: 'online' as const, lastActiveAt: new Date().toISOString() };
       if (h.status === 'offline' && h.at) return { userId, status: 'offline' as const, lastActiveAt: new Date(Number(h.at)).toISOString() };
-      const rs = await this.db.execute('SELECT last_active_at FROM user_presence WHERE user_id = ?', [userId]);
-      const at = rs.first()?.last_active_at as Date | undefined;
+      const at = await this.lastActive.lastActive(userId);
       return { userId, status: 'offline' as const, lastActiveAt: at ? at.toISOString() : null };
     }));
   }

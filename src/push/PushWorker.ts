@@ -1,10 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../cluster/keys';
 import type { ConversationService } from '../chat/ConversationService';
+import type { CursorStore, DeviceStore, UserStore } from '../chat/ports';
 import type { Logger } from '../log';
-import type { CursorRepository } from '../store/CursorRepository';
-import type { DeviceRepository } from '../store/DeviceRepository';
-import type { UserRepository } from '../store/UserRepository';
 import type { PushProvider } from './providers';
 import type { PushJob } from './PushQueue';
 
@@ -37,9 +35,9 @@ export class PushWorker {
     private readonly blocking: Redis,
     private readonly keys: Keys,
     private readonly deps: {
-      devices: DeviceRepository;
-      cursors: CursorRepository;
-      users: UserRepository;
+      devices: DeviceStore;
+      cursors: CursorStore;
+      users: UserStore;
       conversations: ConversationService;
       isConnected: (userId: string, deviceId: string) => Promise<boolean>;
     },

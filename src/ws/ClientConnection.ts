@@ -5,7 +5,7 @@ import type { ConversationService } from '../chat/ConversationService';
 import type { PresenceService } from '../presence/PresenceService';
 import { parseId } from '../chat/snowflake';
 import { asObject, CLIENT_MSG_ID, ID, requireString } from '../chat/validation';
-import type { StoredCursor } from '../store/CursorRepository';
+import type { StoredCursor } from '../chat/model';
 import { ChatError, toChatError } from '../errors';
 import type { Logger } from '../log';
 import { CloseCodes, type CloseCode } from './closeCodes';

@@ -10,7 +10,7 @@ import type { ConnectionSlots } from '../cluster/ConnectionSlots';
 import type { RouteRegistry } from '../cluster/RouteRegistry';
 import { ChatError, toChatError } from '../errors';
 import { errorStatus } from '../http/errors';
-import type { StoredCursor } from '../store/CursorRepository';
+import type { StoredCursor } from '../chat/model';
 import { ClientConnection, type ConnectionDeps } from './ClientConnection';
 import { CloseCodes } from './closeCodes';
 import type { ConnectionManager } from './ConnectionManager';

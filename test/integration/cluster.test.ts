@@ -14,7 +14,8 @@ import { StreamRouter } from '../../src/cluster/StreamRouter';
 import { createLogger } from '../../src/log';
 import { createCassandraClient } from '../../src/store/cassandra';
 import { ConversationRepository } from '../../src/store/ConversationRepository';
-import { MessageRepository, type StoredMessage } from '../../src/store/MessageRepository';
+import type { StoredMessage } from '../../src/chat/model';
+import { MessageRepository } from '../../src/store/MessageRepository';
 import { WriteBatcher } from '../../src/store/WriteBatcher';
 import { eventually, testConfig, uniquePrefix } from '../support/helpers';
 

@@ -1,7 +1,8 @@
 import type { Redis } from 'ioredis';
-import { HDEL_IF_UNCHANGED } from '../cluster/ConnectionSlots';
-import type { Keys } from '../cluster/keys';
+import type { DeviceSlotStore } from '../chat/ports';
 import { ChatError } from '../errors';
+import { HDEL_IF_UNCHANGED } from './ConnectionSlots';
+import type { Keys } from './keys';
 
 /** The hash field that says the hash was filled from Cassandra (it is not a device). */
 const LOADED = '~';
@@ -30,7 +31,7 @@ return 1`;
  * the cap is hit, reservations older than a minute whose device is not in Cassandra (a node died
  * between reserving and writing, or between deleting and releasing) are pruned.
  */
-export class DeviceSlots {
+export class DeviceSlots implements DeviceSlotStore {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,

@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import type { Keys } from '../cluster/keys';
 import { ChatError } from '../errors';
-import type { ConversationRepository } from '../store/ConversationRepository';
+import type { ConversationQuotaStore, ConversationStore } from '../chat/ports';
+import type { Keys } from './keys';
 
 /** Marker member of a loaded copy; its score is when the copy was loaded from Cassandra. */
 const LOADED = '.';
@@ -76,13 +76,13 @@ export interface QuotaLimits {
  * and reloaded hourly; a reservation is one script for all members of a new conversation, so the
  * count is atomic across nodes. Past a cap: 409 `limit_reached`.
  */
-export class ConversationQuota {
+export class ConversationQuota implements ConversationQuotaStore {
   private readonly creations: RateLimiterRedis | null;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
-    private readonly conversations: ConversationRepository,
+    private readonly conversations: ConversationStore,
     private readonly limits: QuotaLimits,
   ) {
     this.creations = limits.groupsPerUserPerHour === null ? null : new RateLimiterRedis({

@@ -3,12 +3,6 @@ import { IDEMPOTENCY_TTL_SECONDS, type ClientMessageRef } from '../chat/model';
 import type { ClaimStore } from '../chat/ports';
 import type { Keys } from './keys';
 
-/** Replaces (or, with an empty new value, deletes) the claim only if it still holds the expected value. */
-const SWAP = `
-if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '' then redis.call('del', KEYS[1]) else redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
-return 1`;
-
 function encodeRef(ref: ClientMessageRef): string {
   return `${ref.messageId}|${ref.conversationId}`;
 }
@@ -26,7 +20,7 @@ export class ClientMessageClaims implements ClaimStore {
   }
 
   async swap(userId: string, clientMsgId: string, from: ClientMessageRef, to: ClientMessageRef | null): Promise<boolean> {
-    return (await this.redis.eval(SWAP, 1, this.keys.clientMsg(userId, clientMsgId), encodeRef(from), to === null ? '' : encodeRef(to),
+    return (await this.redis.claimSwap(this.keys.clientMsg(userId, clientMsgId), encodeRef(from), to === null ? '' : encodeRef(to),
       IDEMPOTENCY_TTL_SECONDS)) === 1;
   }
 }

@@ -16,34 +16,6 @@ export interface PresenceView {
   lastActiveAt: string | null;
 }
 
-/**
- * Recomputes a user's status from their routes, counting only devices on a live node instance
- * (pruning the rest), and records it if it changed. Atomic: when several nodes react to the same
- * change, exactly one sees it as a change, so exactly one event goes out.
- * KEYS[1] routes:<user>, KEYS[2] presence:<user>; ARGV[1] node key prefix, ARGV[2] now (ms).
- * Returns {changed (0|1), status, at}.
- */
-const UPDATE = `
-local entries = redis.call('hgetall', KEYS[1])
-local live = 0
-for i = 1, #entries, 2 do
-  local dev, val = entries[i], entries[i + 1]
-  local slash = string.find(val, '/', 1, true)
-  local info = slash and redis.call('get', ARGV[1] .. string.sub(val, 1, slash - 1))
-  if info and cjson.decode(info).instance == string.sub(val, slash + 1) then
-    live = live + 1
-  else
-    redis.call('hdel', KEYS[1], dev)
-  end
-end
-local status = 'offline'
-if live > 0 then status = 'online' end
-local old = redis.call('hget', KEYS[2], 'status')
-if old == status then return {0, status, redis.call('hget', KEYS[2], 'at') or ''} end
-redis.call('hset', KEYS[2], 'status', status, 'at', ARGV[2])
-if status == 'offline' then redis.call('expire', KEYS[2], 604800) else redis.call('persist', KEYS[2]) end
-return {1, status, ARGV[2]}`;
-
 const CONTACTS_TTL_MS = 30_000;
 const SWEEP_BATCH = 200;
 
@@ -68,7 +40,7 @@ export class PresenceService {
 
   /** Re-evaluates the user's status (after a device connected or left) and announces a change. */
   async refresh(userId: string): Promise<void> {
-    const [changed, status, at] = (await this.redis.eval(UPDATE, 2, this.keys.routes(userId), this.keys.presence(userId),
+    const [changed, status, at] = (await this.redis.presenceUpdate(this.keys.routes(userId), this.keys.presence(userId),
       this.keys.nodePrefix(), Date.now())) as [number, Status, string];
     if (changed !== 1) return;
     const lastActiveAt = new Date(Number(at));

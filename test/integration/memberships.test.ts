@@ -3,6 +3,7 @@ import Redis from 'ioredis';
 import { ConversationService } from '../../src/chat/ConversationService';
 import { SnowflakeGenerator } from '../../src/chat/snowflake';
 import { GroupVersions } from '../../src/cluster/GroupVersions';
+import { defineScripts } from '../../src/cluster/scripts';
 import { Keys } from '../../src/cluster/keys';
 import { createCassandraClient } from '../../src/store/cassandra';
 import { ConversationRepository } from '../../src/store/ConversationRepository';
@@ -15,7 +16,7 @@ let redis: Redis;
 beforeAll(async () => {
   db = createCassandraClient(testConfig());
   await db.connect();
-  redis = new Redis(process.env.CHAT_REDIS_URL!);
+  redis = defineScripts(new Redis(process.env.CHAT_REDIS_URL!));
 });
 afterAll(async () => {
   await db.shutdown();

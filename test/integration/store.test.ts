@@ -4,6 +4,7 @@ import Redis from 'ioredis';
 import { ClientMessageIds } from '../../src/chat/ClientMessageIds';
 import { ClientMessageClaims } from '../../src/cluster/ClientMessageClaims';
 import { ConversationSequence } from '../../src/cluster/ConversationSequence';
+import { defineScripts } from '../../src/cluster/scripts';
 import { Keys } from '../../src/cluster/keys';
 import { ClientMessageRepository } from '../../src/store/ClientMessageRepository';
 import { EPOCH_MS, SnowflakeGenerator } from '../../src/chat/snowflake';
@@ -42,7 +43,7 @@ describe('UserRepository', () => {
 
 describe('ClientMessageIds', () => {
   it('moves a claim only from the value it holds, and gives it up only while it holds it', async () => {
-    const redis = new Redis(process.env.CHAT_REDIS_URL as string);
+    const redis = defineScripts(new Redis(process.env.CHAT_REDIS_URL as string));
     try {
       const keys = new Keys(uniquePrefix());
       const ids = new ClientMessageIds(new ClientMessageClaims(redis, keys), new ClientMessageRepository(db, new WriteBatcher(db), 60));

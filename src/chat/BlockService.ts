@@ -1,5 +1,5 @@
 import { ChatError } from '../errors';
-import { mapLimited } from './ConversationService';
+import { mapLimited } from './mapLimited';
 import type { BlockCopyStore, BlockStore, UserStore } from './ports';
 
 export interface BlockView {

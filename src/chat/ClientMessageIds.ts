@@ -33,7 +33,7 @@ export class ClientMessageIds {
 
   /**
    * Points the claim from `from` to `to` (a resend storing the message under a fresh id; see
-   * ChatService.resend). False if the claim no longer names `from`: another resend got there first.
+   * MessageSender.resend). False if the claim no longer names `from`: another resend got there first.
    */
   async reclaim(userId: string, clientMsgId: string, from: ClientMessageRef, to: ClientMessageRef): Promise<boolean> {
     return this.claims.swap(userId, clientMsgId, from, to);

@@ -22,7 +22,7 @@ const CACHE_LIMIT = 10_000;
  * its node recorded it so; void too, after burying it, if the node instance that placed it is gone
  * (the tombstone shadows a write that lands later, so the answer is final everywhere). Otherwise
  * that node is running and settles the id itself — it stores and routes the message, or records
- * and routes a void (ChatService, also for a write that finishes past the in-flight bound): null,
+ * and routes a void (CommitPipeline, also for a write that finishes past the in-flight bound): null,
  * ask again later. A stored message from before the asking user's join is not theirs: the answer
  * is where their conversation starts.
  */

@@ -83,3 +83,8 @@ export interface UserRecord {
   passwordHash: string;
   createdAt: Date;
 }
+
+/** A direct conversation's id is derived from its two members, so both sides find the same one without coordination. */
+export function directConversationId(a: string, b: string): string {
+  return a < b ? `d_${a}_${b}` : `d_${b}_${a}`;
+}

@@ -87,7 +87,7 @@ export class Cluster implements MessageRouter, EventFanout, ConnectionKicker, Id
    * The node's outbox is ordered: turns are emitted in the order `deliver` was called. A turn's
    * route lookup starts at once (lookups of consecutive turns overlap), but its local deliveries and
    * its XADDs wait until the turn before was emitted. Entries are issued on one Redis connection, so
-   * each destination stream gets them in that order too. ChatService calls `deliver` in id order per
+   * each destination stream gets them in that order too. CommitPipeline calls `deliver` in id order per
    * conversation, so every device gets a conversation's messages from this node in id order.
    */
   deliver(message: MessageView, prevId: bigint | null, userIds: readonly string[], excludeDeviceId: string): Promise<string[]> {

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { BlockService } from '../chat/BlockService';
-import type { ConversationService } from '../chat/ConversationService';
+import type { Contacts } from '../chat/Contacts';
+import type { ConversationAccess } from '../chat/ConversationAccess';
 import type { EventFanout, LastActiveStore } from '../chat/ports';
 import type { Keys } from '../cluster/keys';
 import type { NodeInfo } from '../cluster/NodeLease';
@@ -31,7 +32,8 @@ export class PresenceService {
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly lastActive: LastActiveStore,
-    private readonly conversations: ConversationService,
+    private readonly contacts: Contacts,
+    private readonly access: ConversationAccess,
     private readonly events: EventFanout,
     private readonly typingIntervalMs: number,
     private readonly log: Logger,
@@ -64,7 +66,7 @@ export class PresenceService {
   async contactsOf(userId: string): Promise<string[]> {
     const cached = this.contactsCache.get(userId);
     if (cached && Date.now() - cached.at < CONTACTS_TTL_MS) return cached.ids;
-    const ids = await this.conversations.contactsOf(userId);
+    const ids = await this.contacts.contactsOf(userId);
     if (this.contactsCache.size > 100_000) this.contactsCache.clear();
     this.contactsCache.set(userId, { at: Date.now(), ids });
     return ids;
@@ -73,7 +75,7 @@ export class PresenceService {
   /** Presence of these users, for `asker`: none may have blocked the asker (403 blocked), and each must be the asker or one of their contacts (else 403). */
   async get(asker: string, userIds: readonly string[]): Promise<PresenceView[]> {
     await this.blocks.requireNotBlocked(asker, userIds);
-    const contacts = new Set(await this.conversations.contactsOf(asker));
+    const contacts = new Set(await this.contacts.contactsOf(asker));
     const strangers = userIds.filter((u) => u !== asker && !contacts.has(u));
     if (strangers.length) throw new ChatError('forbidden', `not a contact: ${strangers.slice(0, 5).join(', ')}`);
     const pipe = this.redis.pipeline();
@@ -108,7 +110,7 @@ export class PresenceService {
 
   /** `typing`: members only; passes at most once per interval per user and conversation, cluster-wide. */
   async typing(userId: string, conversationId: string): Promise<void> {
-    const c = await this.conversations.requireMember(userId, conversationId);
+    const c = await this.access.requireMember(userId, conversationId);
     if (this.typingIntervalMs > 0) {
       const ok = await this.redis.set(this.keys.typing(userId, conversationId), '1', 'PX', this.typingIntervalMs, 'NX');
       if (ok !== 'OK') return;

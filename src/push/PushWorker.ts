@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../cluster/keys';
 import { StreamConsumer, type StreamEntry } from '../cluster/StreamConsumer';
-import type { ConversationService } from '../chat/ConversationService';
+import type { ConversationCache } from '../chat/ConversationCache';
 import type { CursorStore, DeviceStore, UserStore } from '../chat/ports';
 import type { Logger } from '../log';
 import type { PushProvider } from './providers';
@@ -38,7 +38,7 @@ export class PushWorker {
       devices: DeviceStore;
       cursors: CursorStore;
       users: UserStore;
-      conversations: ConversationService;
+      conversations: ConversationCache;
       isConnected: (userId: string, deviceId: string) => Promise<boolean>;
     },
     private readonly provider: PushProvider,

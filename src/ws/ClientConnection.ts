@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { RawData, WebSocket } from 'ws';
-import type { ChatService } from '../chat/ChatService';
-import type { ConversationService } from '../chat/ConversationService';
+import type { MessageSender } from '../chat/MessageSender';
+import type { Receipts } from '../chat/Receipts';
 import type { PresenceService } from '../presence/PresenceService';
 import { parseId } from '../chat/snowflake';
 import { asObject, CLIENT_MSG_ID, ID, requireString } from '../chat/validation';
@@ -24,8 +24,8 @@ export interface ConnectionLimits {
 
 /** What a connection needs from the rest of the node. */
 export interface ConnectionDeps extends SessionDeps {
-  chat: ChatService;
-  conversations: ConversationService;
+  chat: MessageSender;
+  receipts: Receipts;
   presence: PresenceService;
   limits: ConnectionLimits;
 }
@@ -209,7 +209,7 @@ export class ClientConnection {
         return this.session.received(requireMessageId(frame));
       case 'message.read': {
         const conversationId = requireString(frame, 'conversationId', { ...ID, code: 'invalid_frame' });
-        return this.deps.conversations.markRead(this.userId, conversationId, requireMessageId(frame));
+        return this.deps.receipts.markRead(this.userId, conversationId, requireMessageId(frame));
       }
       case 'heartbeat':
         return; // its arrival is the point (lastSeen)

@@ -1,4 +1,4 @@
-import { directConversationId } from '../../src/chat/ChatService';
+import { directConversationId } from '../../src/chat/model';
 import { asObject, parseLimit, requireString, USERNAME } from '../../src/chat/validation';
 import { ChatError } from '../../src/errors';
 

@@ -1,26 +1,17 @@
-import { ChatError, toChatError } from '../errors';
+import { ChatError } from '../errors';
 import type { Logger } from '../log';
-import { withRetries } from '../retry';
-import type { ClientMessageRef, Conversation, StoredMessage } from './model';
-import type { ConversationQuotaStore, ConversationStore, IdOwners, MessageRouter, MessageStore, OfflineNotifier, SequenceStore, UserStore } from './ports';
 import type { BlockService } from './BlockService';
 import type { ClientMessageIds } from './ClientMessageIds';
-import type { ConversationService } from './ConversationService';
-import { OrderedCommits, type CommitSlot } from './OrderedCommits';
-import { Sequencer, type Placed } from './Sequencer';
+import { IN_FLIGHT_BOUND_MS, type CommitPipeline } from './CommitPipeline';
+import type { ConversationAccess } from './ConversationAccess';
+import type { ConversationCache } from './ConversationCache';
+import { directConversationId, type ClientMessageRef, type Conversation, type StoredMessage } from './model';
+import type { CommitSlot } from './OrderedCommits';
+import type { ConversationQuotaStore, ConversationStore, IdOwners, MessageStore, SequenceStore } from './ports';
+import type { Sequencer } from './Sequencer';
 import { idTimestamp, type SnowflakeGenerator } from './snowflake';
-import { toMessageView, type MessageView, type SystemEvent } from './views';
-
-/** How long a first attempt may still be writing on a live node (the driver's timeouts and retries, with room). */
-export const IN_FLIGHT_BOUND_MS = 30_000;
-
-/** A membership event's id and its place in the conversation's order (ChatService.reserveEvent). */
-export interface SystemEventSlot {
-  messageId: bigint;
-  append(actorId: string, event: SystemEvent, audience: readonly string[]): Promise<MessageView>;
-  /** Resolves with `step`, or gives the event's place up and rejects if `step` (the membership write before it) fails. */
-  unlessFails<T>(step: Promise<T>): Promise<T>;
-}
+import type { UserDirectory } from './UserDirectory';
+import { toMessageView, type MessageView } from './views';
 
 export interface Sender {
   userId: string;
@@ -42,44 +33,33 @@ export interface Accepted {
   durable: Promise<void>;
 }
 
-/** A direct conversation's id is derived from its two members, so both sides find the same one without coordination. */
-export function directConversationId(a: string, b: string): string {
-  return a < b ? `d_${a}_${b}` : `d_${b}_${a}`;
-}
-
-const CACHE_LIMIT = 100_000;
-
 /**
- * Sending. A message is stored in Cassandra first; then routed to every member device; only then
- * acknowledged (so an acked message is durable and already on its way to every live device, even
- * if this node dies right after). Sends to one conversation are committed in id order: writes
- * overlap, but routing follows id order (`OrderedCommits`), and the node's outbox keeps that order
- * (Cluster.deliver). Ids come from the conversation's sequence (`Sequencer`), shared by all nodes.
+ * Sending: resolves the conversation (a direct one is made on its first message), checks consent
+ * and membership, places the message's id in the conversation's sequence (`Sequencer`, shared by
+ * all nodes) with its clientMsgId claim, and hands it to the commit pipeline (`CommitPipeline`:
+ * stored, then routed in id order, then acked). A resend of a clientMsgId gets the first send's
+ * message, never a second copy.
  */
-export class ChatService {
-  private readonly commits = new OrderedCommits();
-  private readonly sequencer: Sequencer;
-  private readonly knownUsers = new Set<string>();
+export class MessageSender {
   /** First attempts in progress on this node, by user and clientMsgId: a resend meanwhile waits for them. */
   private readonly inFlight = new Map<string, Promise<Accepted>>();
 
   constructor(
-    private readonly users: UserStore,
     private readonly conversationRepo: ConversationStore,
-    private readonly conversations: ConversationService,
+    private readonly conversations: ConversationCache,
+    private readonly access: ConversationAccess,
     private readonly messages: MessageStore,
     private readonly clientIds: ClientMessageIds,
     private readonly ids: SnowflakeGenerator,
     private readonly sequence: SequenceStore,
-    private readonly delivery: MessageRouter,
+    private readonly sequencer: Sequencer,
+    private readonly pipeline: CommitPipeline,
     private readonly owners: IdOwners,
-    private readonly notifier: OfflineNotifier,
+    private readonly users: UserDirectory,
     private readonly log: Logger,
     private readonly blocks: BlockService,
     private readonly quota: ConversationQuotaStore,
-  ) {
-    this.sequencer = new Sequencer(sequence, ids, this.commits);
-  }
+  ) {}
 
   /**
    * Resolves the conversation, places the message's id in the conversation's sequence (claiming the
@@ -102,7 +82,7 @@ export class ChatService {
       conversationId = input.conversationId ?? '';
       // A sender not known as a member is checked before taking a place: a refused send costs the
       // conversation nothing. The check that counts is the one after the id (below).
-      if (!this.conversations.knownMember(sender.userId, conversationId)) await this.conversations.requireMember(sender.userId, conversationId);
+      if (!this.conversations.knownMember(sender.userId, conversationId)) await this.access.requireMember(sender.userId, conversationId);
     }
     // One step: the id's place in the conversation, the clientMsgId claim, the group's version.
     const placement = await this.sequencer.place(conversationId, { userId: sender.userId, clientMsgId: input.clientMsgId });
@@ -116,16 +96,16 @@ export class ChatService {
       if (!conversation) {
         // Id first, membership read after: a message with an id above a member's removal event is
         // checked against the member set written before that event, so it never reaches them.
-        conversation = await this.conversations.requireMember(sender.userId, conversationId, false, placement.groupVersion).catch((err: unknown) => {
-          this.voidPlaced(placement, conversationId, null);
+        conversation = await this.access.requireMember(sender.userId, conversationId, false, placement.groupVersion).catch((err: unknown) => {
+          this.pipeline.voidPlaced(placement, conversationId, null);
           this.clientIds.release(sender.userId, input.clientMsgId, ref).catch(() => undefined);
           throw err;
         });
       }
-      const durableEarlier = await this.unlessFails(placement, conversationId, conversation.members,
+      const durableEarlier = await this.pipeline.unlessFails(placement, conversationId, conversation.members,
         this.clientIds.durableEarlier(sender.userId, input.clientMsgId, ref));
       if (durableEarlier) {
-        this.voidPlaced(placement, conversationId, conversation.members);
+        this.pipeline.voidPlaced(placement, conversationId, conversation.members);
         pending.fail(new ChatError('unavailable', 'this message was sent before; send it again to get its id'));
         return await this.sentBefore(sender, input, durableEarlier);
       }
@@ -168,38 +148,10 @@ export class ChatService {
     return this.resend(sender, input, earlier);
   }
 
-  /** Resolves with `step`; if it fails, the placed id becomes void (its slot given up, receivers told) and the error is rethrown. */
-  private unlessFails<T>(placed: Placed, conversationId: string, members: readonly string[] | null, step: Promise<T>): Promise<T> {
-    return step.catch((err: unknown) => {
-      this.voidPlaced(placed, conversationId, members);
-      throw err;
-    });
-  }
-
-  /**
-   * A placed id that will not be a message (refused, a resend, a failed step): its commit slot is
-   * given up, and the void is recorded beside the sequence and routed to the members, so their
-   * devices need not wait for it before the next message. Both are best effort: a receiver that
-   * misses them finds the id unstored and settles it itself (GapResolver).
-   */
-  private voidPlaced(placed: Placed, conversationId: string, members: readonly string[] | null): void {
-    placed.slot.cancel();
-    this.announceVoid(conversationId, placed.messageId, placed.prevId, members);
-  }
-
-  private announceVoid(conversationId: string, messageId: bigint, prevId: bigint | null, members: readonly string[] | null): void {
-    const warn = (err: unknown) => this.log.warn('could not announce a void id', { messageId: String(messageId), err: String(err) });
-    withRetries(() => this.sequence.voided(conversationId, messageId), 5, 200).catch(warn);
-    void (async () => {
-      const audience = members ?? (await this.conversations.get(conversationId))?.members ?? [];
-      if (audience.length) await this.delivery.deliverVoid(conversationId, messageId, prevId, audience);
-    })().catch(warn);
-  }
-
   /** Starts storing and routing a new message; a resend of it on this node meanwhile waits for the outcome. */
   private attempt(flightKey: string, slot: CommitSlot, stored: StoredMessage, members: readonly string[], clientMsgId: string,
     pending?: { settle(outcome: Promise<Accepted>): void }): Accepted {
-    const accepted: Accepted = { message: toMessageView(stored), duplicate: false, durable: this.commit(slot, stored, members, clientMsgId) };
+    const accepted: Accepted = { message: toMessageView(stored), duplicate: false, durable: this.pipeline.commit(slot, stored, members, clientMsgId) };
     const settled = accepted.durable.then(() => accepted);
     this.inFlight.set(flightKey, settled);
     pending?.settle(settled);
@@ -228,7 +180,7 @@ export class ChatService {
    */
   private async resend(sender: Sender, input: SendInput, claimed: ClientMessageRef): Promise<Accepted> {
     const { conversationId, messageId: claimedId } = claimed;
-    const conversation = await this.conversations.requireMember(sender.userId, conversationId);
+    const conversation = await this.access.requireMember(sender.userId, conversationId);
     const found = await this.messages.get(conversationId, claimedId);
     // This process knows its own attempts: one no longer in flight here is settled (routed, or buried).
     const flightKey = inFlightKey(sender.userId, input.clientMsgId);
@@ -237,10 +189,7 @@ export class ChatService {
     if (found) {
       const view = toMessageView(found);
       if (madeHere || ownerAlive) return { message: view, duplicate: true, durable: Promise.resolve() };
-      const durable = this.commits.submit(conversationId, Promise.resolve(),
-        () => this.delivery.deliver(view, found.prevId, conversation.members, found.senderDeviceId))
-        .then(() => undefined, (err) => this.log.warn('re-delivery of a resent message failed', { messageId: view.messageId, err: String(err) }));
-      return { message: view, duplicate: true, durable };
+      return { message: view, duplicate: true, durable: this.pipeline.redeliver(found, conversation.members) };
     }
     if (ownerAlive && idTimestamp(claimedId) > Date.now() - IN_FLIGHT_BOUND_MS) {
       throw new ChatError('unavailable', 'the first attempt of this message is still being stored; send it again shortly');
@@ -251,10 +200,10 @@ export class ChatService {
       .catch((err) => this.log.warn('could not record a buried id as void', { messageId: String(claimedId), err: String(err) }));
     const placed = await this.sequencer.placeUnclaimed(conversationId);
     const { messageId, prevId, slot } = placed;
-    const moved = await this.unlessFails(placed, conversationId, conversation.members,
+    const moved = await this.pipeline.unlessFails(placed, conversationId, conversation.members,
       this.clientIds.reclaim(sender.userId, input.clientMsgId, claimed, { messageId, conversationId }));
     if (!moved) {
-      this.voidPlaced(placed, conversationId, conversation.members);
+      this.pipeline.voidPlaced(placed, conversationId, conversation.members);
       throw new ChatError('unavailable', 'another resend of this message is being stored; send it again shortly');
     }
     const stored: StoredMessage = {
@@ -263,99 +212,12 @@ export class ChatService {
     return this.attempt(flightKey, slot, stored, conversation.members, input.clientMsgId);
   }
 
-  /**
-   * Writes, then (in the conversation's id order, through `slot`) routes to `members`. Rejects with
-   * a retryable ChatError if the message row could not be written; then the id is buried (the write
-   * may still land: it must never show up, behind newer messages) and the clientMsgId claim given
-   * up, so a resend starts afresh. The durable clientMsgId record is best effort (Redis holds the claim).
-   */
-  private commit(slot: CommitSlot, stored: StoredMessage, members: readonly string[], clientMsgId: string | null): Promise<void> {
-    const ref = { messageId: stored.messageId, conversationId: stored.conversationId };
-    // The message row is the whole write: a conversation's last message is its newest row (no pointer to keep).
-    // A write that took longer than the in-flight bound counts as failed (buried, void, retryable):
-    // others may by then have settled the id as never to be a message (GapResolver, resends).
-    const written = this.messages.insert(stored).then(() => {
-      if (Date.now() - idTimestamp(stored.messageId) > IN_FLIGHT_BOUND_MS) {
-        throw new ChatError('unavailable', 'storing the message took too long; send it again');
-      }
-    });
-    if (clientMsgId !== null) {
-      this.clientIds.record(stored.senderId, clientMsgId, ref)
-        .catch((err) => this.log.warn('durable clientMsgId record failed', { messageId: String(stored.messageId), err: String(err) }));
-    }
-    written.catch((err) => this.abandon(ref, stored.prevId, members, stored.senderId, clientMsgId, err));
-    const view = toMessageView(stored);
-    const durable = slot.commit(written, async () => {
-      try {
-        const offline = await this.delivery.deliver(view, stored.prevId, members, stored.senderDeviceId);
-        const notify = stored.kind === 'text' ? offline.filter((u) => u !== stored.senderId) : [];
-        if (notify.length) await this.notifier.enqueue(view, notify);
-      } catch (err) {
-        // Stored but not routed live (Redis down): the outbox resyncs the devices it could not reach.
-        this.log.error('live delivery failed', { messageId: view.messageId, err: String(err) });
-      }
-    }).catch((err) => {
-      throw toChatError(err);
-    });
-    durable.catch(() => undefined); // whoever awaits it handles the error; never an unhandled rejection
-    return durable;
-  }
-
-  /** A message row that could not be written: bury its id (retried while this node runs), announce it void, then free its clientMsgId. */
-  private async abandon(ref: ClientMessageRef, prevId: bigint | null, members: readonly string[], senderId: string,
-    clientMsgId: string | null, cause: unknown): Promise<void> {
-    this.log.warn('message write failed: burying its id', { messageId: String(ref.messageId), err: String(cause) });
-    try {
-      await withRetries(() => this.messages.bury(ref.conversationId, ref.messageId), 9, 200);
-    } catch (err) {
-      this.log.error('could not bury a failed message id', { messageId: String(ref.messageId), err: String(err) });
-      return; // the claim stays: a resend finds the id unstored and buries it itself
-    }
-    this.announceVoid(ref.conversationId, ref.messageId, prevId, members);
-    if (clientMsgId !== null) {
-      await this.clientIds.release(senderId, clientMsgId, ref)
-        .catch((err) => this.log.warn('could not give a clientMsgId claim up', { err: String(err) }));
-    }
-  }
-
-  /**
-   * Takes the id of a membership event and its place in the conversation's commit order (GroupService
-   * takes it before it writes the member set). `append` stores the event and delivers it to `audience`
-   * (the members after the change, plus a removed member for their own removal); `unlessFails` gives
-   * the place up if the write before it fails.
-   */
-  async reserveEvent(conversationId: string): Promise<SystemEventSlot> {
-    const placed = await this.sequencer.placeUnclaimed(conversationId);
-    const { messageId, prevId, slot } = placed;
-    return {
-      messageId,
-      append: async (actorId, event, audience) => {
-        const stored: StoredMessage = {
-          messageId, conversationId, senderId: actorId, senderDeviceId: '', kind: 'system', content: JSON.stringify(event), prevId,
-        };
-        await this.commit(slot, stored, [...audience], null);
-        return toMessageView(stored);
-      },
-      unlessFails: (step) => this.unlessFails(placed, conversationId, null, step),
-    };
-  }
-
-  /** A fresh id (a new group's id). */
-  nextId(): bigint {
-    return this.ids.next();
-  }
-
-  /** Waits for every send in progress on this node (graceful shutdown). */
-  drain(): Promise<void> {
-    return this.commits.drain();
-  }
-
   private async directWith(userId: string, peerId: string): Promise<Conversation> {
     if (peerId === userId) throw new ChatError('invalid_request', 'cannot send a direct message to yourself');
     const conversationId = directConversationId(userId, peerId);
     const existing = await this.conversations.get(conversationId);
     if (existing) return existing;
-    if (!(await this.userExists(peerId))) throw new ChatError('unknown_user', `no user ${peerId}`);
+    if (!(await this.users.userExists(peerId))) throw new ChatError('unknown_user', `no user ${peerId}`);
     const conversation: Conversation = {
       conversationId, type: 'direct', name: null, ownerId: null, members: [userId, peerId].sort(), version: 0, createdAt: new Date(),
     };
@@ -367,15 +229,6 @@ export class ChatService {
     return conversation;
   }
 
-  async userExists(userId: string): Promise<boolean> {
-    if (this.knownUsers.has(userId)) return true;
-    const found = (await this.users.findById(userId)) !== null;
-    if (found) {
-      if (this.knownUsers.size > CACHE_LIMIT) this.knownUsers.clear();
-      this.knownUsers.add(userId);
-    }
-    return found;
-  }
 }
 
 /** The other member of a direct conversation `userId` is in (null for a group, or one they are not in). */

@@ -1,3 +1,5 @@
+import { isTransient } from './transientErrors';
+
 /**
  * Domain errors with stable codes. Code throws `new ChatError('forbidden', ...)`; only the edges
  * (src/http/errors.ts, src/ws/ClientConnection.ts) turn a code into an HTTP status or a frame.
@@ -31,8 +33,14 @@ export class ChatError extends Error {
   }
 }
 
-/** Any unknown failure (driver timeout, Redis down) becomes a retryable `unavailable`. */
+/**
+ * A storage or Redis failure that may pass (driver timeout, connection lost) becomes a retryable
+ * `unavailable` (503); anything else is a bug and becomes `internal` (500, not retryable).
+ */
 export function toChatError(err: unknown): ChatError {
   if (err instanceof ChatError) return err;
-  return new ChatError('unavailable', 'the service could not complete the request; retry later', { retryable: true, cause: err });
+  if (isTransient(err)) {
+    return new ChatError('unavailable', 'the service could not complete the request; retry later', { retryable: true, cause: err });
+  }
+  return new ChatError('internal', 'the request failed on the server', { cause: err });
 }

@@ -5,20 +5,33 @@ import type { Redis } from 'ioredis';
 import { AuthService } from './auth/AuthService';
 import { PasswordHasher } from './auth/PasswordHasher';
 import { TokenStore } from './auth/TokenStore';
-import { ChatService } from './chat/ChatService';
-import { ClientMessageIds, IDEMPOTENCY_TTL_SECONDS } from './chat/ClientMessageIds';
-import { ConversationService } from './chat/ConversationService';
+import { ClientMessageIds } from './chat/ClientMessageIds';
+import { IDEMPOTENCY_TTL_SECONDS } from './chat/model';
+import { CommitPipeline } from './chat/CommitPipeline';
+import { Contacts } from './chat/Contacts';
+import { ConversationAccess } from './chat/ConversationAccess';
+import { ConversationCache } from './chat/ConversationCache';
+import { ConversationList } from './chat/ConversationList';
+import { HistoryService } from './chat/HistoryService';
+import { MessageSender } from './chat/MessageSender';
+import { OrderedCommits } from './chat/OrderedCommits';
+import { Receipts } from './chat/Receipts';
+import { Sequencer } from './chat/Sequencer';
+import { SystemEvents } from './chat/SystemEvents';
+import { UserDirectory } from './chat/UserDirectory';
 import { DeviceService } from './chat/DeviceService';
-import { DeviceSlots } from './chat/DeviceSlots';
 import { GapResolver } from './chat/GapResolver';
 import { BlockService } from './chat/BlockService';
-import { ConversationQuota } from './chat/ConversationQuota';
 import { GroupService } from './chat/GroupService';
 import { SyncService } from './chat/SyncService';
 import { SnowflakeGenerator } from './chat/snowflake';
+import { BlockCopies } from './cluster/BlockCopies';
+import { ClientMessageClaims } from './cluster/ClientMessageClaims';
 import { Cluster } from './cluster/Cluster';
 import { ConnectionSlots } from './cluster/ConnectionSlots';
+import { ConversationQuota } from './cluster/ConversationQuota';
 import { ConversationSequence } from './cluster/ConversationSequence';
+import { DeviceSlots } from './cluster/DeviceSlots';
 import { GroupVersions } from './cluster/GroupVersions';
 import { Keys } from './cluster/keys';
 import { Discovery } from './cluster/Discovery';
@@ -42,6 +55,7 @@ import { ConversationRepository } from './store/ConversationRepository';
 import { CursorRepository } from './store/CursorRepository';
 import { DeviceRepository } from './store/DeviceRepository';
 import { MessageRepository } from './store/MessageRepository';
+import { PresenceRepository } from './store/PresenceRepository';
 import { runMigrations } from './store/migrate';
 import { BlockRepository } from './store/BlockRepository';
 import { UserRepository } from './store/UserRepository';
@@ -116,19 +130,29 @@ async function buildNode(d: {
   const routes = new RouteRegistry(redis, keys, lease, routeTtlSeconds);
   const router = new StreamRouter(redis, blocking, keys, config.stream.maxLen, log.child({ component: 'stream' }), lease.instance);
   const cluster = new Cluster(lease, routes, router, connections, log.child({ component: 'cluster' }));
-  const clientIds = new ClientMessageIds(redis, keys, new ClientMessageRepository(db, writes, IDEMPOTENCY_TTL_SECONDS));
+  const clientIds = new ClientMessageIds(new ClientMessageClaims(redis, keys), new ClientMessageRepository(db, writes, IDEMPOTENCY_TTL_SECONDS));
   const groupVersions = new GroupVersions(redis, keys);
-  const conversations = new ConversationService(conversationRepo, messages, cluster, groupVersions);
+  const conversations = new ConversationCache(conversationRepo, groupVersions);
+  const access = new ConversationAccess(conversations, conversationRepo);
+  const conversationList = new ConversationList(conversationRepo, messages, conversations);
+  const receipts = new Receipts(access, conversationRepo, messages, cluster);
   const pushQueue = new PushQueue(redis, keys, config.push);
   const sequence = new ConversationSequence(redis, keys);
-  const blocks = new BlockService(redis, keys, new BlockRepository(db), users);
+  const blockRepo = new BlockRepository(db);
+  const blocks = new BlockService(new BlockCopies(redis, keys, blockRepo), blockRepo, users);
   const quota = new ConversationQuota(redis, keys, conversationRepo, {
     maxConversationsPerUser: config.chat.maxConversationsPerUser,
     groupsPerUserPerHour: config.rateLimit.enabled ? config.chat.groupsPerUserPerHour : null,
   });
-  const chat = new ChatService(users, conversationRepo, conversations, messages, clientIds,
-    new SnowflakeGenerator(nodeId), sequence, cluster, cluster, pushQueue, log.child({ component: 'chat' }), blocks, quota);
-  const presence = new PresenceService(redis, keys, db, conversations, cluster, config.presence.typingIntervalMs, log.child({ component: 'presence' }), blocks);
+  const ids = new SnowflakeGenerator(nodeId);
+  const commits = new OrderedCommits();
+  const sequencer = new Sequencer(sequence, ids, commits);
+  const chatLog = log.child({ component: 'chat' });
+  const pipeline = new CommitPipeline(commits, messages, clientIds, sequence, conversations, cluster, pushQueue, chatLog);
+  const userDirectory = new UserDirectory(users);
+  const chat = new MessageSender(conversationRepo, conversations, access, messages, clientIds, ids, sequence, sequencer, pipeline,
+    cluster, userDirectory, chatLog, blocks, quota);
+  const presence = new PresenceService(redis, keys, new PresenceRepository(db), new Contacts(conversationRepo, conversations), access, cluster, config.presence.typingIntervalMs, log.child({ component: 'presence' }), blocks);
   const discovery = new Discovery(redis, keys, lease);
   const deviceRepo = new DeviceRepository(db);
   const pushWorker = new PushWorker(redis, pushBlocking, keys, {
@@ -136,14 +160,15 @@ async function buildNode(d: {
     isConnected: (userId, deviceId) => cluster.isConnected(userId, deviceId),
   }, config.push.provider === 'webhook' ? new WebhookProvider(config.push.webhookUrl as string) : new LogProvider(log.child({ component: 'push' })),
   config.push, log.child({ component: 'push' }), metrics);
-  const groups = new GroupService(conversationRepo, conversations, chat, groupVersions, config.chat.maxGroupMembers, blocks, quota);
-  const sync = new SyncService(conversations, messages, config.sync);
+  const groups = new GroupService(conversationRepo, access, new SystemEvents(sequencer, pipeline), ids, userDirectory, groupVersions,
+    config.chat.maxGroupMembers, blocks, quota);
+  const sync = new SyncService(new HistoryService(access, messages), conversationList, messages, config.sync);
   const auth = new AuthService(users, new TokenStore(redis, keys, config.auth.tokenTtlSeconds),
     new PasswordHasher(config.auth.bcryptRounds, config.rateLimit.maxConcurrentHashes), cluster);
   const devices = new DeviceService(deviceRepo, cursors, cluster,
     new DeviceSlots(redis, keys, async (u) => (await deviceRepo.list(u)).map((x) => x.deviceId), config.chat.maxDevicesPerUser));
   const gateway = new WsGateway(auth, devices, cluster, routes, connections, {
-    chat, conversations, sync, cursors, presence,
+    chat, receipts, sync, cursors, presence,
     safetyLagMs: config.sync.safetyLagMs,
     gaps: new GapResolver(messages, conversationRepo, sequence, cluster),
     log: log.child({ component: 'ws' }),
@@ -181,7 +206,7 @@ async function buildNode(d: {
   };
 
   const app = createHttpApp({
-    auth, blocks, devices, conversations, groups, sync, presence, discovery, maxGroupMembers: config.chat.maxGroupMembers, log: log.child({ component: 'http' }),
+    auth, blocks, devices, conversations: conversationList, groups, sync, presence, discovery, maxGroupMembers: config.chat.maxGroupMembers, log: log.child({ component: 'http' }),
     metrics: { metrics, token: config.metrics.token || null },
     limits: new RateLimits(redis, config.redis.keyPrefix, config.rateLimit),
     trustProxy: config.server.trustProxy,
@@ -219,7 +244,7 @@ async function buildNode(d: {
       gateway.stopAccepting();
       server.close();
       server.closeIdleConnections();
-      await withTimeout(chat.drain(), timeout, () => log.warn('in-flight sends did not finish in time'));
+      await withTimeout(pipeline.drain(), timeout, () => log.warn('in-flight sends did not finish in time'));
       await gateway.closeAll(timeout);
       // Sockets closed above announced their users' presence; what is left of this instance goes.
       await Promise.allSettled([discovery.stop(), routes.dropNodeUsers()]);

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { ConnectionKicker } from '../chat/DeviceService';
+import type { ConnectionKicker } from '../chat/ports';
 import { ChatError } from '../errors';
 import type { UserRepository } from '../store/UserRepository';
 import type { PasswordHasher } from './PasswordHasher';

@@ -1,9 +1,6 @@
-import type { Redis } from 'ioredis';
-import type { Keys } from '../cluster/keys';
 import { ChatError } from '../errors';
-import type { BlockRepository } from '../store/BlockRepository';
-import type { UserRepository } from '../store/UserRepository';
-import { mapLimited } from './ConversationService';
+import { mapLimited } from './mapLimited';
+import type { BlockCopyStore, BlockStore, UserStore } from './ports';
 
 export interface BlockView {
   userId: string;
@@ -11,53 +8,17 @@ export interface BlockView {
   blockedAt: string;
 }
 
-/** Marker member of a loaded copy: a set without it is not loaded (first use, expired, invalidated, Redis lost it). */
-const LOADED = '.';
-const COPY_TTL_SECONDS = 86_400;
-const GENERATION_TTL_SECONDS = 7 * 86_400;
-const LOAD_ATTEMPTS = 4;
-
-/** For each KEYS[i] (a user's block set): 1 if it holds ARGV[1], 0 if not, -1 if the copy is not loaded. */
-const CHECK = `
-local out = {}
-for i = 1, #KEYS do
-  if redis.call('sismember', KEYS[i], '${LOADED}') == 1 then out[i] = redis.call('sismember', KEYS[i], ARGV[1]) else out[i] = -1 end
-end
-return out`;
-
 /**
- * Stores a copy read from Cassandra unless a block or unblock ran since the read began (its
- * generation moved): then the copy may be stale and is dropped, and the next check loads again.
- * KEYS[1] set, KEYS[2] generation; ARGV[1] generation seen before the read, ARGV[2] TTL, ARGV[3..] blocked ids.
- */
-const FILL = `
-if (redis.call('get', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
-redis.call('del', KEYS[1])
-redis.call('sadd', KEYS[1], '${LOADED}')
-for i = 3, #ARGV do redis.call('sadd', KEYS[1], ARGV[i]) end
-redis.call('expire', KEYS[1], ARGV[2])
-return 1`;
-
-/** After Cassandra changed: raise the generation and drop the copy. KEYS[1] set, KEYS[2] generation; ARGV[1] generation TTL. */
-const INVALIDATE = `
-redis.call('incr', KEYS[2])
-redis.call('expire', KEYS[2], ARGV[1])
-redis.call('del', KEYS[1])
-return 1`;
-
-/**
- * Blocking. Cassandra (`user_blocks`) is the truth; each blocker's set is copied into Redis
- * (`blocks:<user>`), so a check on the send path is one Redis script and never a Cassandra read.
- * Every change writes Cassandra first, then invalidates the copy (generation + delete), so a check
- * that starts after a block returned sees it on every node; a load that raced a change never stores
- * its stale copy. A blocked user cannot DM the blocker, add them to a group, or see their presence.
+ * Blocking. Cassandra (`user_blocks`, BlockStore) is the truth; each blocker's list is copied into
+ * Redis (BlockCopyStore), so a check on the send path is one Redis script and never a Cassandra read.
+ * Every change writes Cassandra first, then invalidates the copy. A blocked user cannot DM the
+ * blocker, add them to a group, or see their presence.
  */
 export class BlockService {
   constructor(
-    private readonly redis: Redis,
-    private readonly keys: Keys,
-    private readonly repo: BlockRepository,
-    private readonly users: UserRepository,
+    private readonly copies: BlockCopyStore,
+    private readonly repo: BlockStore,
+    private readonly users: UserStore,
   ) {}
 
   /** `userId` blocks `targetId`. Idempotent (a repeat keeps the first time); unknown target: not_found. */
@@ -66,13 +27,13 @@ export class BlockService {
     if (!(await this.users.findById(targetId))) throw new ChatError('not_found', `no user ${targetId}`);
     if ((await this.blockers(targetId, [userId])).length) return;
     await this.repo.add(userId, targetId, new Date());
-    await this.invalidate(userId);
+    await this.copies.invalidate(userId);
   }
 
   /** Idempotent. */
   async unblock(userId: string, targetId: string): Promise<void> {
     await this.repo.remove(userId, targetId);
-    await this.invalidate(userId);
+    await this.copies.invalidate(userId);
   }
 
   async list(userId: string): Promise<BlockView[]> {
@@ -94,34 +55,11 @@ export class BlockService {
   async blockers(userId: string, others: readonly string[]): Promise<string[]> {
     const candidates = [...new Set(others)].filter((o) => o !== userId);
     if (!candidates.length) return [];
-    const found = (await this.redis.eval(CHECK, candidates.length, ...candidates.map((o) => this.keys.blocks(o)), userId)) as number[];
-    const out: string[] = [];
-    await Promise.all(candidates.map(async (o, i) => {
-      const hit = found[i] === -1 ? (await this.load(o)).has(userId) : found[i] === 1;
-      if (hit) out.push(o);
-    }));
-    return out;
+    return this.copies.blockers(userId, candidates);
   }
 
   /** Everyone `userId` blocked (for presence: they do not get the user's status). */
-  async blockedBy(userId: string): Promise<Set<string>> {
-    const members = await this.redis.smembers(this.keys.blocks(userId));
-    if (!members.includes(LOADED)) return this.load(userId);
-    return new Set(members.filter((m) => m !== LOADED));
-  }
-
-  /** Reads Cassandra and stores the copy (unless a change raced the read; the answer stands either way). */
-  private async load(userId: string): Promise<Set<string>> {
-    const [set, generation] = [this.keys.blocks(userId), this.keys.blocksGeneration(userId)];
-    for (let attempt = 1; ; attempt++) {
-      const seen = (await this.redis.get(generation)) ?? '0';
-      const ids = (await this.repo.list(userId)).map((r) => r.blockedId);
-      const stored = await this.redis.eval(FILL, 2, set, generation, seen, COPY_TTL_SECONDS, ...ids);
-      if (stored === 1 || attempt >= LOAD_ATTEMPTS) return new Set(ids);
-    }
-  }
-
-  private async invalidate(userId: string): Promise<void> {
-    await this.redis.eval(INVALIDATE, 2, this.keys.blocks(userId), this.keys.blocksGeneration(userId), GENERATION_TTL_SECONDS);
+  blockedBy(userId: string): Promise<Set<string>> {
+    return this.copies.blockedBy(userId);
   }
 }

@@ -1,30 +1,17 @@
-import type { Redis } from 'ioredis';
-import type { Keys } from '../cluster/keys';
-import type { ClientMessageRef, ClientMessageRepository } from '../store/ClientMessageRepository';
-
-export const IDEMPOTENCY_TTL_SECONDS = 48 * 3600;
-
-/** Replaces (or, with an empty new value, deletes) the claim only if it still holds the expected value. */
-const SWAP = `
-if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '' then redis.call('del', KEYS[1]) else redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
-return 1`;
-
-function encodeRef(ref: ClientMessageRef): string {
-  return `${ref.messageId}|${ref.conversationId}`;
-}
+import { IDEMPOTENCY_TTL_SECONDS, type ClientMessageRef } from './model';
+import type { ClaimStore, ClientMessageStore } from './ports';
 
 /**
  * Idempotent sends: the first send of a (user, clientMsgId) claims it with its message id; a resend
  * finds the claim. The claim is taken in Redis by the script that places the message's id
  * (ConversationSequence: atomic across nodes, no extra round trip); a durable copy in Cassandra
  * answers instead for a day after a node saw Redis lose its data. Resends move or give claims up
- * here, by compare-and-set.
+ * here, by compare-and-set (ClaimStore).
  */
 export class ClientMessageIds {
   private suspectUntil = 0;
 
-  constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly durable: ClientMessageRepository) {}
+  constructor(private readonly claims: ClaimStore, private readonly durable: ClientMessageStore) {}
 
   /** Redis lost its data (seen by the node lease): claims there are not to be trusted alone for a while. */
   redisWasReset(): void {
@@ -40,21 +27,21 @@ export class ClientMessageIds {
     if (Date.now() >= this.suspectUntil) return null;
     const earlier = await this.durable.find(userId, clientMsgId);
     if (!earlier || earlier.messageId === ref.messageId) return null;
-    await this.redis.set(this.keys.clientMsg(userId, clientMsgId), encodeRef(earlier), 'EX', IDEMPOTENCY_TTL_SECONDS);
+    await this.claims.set(userId, clientMsgId, earlier);
     return earlier;
   }
 
   /**
    * Points the claim from `from` to `to` (a resend storing the message under a fresh id; see
-   * ChatService.resend). False if the claim no longer names `from`: another resend got there first.
+   * MessageSender.resend). False if the claim no longer names `from`: another resend got there first.
    */
   async reclaim(userId: string, clientMsgId: string, from: ClientMessageRef, to: ClientMessageRef): Promise<boolean> {
-    return (await this.redis.eval(SWAP, 1, this.keys.clientMsg(userId, clientMsgId), encodeRef(from), encodeRef(to), IDEMPOTENCY_TTL_SECONDS)) === 1;
+    return this.claims.swap(userId, clientMsgId, from, to);
   }
 
   /** Gives the claim up if it still names `ref` (its message's write failed: a resend starts afresh). */
   async release(userId: string, clientMsgId: string, ref: ClientMessageRef): Promise<void> {
-    await this.redis.eval(SWAP, 1, this.keys.clientMsg(userId, clientMsgId), encodeRef(ref), '', IDEMPOTENCY_TTL_SECONDS);
+    await this.claims.swap(userId, clientMsgId, ref, null);
   }
 
   /** The durable copy, written with the message. */

@@ -1,4 +1,4 @@
-import type { StoredCursor } from '../store/CursorRepository';
+import type { StoredCursor } from './model';
 import { IdHeap } from './IdHeap';
 import { minIdAt } from './snowflake';
 

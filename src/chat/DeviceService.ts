@@ -1,9 +1,8 @@
 import crypto from 'node:crypto';
 import { ChatError } from '../errors';
-import type { CursorRepository, StoredCursor } from '../store/CursorRepository';
-import type { DeviceRecord, DeviceRepository } from '../store/DeviceRepository';
 import { DeviceCursor } from './DeviceCursor';
-import type { DeviceSlots } from './DeviceSlots';
+import type { DeviceRecord, StoredCursor } from './model';
+import type { ConnectionKicker, CursorStore, DeviceSlotStore, DeviceStore } from './ports';
 
 export interface DeviceView {
   deviceId: string;
@@ -13,26 +12,12 @@ export interface DeviceView {
   createdAt: string;
 }
 
-/** Closes live connections anywhere in the cluster (src/cluster/Cluster.ts). */
-export interface ConnectionKicker {
-  kick(k: KickRequest): Promise<void>;
-}
-
-/** Which connections to close: the user's, narrowed by device, by token, or to tokens older than a generation. */
-export interface KickRequest {
-  userId: string;
-  deviceId?: string;
-  tokenHash?: string;
-  generationBelow?: number;
-  reason: 'device_removed' | 'logged_out';
-}
-
 export class DeviceService {
   constructor(
-    private readonly devices: DeviceRepository,
-    private readonly cursors: CursorRepository,
+    private readonly devices: DeviceStore,
+    private readonly cursors: CursorStore,
     private readonly kicker: ConnectionKicker,
-    private readonly slots: DeviceSlots,
+    private readonly slots: DeviceSlotStore,
   ) {}
 
   /** Registers a device; 409 `limit_reached` past chat.maxDevicesPerUser (counted atomically, see DeviceSlots). */

@@ -1,7 +1,5 @@
-import type { ConversationRepository } from '../store/ConversationRepository';
-import type { MessageRepository, StoredMessage } from '../store/MessageRepository';
-import type { IdOwners } from './ChatService';
-import type { SequenceStore } from './Sequencer';
+import type { StoredMessage } from './model';
+import type { ConversationStore, IdOwners, MessageStore, SequenceStore } from './ports';
 
 /** What a missing predecessor turned out to be, for one user. */
 export type Resolution =
@@ -24,7 +22,7 @@ const CACHE_LIMIT = 10_000;
  * its node recorded it so; void too, after burying it, if the node instance that placed it is gone
  * (the tombstone shadows a write that lands later, so the answer is final everywhere). Otherwise
  * that node is running and settles the id itself — it stores and routes the message, or records
- * and routes a void (ChatService, also for a write that finishes past the in-flight bound): null,
+ * and routes a void (CommitPipeline, also for a write that finishes past the in-flight bound): null,
  * ask again later. A stored message from before the asking user's join is not theirs: the answer
  * is where their conversation starts.
  */
@@ -32,8 +30,8 @@ export class GapResolver {
   private readonly recent = new Map<string, { until: number; answer: Promise<Settled | null> }>();
 
   constructor(
-    private readonly messages: MessageRepository,
-    private readonly memberships: ConversationRepository,
+    private readonly messages: MessageStore,
+    private readonly memberships: ConversationStore,
     private readonly sequence: SequenceStore,
     private readonly owners: IdOwners,
   ) {}

@@ -1,10 +1,11 @@
-import type { GroupVersions } from '../cluster/GroupVersions';
 import { ChatError } from '../errors';
-import type { Conversation, ConversationRepository } from '../store/ConversationRepository';
 import type { BlockService } from './BlockService';
-import type { ChatService, SystemEventSlot } from './ChatService';
-import type { ConversationQuota } from './ConversationQuota';
-import type { ConversationService } from './ConversationService';
+import type { ConversationAccess } from './ConversationAccess';
+import type { Conversation } from './model';
+import type { ConversationQuotaStore, ConversationStore, GroupVersionStore } from './ports';
+import type { SnowflakeGenerator } from './snowflake';
+import type { SystemEvents, SystemEventSlot } from './SystemEvents';
+import type { UserDirectory } from './UserDirectory';
 import type { SystemAction } from './views';
 
 export interface GroupView {
@@ -26,13 +27,15 @@ const CAS_ATTEMPTS = 8;
  */
 export class GroupService {
   constructor(
-    private readonly repo: ConversationRepository,
-    private readonly conversations: ConversationService,
-    private readonly chat: ChatService,
-    private readonly versions: GroupVersions,
+    private readonly repo: ConversationStore,
+    private readonly conversations: ConversationAccess,
+    private readonly events: SystemEvents,
+    private readonly ids: SnowflakeGenerator,
+    private readonly users: UserDirectory,
+    private readonly versions: GroupVersionStore,
     private readonly maxMembers: number,
     private readonly blocks: BlockService,
-    private readonly quota: ConversationQuota,
+    private readonly quota: ConversationQuotaStore,
   ) {}
 
   /**
@@ -45,7 +48,7 @@ export class GroupService {
     await this.requireUsers(members.filter((m) => m !== ownerId));
     await this.blocks.requireNotBlocked(ownerId, members);
     await this.quota.countGroupCreation(ownerId);
-    const conversationId = `g_${this.chat.nextId()}`;
+    const conversationId = `g_${this.ids.next()}`;
     try {
       await this.quota.reserve(members, conversationId);
     } catch (err) {
@@ -55,7 +58,7 @@ export class GroupService {
     const c: Conversation = { conversationId, type: 'group', name, ownerId, members, version: 1, createdAt: new Date() };
     let event: SystemEventSlot;
     try {
-      event = await this.chat.reserveEvent(conversationId);
+      event = await this.events.reserveEvent(conversationId);
       await event.unlessFails(this.repo.create(c, event.messageId));
     } catch (err) {
       await Promise.all(members.map((m) => this.quota.release(m, conversationId))).catch(() => undefined);
@@ -135,7 +138,7 @@ export class GroupService {
    */
   private async recordJoin(c: Conversation, actorId: string, userId: string, members: string[], version: number): Promise<void> {
     await this.versions.raise(c.conversationId, version);
-    const event = await this.chat.reserveEvent(c.conversationId);
+    const event = await this.events.reserveEvent(c.conversationId);
     await event.unlessFails(this.repo.join(userId, c, event.messageId));
     await event.append(actorId, { action: 'member.added', userId }, members);
   }
@@ -143,7 +146,7 @@ export class GroupService {
   /** The removal event (the member sees nothing after it) and the member's row; the version is raised first, as for a join. */
   private async recordLeave(c: Conversation, actorId: string, userId: string, members: string[], version: number): Promise<void> {
     await this.versions.raise(c.conversationId, version);
-    const event = await this.chat.reserveEvent(c.conversationId);
+    const event = await this.events.reserveEvent(c.conversationId);
     await event.unlessFails(this.repo.leave(userId, c.conversationId, event.messageId));
     await this.quota.release(userId, c.conversationId);
     const action: SystemAction = actorId === userId ? 'member.left' : 'member.removed';
@@ -159,7 +162,7 @@ export class GroupService {
   }
 
   private async requireUsers(userIds: readonly string[]): Promise<void> {
-    const exists = await Promise.all(userIds.map((u) => this.chat.userExists(u)));
+    const exists = await Promise.all(userIds.map((u) => this.users.userExists(u)));
     const missing = userIds.filter((_, i) => !exists[i]);
     if (missing.length) throw new ChatError('unknown_user', `no user ${missing.join(', ')}`);
   }

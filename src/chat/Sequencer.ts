@@ -1,49 +1,9 @@
 import { ChatError } from '../errors';
 import { withRetries } from '../retry';
-import type { ClientMessageRef } from '../store/ClientMessageRepository';
+import type { ClientMessageRef } from './model';
+import type { Claim, SequenceStore } from './ports';
 import type { CommitSlot, OrderedCommits } from './OrderedCommits';
 import type { SnowflakeGenerator } from './snowflake';
-
-/** A send's idempotency key, claimed in the step that places its id. */
-export interface Claim {
-  userId: string;
-  clientMsgId: string;
-}
-
-export interface PlaceRequest {
-  id: bigint;
-  claim: Claim | null;
-}
-
-export type Placement =
-  | {
-    placed: true;
-    /** The last id placed before this batch (null: none, a sequence's start). */
-    prev: bigint | null;
-    groupVersion: number | null;
-    /** Per request: the message an earlier send with its clientMsgId made (that request was not placed), or null. */
-    earlier: Array<ClientMessageRef | null>;
-  }
-  | { placed: false; last: bigint };
-
-export interface Link {
-  /** The id placed before it; null when unknown (the start of a sequence, or a link no longer kept). */
-  prev: bigint | null;
-  /** Recorded as never to be a message (refused after placement, or its write failed). */
-  void: boolean;
-}
-
-/** The per-conversation sequence shared by all nodes (src/cluster/ConversationSequence.ts). */
-export interface SequenceStore {
-  /**
-   * Places ascending ids after the conversation's last one and claims their clientMsgIds (a request
-   * whose clientMsgId is claimed already is answered with the claim instead), or says which id is
-   * last if the first to place is not above it.
-   */
-  place(conversationId: string, requests: readonly PlaceRequest[]): Promise<Placement>;
-  voided(conversationId: string, id: bigint): Promise<void>;
-  links(conversationId: string): Promise<Map<bigint, Link>>;
-}
 
 /** An id placed in its conversation's sequence, with its predecessor and its commit slot on this node. */
 export interface Placed {

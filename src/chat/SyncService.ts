@@ -1,7 +1,9 @@
 import { ChatError } from '../errors';
-import type { Membership } from '../store/ConversationRepository';
-import { mapLimited, type ConversationService, type HistoryPage } from './ConversationService';
-import type { MessageRepository, StoredMessage } from '../store/MessageRepository';
+import type { ConversationList } from './ConversationList';
+import type { HistoryPage, HistoryService } from './HistoryService';
+import { mapLimited } from './mapLimited';
+import type { Membership, StoredMessage } from './model';
+import type { MessageStore } from './ports';
 import { contentBytes, readInChunks } from './byteBudget';
 
 export interface SyncPage {
@@ -37,7 +39,7 @@ export class SyncService {
   /** userId → heavy reads running on this node (this process is single-threaded: a plain count is atomic). */
   private readonly running = new Map<string, number>();
 
-  constructor(private readonly conversations: ConversationService, private readonly messages: MessageRepository,
+  constructor(private readonly histories: HistoryService, private readonly conversations: ConversationList, private readonly messages: MessageStore,
     private readonly limits: ReadLimits) {}
 
   /** Runs a heavy read for `userId`, or refuses it (429 rate_limited) if the user already has the maximum running here. */
@@ -56,9 +58,9 @@ export class SyncService {
     }
   }
 
-  /** A history page (ConversationService.history) within the byte budget, counted as a heavy read. */
+  /** A history page (HistoryService.history) within the byte budget, counted as a heavy read. */
   history(userId: string, conversationId: string, q: { before?: string; after?: string; limit: number }): Promise<HistoryPage> {
-    return this.heavyRead(userId, () => this.conversations.history(userId, conversationId, { ...q, maxBytes: this.limits.maxResponseBytes }));
+    return this.heavyRead(userId, () => this.histories.history(userId, conversationId, { ...q, maxBytes: this.limits.maxResponseBytes }));
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Page, StoredMessage } from '../store/MessageRepository';
+import type { Page, StoredMessage } from './model';
 
 /**
  * Rows read per query when a read is bounded by bytes: a query's rows are in memory at once, so

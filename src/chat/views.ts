@@ -1,4 +1,4 @@
-import type { StoredMessage } from '../store/MessageRepository';
+import type { StoredMessage } from './model';
 import { idTimestamp } from './snowflake';
 
 export type SystemAction = 'group.created' | 'member.added' | 'member.removed' | 'member.left';

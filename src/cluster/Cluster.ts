@@ -1,10 +1,8 @@
-import type { Delivery } from '../chat/ChatService';
-import type { EventFanout } from '../chat/ConversationService';
-import type { ConnectionKicker, KickRequest } from '../chat/DeviceService';
+import type { ConnectionKicker, EventFanout, IdOwners, KickRequest, MessageRouter } from '../chat/ports';
 import type { MessageView } from '../chat/views';
 import type { Logger } from '../log';
 import { withRetries } from '../retry';
-import type { ClusterMessage, Delivery as NodeDelivery } from './messages';
+import type { ClusterMessage, NodeDelivery } from './messages';
 import type { NodeLease } from './NodeLease';
 import type { RouteRegistry } from './RouteRegistry';
 import type { StreamRouter } from './StreamRouter';
@@ -34,7 +32,7 @@ interface PendingDelivery {
  * Routing between nodes: finds which node each member device is on, delivers locally what is
  * local, and writes one stream entry per other node. Also carries receipts and kicks.
  */
-export class Cluster implements Delivery, EventFanout, ConnectionKicker {
+export class Cluster implements MessageRouter, EventFanout, ConnectionKicker, IdOwners {
   constructor(
     private readonly lease: NodeLease,
     private readonly routes: RouteRegistry,
@@ -89,7 +87,7 @@ export class Cluster implements Delivery, EventFanout, ConnectionKicker {
    * The node's outbox is ordered: turns are emitted in the order `deliver` was called. A turn's
    * route lookup starts at once (lookups of consecutive turns overlap), but its local deliveries and
    * its XADDs wait until the turn before was emitted. Entries are issued on one Redis connection, so
-   * each destination stream gets them in that order too. ChatService calls `deliver` in id order per
+   * each destination stream gets them in that order too. CommitPipeline calls `deliver` in id order per
    * conversation, so every device gets a conversation's messages from this node in id order.
    */
   deliver(message: MessageView, prevId: bigint | null, userIds: readonly string[], excludeDeviceId: string): Promise<string[]> {

@@ -5,27 +5,6 @@ import type { Keys } from './keys';
 import type { NodeLease } from './NodeLease';
 
 /**
- * Counts the user's other devices and takes the slot of this one in one step: parallel upgrades on
- * any nodes cannot all see "19". The device's own field does not count (its reconnect replaces it).
- */
-const RESERVE = `
-local n = 0
-local fields = redis.call('hkeys', KEYS[1])
-for i = 1, #fields do if fields[i] ~= ARGV[1] then n = n + 1 end end
-if n >= tonumber(ARGV[3]) then return 0 end
-redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
-redis.call('expire', KEYS[1], ARGV[4])
-return 1`;
-
-/** Deletes each (field, value) pair of a hash whose value is unchanged (compare-and-delete); returns how many went. KEYS[1] hash, ARGV field, value, …. */
-export const HDEL_IF_UNCHANGED = `
-local n = 0
-for i = 1, #ARGV, 2 do
-  if redis.call('hget', KEYS[1], ARGV[i]) == ARGV[i + 1] then n = n + redis.call('hdel', KEYS[1], ARGV[i]) end
-end
-return n`;
-
-/**
  * ws.maxConnectionsPerUser across the cluster: one Redis hash per user, deviceId →
  * "nodeId/instance/nonce" of the socket holding it, reserved before the upgrade completes and
  * released when that socket closes. The nonce makes a release compare-and-delete: a newer socket of
@@ -52,7 +31,7 @@ export class ConnectionSlots {
   }
 
   async release(userId: string, deviceId: string, slot: string): Promise<void> {
-    await this.redis.eval(HDEL_IF_UNCHANGED, 1, this.keys.connSlots(userId), deviceId, slot);
+    await this.redis.hdelIfUnchanged(this.keys.connSlots(userId), deviceId, slot);
   }
 
   /** Writes the slots of open sockets back, without a limit check (Redis lost its data; they are open already). */
@@ -75,7 +54,7 @@ export class ConnectionSlots {
   }
 
   private async tryReserve(key: string, deviceId: string, slot: string): Promise<boolean> {
-    return Number(await this.redis.eval(RESERVE, 1, key, deviceId, slot, this.max, this.ttlSeconds)) === 1;
+    return Number(await this.redis.connectionSlotReserve(key, deviceId, slot, this.max, this.ttlSeconds)) === 1;
   }
 
   /** Drops the slots of node instances whose lease is gone (they crashed with sockets open). */
@@ -85,6 +64,6 @@ export class ConnectionSlots {
       const [node, instance] = slot.split('/');
       if (!(await this.lease.isLive(Number(node), instance))) dead.push(deviceId, slot);
     }
-    return dead.length ? Number(await this.redis.eval(HDEL_IF_UNCHANGED, 1, key, ...dead)) : 0;
+    return dead.length ? Number(await this.redis.hdelIfUnchanged(key, ...dead)) : 0;
   }
 }

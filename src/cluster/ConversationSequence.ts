@@ -1,51 +1,7 @@
 import type { Redis } from 'ioredis';
-import { IDEMPOTENCY_TTL_SECONDS } from '../chat/ClientMessageIds';
-import type { Link, Placement, PlaceRequest, SequenceStore } from '../chat/Sequencer';
+import { IDEMPOTENCY_TTL_SECONDS } from '../chat/model';
+import type { Link, Placement, PlaceRequest, SequenceStore } from '../chat/ports';
 import type { Keys } from './keys';
-
-/**
- * KEYS: sequence, links, group version, then one clientMsgId claim key per request that has one.
- * ARGV: ttl, links kept, claim ttl, conversation id, then per request: id, index of its claim key (0: none).
- * A request whose clientMsgId is claimed already (or earlier in the batch) is answered with the claim
- * and not placed. The others are placed if the first of them is above the last id placed, and their
- * claims are taken. Decimal ids compare as numbers: by length, then as text (Lua numbers lose
- * precision past 2^53).
- */
-const PLACE = `
-local n = (#ARGV - 4) / 2
-local out, toplace, fresh = {}, {}, {}
-for i = 1, n do
-  local id, k = ARGV[3 + 2 * i], tonumber(ARGV[4 + 2 * i])
-  local earlier = false
-  if k > 0 then earlier = fresh[KEYS[k]] or redis.call('get', KEYS[k]) end
-  if earlier then out[i] = earlier else
-    out[i] = ''
-    toplace[#toplace + 1] = i
-    if k > 0 then fresh[KEYS[k]] = id .. '|' .. ARGV[4] end
-  end
-end
-local last = redis.call('get', KEYS[1])
-if #toplace > 0 then
-  local first = ARGV[3 + 2 * toplace[1]]
-  if last and (#first < #last or (#first == #last and first <= last)) then return {0, last} end
-  local prev = last or ''
-  for _, i in ipairs(toplace) do
-    local id, k = ARGV[3 + 2 * i], tonumber(ARGV[4 + 2 * i])
-    redis.call('lpush', KEYS[2], id .. ':' .. prev)
-    prev = id
-    if k > 0 then redis.call('set', KEYS[k], id .. '|' .. ARGV[4], 'EX', ARGV[3]) end
-  end
-  redis.call('ltrim', KEYS[2], 0, tonumber(ARGV[2]) - 1)
-  redis.call('set', KEYS[1], prev, 'EX', ARGV[1])
-  redis.call('expire', KEYS[2], ARGV[1])
-end
-return {1, last or '', redis.call('get', KEYS[3]) or '', unpack(out)}`;
-
-const VOID = `
-redis.call('lpush', KEYS[1], 'v:' .. ARGV[3])
-redis.call('ltrim', KEYS[1], 0, tonumber(ARGV[2]) - 1)
-redis.call('expire', KEYS[1], ARGV[1])
-return 1`;
 
 /**
  * How long a conversation's sequence outlives its last placement. Far above the bound on a write in
@@ -79,7 +35,7 @@ export class ConversationSequence implements SequenceStore {
         args.push(0);
       }
     }
-    const [ok, value, version, ...earlier] = await this.redis.eval(PLACE, keys.length, ...keys, ...args) as [number, string, string?, ...string[]];
+    const [ok, value, version, ...earlier] = await this.redis.sequencePlace(keys.length, ...keys, ...args) as [number, string, string?, ...string[]];
     if (ok !== 1) return { placed: false, last: BigInt(value) };
     return {
       placed: true,
@@ -96,7 +52,7 @@ export class ConversationSequence implements SequenceStore {
 
   /** Records that a placed id will never be a message. */
   async voided(conversationId: string, id: bigint): Promise<void> {
-    await this.redis.eval(VOID, 1, this.keys.sequenceLinks(conversationId), SEQUENCE_TTL_SECONDS, LINKS_KEPT, String(id));
+    await this.redis.sequenceVoid(this.keys.sequenceLinks(conversationId), SEQUENCE_TTL_SECONDS, LINKS_KEPT, String(id));
   }
 
   /** The recent links of a conversation, by id. */

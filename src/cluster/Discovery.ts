@@ -2,23 +2,6 @@ import type { Redis } from 'ioredis';
 import type { Keys } from './keys';
 import type { NodeInfo, NodeLease } from './NodeLease';
 
-/**
- * Picks the live node with the lowest load and counts the pick at once, so a burst of clients
- * asking together spreads over the nodes instead of all landing on the one that looked emptiest.
- * KEYS[1] load zset; ARGV[1] node key prefix. Returns the node's info JSON, or nil.
- */
-const RECOMMEND = `
-local nodes = redis.call('zrange', KEYS[1], 0, -1)
-for _, id in ipairs(nodes) do
-  local info = redis.call('get', ARGV[1] .. id)
-  if info then
-    redis.call('zincrby', KEYS[1], 1, id)
-    return info
-  end
-  redis.call('zrem', KEYS[1], id)
-end
-return nil`;
-
 /** Service discovery: which nodes are live, and which one a new client should connect to. */
 export class Discovery {
   private timer: NodeJS.Timeout | null = null;
@@ -36,7 +19,7 @@ export class Discovery {
   }
 
   async recommend(): Promise<NodeInfo | null> {
-    const info = (await this.redis.eval(RECOMMEND, 1, this.keys.load(), this.keys.nodePrefix())) as string | null;
+    const info = (await this.redis.recommendNode(this.keys.load(), this.keys.nodePrefix())) as string | null;
     return info ? (JSON.parse(info) as NodeInfo) : null;
   }
 

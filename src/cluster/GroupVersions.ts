@@ -1,12 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys';
 
-/** Sets the version only if it is higher: racing membership changes can never move it back. */
-const RAISE = `
-local cur = tonumber(redis.call('get', KEYS[1]) or '-1')
-if tonumber(ARGV[1]) > cur then redis.call('set', KEYS[1], ARGV[1]) return 1 end
-return 0`;
-
 /**
  * The current membership version of each group, in Redis, so that every node may keep a group's
  * member set in memory and check it with one cheap Redis read instead of a Cassandra read per
@@ -26,6 +20,6 @@ export class GroupVersions {
 
   /** Records `version` as current unless a higher one already is. */
   async raise(conversationId: string, version: number): Promise<void> {
-    await this.redis.eval(RAISE, 1, this.keys.groupVersion(conversationId), String(version));
+    await this.redis.groupVersionRaise(this.keys.groupVersion(conversationId), String(version));
   }
 }

@@ -13,26 +13,6 @@ export interface NodeInfo {
   connections: number;
 }
 
-const CLAIM = `
-if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
-  redis.call('sadd', KEYS[2], ARGV[3])
-  return 1
-end
-return 0`;
-
-/** Refreshes the lease only while it is still ours (compare-and-expire). */
-const REFRESH = `
-local cur = redis.call('get', KEYS[1])
-if not cur then return 0 end
-if cjson.decode(cur).instance ~= ARGV[2] then return -1 end
-redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[3])
-return 1`;
-
-const RELEASE = `
-local cur = redis.call('get', KEYS[1])
-if cur and cjson.decode(cur).instance == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0`;
-
 /**
  * The node's lease in Redis: one key per node id holding its NodeInfo with a TTL that the node
  * refreshes. It gives a unique Snowflake node id, tells others which node instances are alive
@@ -76,7 +56,7 @@ export class NodeLease {
   async acquire(wanted: number | null): Promise<number> {
     const candidates = wanted !== null ? [wanted] : Array.from({ length: MAX_NODE_ID + 1 }, (_, i) => i);
     for (const id of candidates) {
-      const ok = await this.redis.eval(CLAIM, 2, this.keys.node(id), this.keys.nodes(),
+      const ok = await this.redis.leaseClaim(this.keys.node(id), this.keys.nodes(),
         JSON.stringify(this.info(id)), this.ttlSeconds, id);
       if (ok === 1) {
         this.nodeIdValue = id;
@@ -96,11 +76,11 @@ export class NodeLease {
 
   private async refresh(): Promise<void> {
     try {
-      const r = await this.redis.eval(REFRESH, 1, this.keys.node(this.nodeIdValue),
+      const r = await this.redis.leaseRefresh(this.keys.node(this.nodeIdValue),
         JSON.stringify(this.info(this.nodeIdValue)), this.instance, this.ttlSeconds);
       if (r === 0) {
         // The key is gone (Redis restarted empty, or we were too slow and nobody took the id): take it back.
-        const ok = await this.redis.eval(CLAIM, 2, this.keys.node(this.nodeIdValue), this.keys.nodes(),
+        const ok = await this.redis.leaseClaim(this.keys.node(this.nodeIdValue), this.keys.nodes(),
           JSON.stringify(this.info(this.nodeIdValue)), this.ttlSeconds, this.nodeIdValue);
         if (ok === 1) {
           this.log.warn({ nodeId: this.nodeIdValue }, 'node lease was gone; re-acquired it');
@@ -177,6 +157,6 @@ export class NodeLease {
 
   async release(): Promise<void> {
     this.stopRefresh();
-    if (this.nodeIdValue >= 0) await this.redis.eval(RELEASE, 1, this.keys.node(this.nodeIdValue), this.instance);
+    if (this.nodeIdValue >= 0) await this.redis.leaseRelease(this.keys.node(this.nodeIdValue), this.instance);
   }
 }

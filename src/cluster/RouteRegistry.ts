@@ -8,11 +8,6 @@ export interface DeviceRoute {
   nodeId: number;
 }
 
-/** Deletes the field only if it still names this instance (a newer connection elsewhere keeps its route). */
-const UNREGISTER = `
-if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('hdel', KEYS[1], ARGV[1]) end
-return 0`;
-
 /**
  * The cluster-wide map (user, device) → node: one Redis hash per user, field deviceId, value
  * "nodeId/instance". An entry counts only while its node instance holds a live lease, so a crashed
@@ -64,7 +59,7 @@ export class RouteRegistry {
   }
 
   async unregister(userId: string, deviceId: string): Promise<void> {
-    await this.redis.eval(UNREGISTER, 1, this.keys.routes(userId), deviceId, this.self);
+    await this.redis.routeUnregister(this.keys.routes(userId), deviceId, this.self);
   }
 
   /** Connected devices of these users on live nodes, in one round trip (plus one lease read if stale). */
@@ -88,7 +83,7 @@ export class RouteRegistry {
     if (dead.length) {
       const prune = this.redis.pipeline();
       // Compare-and-delete: the device may have reconnected to a live node since we read it.
-      for (const [u, d, v] of dead) prune.eval(UNREGISTER, 1, this.keys.routes(u), d, v);
+      for (const [u, d, v] of dead) prune.routeUnregister(this.keys.routes(u), d, v);
       await prune.exec();
     }
     return routes;

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../log';
 import type { Keys } from './keys';
 import { decode, encode, type ClusterMessage } from './messages';
+import { StreamConsumer } from './StreamConsumer';
 
 const GROUP = 'delivery';
 
@@ -22,7 +23,6 @@ const MAX_SOURCES = 10_000;
  * `onGap` before it handles the entry that revealed the gap.
  */
 export class StreamRouter {
-  private running = false;
   /** Number of the last entry issued to each destination node. */
   private readonly issued = new Map<number, number>();
   /** Set by `skipNumbers`: the next entry to a destination not yet written to starts with a gap too. */
@@ -30,9 +30,8 @@ export class StreamRouter {
   /** Number of the last entry read from each source. */
   private readonly lastRead = new Map<string, number>();
   private onGap: (source: string, firstHeard: boolean) => void = () => undefined;
-  private loop: Promise<void> | null = null;
-  /** Entries handled but whose XACK failed (Redis blip): acknowledged on the next round. */
-  private unacked: string[] = [];
+  /** This node's stream, read through its consumer group (set by `start`). */
+  private consumer: StreamConsumer | null = null;
 
   constructor(
     private readonly redis: Redis,
@@ -97,17 +96,21 @@ export class StreamRouter {
    */
   async start(nodeId: number, handle: (m: ClusterMessage) => void,
     aroundBatch: (run: () => void) => void = (run) => run(), onGap: (source: string, firstHeard: boolean) => void = () => undefined): Promise<void> {
-    const stream = this.keys.stream(nodeId);
     this.trimFlag = this.keys.streamTrimmed(nodeId);
-    const consumer = `node-${nodeId}`;
-    await this.ensureGroup(stream);
+    const consumer = new StreamConsumer(this.redis, this.blocking, {
+      stream: this.keys.stream(nodeId), group: GROUP, consumer: `node-${nodeId}`, count: 500, blockMs: 1000,
+      backoff: { firstMs: 100, maxMs: 5000 }, failureMessage: 'stream read failed',
+    }, this.log);
+    this.consumer = consumer;
+    await consumer.ensureGroup();
     this.handler = handle;
     this.aroundBatch = aroundBatch;
     this.onGap = onGap;
-    this.running = true;
-    const pending = await this.read(stream, consumer, '0', 0);
+    const pending = await this.read(consumer, '0');
     if (pending > 0) this.log.info({ count: pending }, 're-delivered pending stream entries');
-    this.loop = this.run(stream, consumer);
+    consumer.start(async () => {
+      await this.read(consumer, '>');
+    });
   }
 
   private handler: ((m: ClusterMessage) => void) | null = null;
@@ -115,49 +118,16 @@ export class StreamRouter {
   /** Wraps the handling of one batch of entries (the node corks its sockets around it). */
   private aroundBatch: (run: () => void) => void = (run) => run();
 
-  private async ensureGroup(stream: string): Promise<void> {
-    try {
-      await this.redis.xgroup('CREATE', stream, GROUP, '0', 'MKSTREAM');
-    } catch (err) {
-      if (!String(err).includes('BUSYGROUP')) throw err;
-    }
-  }
-
-  private async run(stream: string, consumer: string): Promise<void> {
-    let backoff = 100;
-    while (this.running) {
-      try {
-        await this.read(stream, consumer, '>', 1000);
-        backoff = 100;
-      } catch (err) {
-        if (!this.running) break;
-        // Redis restarted without its data: the group is gone; make it again and go on.
-        if (String(err).includes('NOGROUP')) await this.ensureGroup(stream).catch(() => undefined);
-        this.log.warn({ err }, 'stream read failed');
-        await new Promise((r) => setTimeout(r, backoff));
-        backoff = Math.min(backoff * 2, 5000);
-      }
-    }
-  }
-
   /** One XREADGROUP round; returns how many entries were handled. */
-  private async read(stream: string, consumer: string, id: string, blockMs: number): Promise<number> {
+  private async read(consumer: StreamConsumer, id: '0' | '>'): Promise<number> {
     let total = 0;
     for (;;) {
-      const args: Array<string | number> = ['GROUP', GROUP, consumer, 'COUNT', 500];
-      if (id === '>') args.push('BLOCK', blockMs);
-      args.push('STREAMS', stream, id);
       // The trim flag is taken in the same round trip, after the read: a trim that removed entries
       // this read would have returned (or a later one will) is seen before any of them is handled.
-      const [[readErr, res], [, trimmed]] = (await this.blocking.pipeline()
-        .call('XREADGROUP', ...args)
-        .getdel(this.trimFlag)
-        .exec()) as [[Error | null, Array<[string, Array<[string, string[] | null]>]> | null], [Error | null, string | null]];
-      if (readErr) throw readErr;
+      const { entries, replies: [[, trimmed]] } = await consumer.read(id, (pipe) => pipe.getdel(this.trimFlag));
       if (trimmed) this.onGap('trimmed', false);
-      const entries = res?.[0]?.[1] ?? [];
       if (entries.length === 0) {
-        await this.ack(stream, []);
+        await consumer.ack([]);
         return total;
       }
       const ids: string[] = [];
@@ -181,7 +151,7 @@ export class StreamRouter {
           }
         }
       });
-      await this.ack(stream, ids);
+      await consumer.ack(ids);
       total += entries.length;
       // Pending entries ('0') are read until none are left; new ones ('>') one batch per call.
       if (id === '>') return total;
@@ -209,25 +179,8 @@ export class StreamRouter {
     return true;
   }
 
-  /**
-   * Acknowledges and deletes handled entries (a consumed entry is of no further use, and deleting
-   * it keeps the stream's memory to what is still unread). A failure is retried on the next round.
-   */
-  private async ack(stream: string, ids: string[]): Promise<void> {
-    const all = this.unacked.concat(ids);
-    if (all.length === 0) return;
-    try {
-      await this.redis.multi().xack(stream, GROUP, ...all).xdel(stream, ...all).exec();
-      this.unacked = [];
-    } catch (err) {
-      this.unacked = all;
-      this.log.warn({ count: all.length, err }, 'stream ack failed; will retry');
-    }
-  }
-
   /** Stops reading after the current batch (at most one BLOCK interval) and waits for it to be acknowledged. */
   async stop(): Promise<void> {
-    this.running = false;
-    await this.loop;
+    await this.consumer?.stop();
   }
 }

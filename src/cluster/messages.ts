@@ -1,7 +1,7 @@
 import { clusterMessage, legacyDeliverMessage, type ClusterMessage } from '../protocol/cluster';
 
 /** Messages nodes send each other through their streams: declared in src/protocol/cluster.ts. */
-export type { ClusterMessage, Delivery } from '../protocol/cluster';
+export type { ClusterMessage, NodeDelivery } from '../protocol/cluster';
 
 export function encode(m: ClusterMessage): string {
   return JSON.stringify(m);

@@ -4,7 +4,7 @@ import cors from 'cors';
 import express, { type Express } from 'express';
 import type { AuthService } from '../auth/AuthService';
 import type { BlockService } from '../chat/BlockService';
-import type { ConversationService } from '../chat/ConversationService';
+import type { ConversationList } from '../chat/ConversationList';
 import type { DeviceService } from '../chat/DeviceService';
 import type { GroupService } from '../chat/GroupService';
 import type { SyncService } from '../chat/SyncService';
@@ -38,7 +38,7 @@ export function createHttpApp(deps: {
   auth: AuthService;
   blocks: BlockService;
   devices: DeviceService;
-  conversations: ConversationService;
+  conversations: ConversationList;
   groups: GroupService;
   sync: SyncService;
   presence: PresenceService;

@@ -1,7 +1,8 @@
-import type { Client } from 'cassandra-driver';
 import type { Redis } from 'ioredis';
 import type { BlockService } from '../chat/BlockService';
-import type { ConversationService, EventFanout } from '../chat/ConversationService';
+import type { Contacts } from '../chat/Contacts';
+import type { ConversationAccess } from '../chat/ConversationAccess';
+import type { EventFanout, LastActiveStore } from '../chat/ports';
 import type { Keys } from '../cluster/keys';
 import type { NodeInfo } from '../cluster/NodeLease';
 import { ChatError } from '../errors';
@@ -15,34 +16,6 @@ export interface PresenceView {
   /** Now for an online user; when they went offline otherwise; null if never seen. */
   lastActiveAt: string | null;
 }
-
-/**
- * Recomputes a user's status from their routes, counting only devices on a live node instance
- * (pruning the rest), and records it if it changed. Atomic: when several nodes react to the same
- * change, exactly one sees it as a change, so exactly one event goes out.
- * KEYS[1] routes:<user>, KEYS[2] presence:<user>; ARGV[1] node key prefix, ARGV[2] now (ms).
- * Returns {changed (0|1), status, at}.
- */
-const UPDATE = `
-local entries = redis.call('hgetall', KEYS[1])
-local live = 0
-for i = 1, #entries, 2 do
-  local dev, val = entries[i], entries[i + 1]
-  local slash = string.find(val, '/', 1, true)
-  local info = slash and redis.call('get', ARGV[1] .. string.sub(val, 1, slash - 1))
-  if info and cjson.decode(info).instance == string.sub(val, slash + 1) then
-    live = live + 1
-  else
-    redis.call('hdel', KEYS[1], dev)
-  end
-end
-local status = 'offline'
-if live > 0 then status = 'online' end
-local old = redis.call('hget', KEYS[2], 'status')
-if old == status then return {0, status, redis.call('hget', KEYS[2], 'at') or ''} end
-redis.call('hset', KEYS[2], 'status', status, 'at', ARGV[2])
-if status == 'offline' then redis.call('expire', KEYS[2], 604800) else redis.call('persist', KEYS[2]) end
-return {1, status, ARGV[2]}`;
 
 const CONTACTS_TTL_MS = 30_000;
 const SWEEP_BATCH = 200;
@@ -58,8 +31,9 @@ export class PresenceService {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
-    private readonly db: Client,
-    private readonly conversations: ConversationService,
+    private readonly lastActive: LastActiveStore,
+    private readonly contacts: Contacts,
+    private readonly access: ConversationAccess,
     private readonly events: EventFanout,
     private readonly typingIntervalMs: number,
     private readonly log: Logger,
@@ -68,14 +42,14 @@ export class PresenceService {
 
   /** Re-evaluates the user's status (after a device connected or left) and announces a change. */
   async refresh(userId: string): Promise<void> {
-    const [changed, status, at] = (await this.redis.eval(UPDATE, 2, this.keys.routes(userId), this.keys.presence(userId),
+    const [changed, status, at] = (await this.redis.presenceUpdate(this.keys.routes(userId), this.keys.presence(userId),
       this.keys.nodePrefix(), Date.now())) as [number, Status, string];
     if (changed !== 1) return;
     const lastActiveAt = new Date(Number(at));
     // The change is recorded in Redis: announce it whatever happens to the Cassandra write.
     const [announced, stored] = await Promise.allSettled([
       this.announce({ userId, status, lastActiveAt: status === 'online' ? new Date().toISOString() : lastActiveAt.toISOString() }),
-      this.db.execute('INSERT INTO user_presence (user_id, last_active_at) VALUES (?, ?)', [userId, lastActiveAt]),
+      this.lastActive.record(userId, lastActiveAt),
     ]);
     if (stored.status === 'rejected') this.log.warn({ userId, err: stored.reason }, 'lastActiveAt not stored');
     if (announced.status === 'rejected') throw announced.reason;
@@ -92,7 +66,7 @@ export class PresenceService {
   async contactsOf(userId: string): Promise<string[]> {
     const cached = this.contactsCache.get(userId);
     if (cached && Date.now() - cached.at < CONTACTS_TTL_MS) return cached.ids;
-    const ids = await this.conversations.contactsOf(userId);
+    const ids = await this.contacts.contactsOf(userId);
     if (this.contactsCache.size > 100_000) this.contactsCache.clear();
     this.contactsCache.set(userId, { at: Date.now(), ids });
     return ids;
@@ -101,7 +75,7 @@ export class PresenceService {
   /** Presence of these users, for `asker`: none may have blocked the asker (403 blocked), and each must be the asker or one of their contacts (else 403). */
   async get(asker: string, userIds: readonly string[]): Promise<PresenceView[]> {
     await this.blocks.requireNotBlocked(asker, userIds);
-    const contacts = new Set(await this.conversations.contactsOf(asker));
+    const contacts = new Set(await this.contacts.contactsOf(asker));
     const strangers = userIds.filter((u) => u !== asker && !contacts.has(u));
     if (strangers.length) throw new ChatError('forbidden', `not a contact: ${strangers.slice(0, 5).join(', ')}`);
     const pipe = this.redis.pipeline();
@@ -111,8 +85,7 @@ export class PresenceService {
       const h = (results[i]?.[1] ?? {}) as { status?: Status; at?: string };
       if (h.status === 'online') return { userId, status: 'online' as const, lastActiveAt: new Date().toISOString() };
       if (h.status === 'offline' && h.at) return { userId, status: 'offline' as const, lastActiveAt: new Date(Number(h.at)).toISOString() };
-      const rs = await this.db.execute('SELECT last_active_at FROM user_presence WHERE user_id = ?', [userId]);
-      const at = rs.first()?.last_active_at as Date | undefined;
+      const at = await this.lastActive.lastActive(userId);
       return { userId, status: 'offline' as const, lastActiveAt: at ? at.toISOString() : null };
     }));
   }
@@ -137,7 +110,7 @@ export class PresenceService {
 
   /** `typing`: members only; passes at most once per interval per user and conversation, cluster-wide. */
   async typing(userId: string, conversationId: string): Promise<void> {
-    const c = await this.conversations.requireMember(userId, conversationId);
+    const c = await this.access.requireMember(userId, conversationId);
     if (this.typingIntervalMs > 0) {
       const ok = await this.redis.set(this.keys.typing(userId, conversationId), '1', 'PX', this.typingIntervalMs, 'NX');
       if (ok !== 'OK') return;

@@ -61,5 +61,5 @@ export const kickMessage = z.object({
 
 export const clusterMessage = z.discriminatedUnion('type', [deliverMessage, eventMessage, kickMessage]);
 
-export type Delivery = z.infer<typeof delivery>;
+export type NodeDelivery = z.infer<typeof delivery>;
 export type ClusterMessage = z.infer<typeof clusterMessage>;

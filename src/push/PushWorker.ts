@@ -1,11 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../cluster/keys';
-import type { ConversationService } from '../chat/ConversationService';
+import { StreamConsumer, type StreamEntry } from '../cluster/StreamConsumer';
+import type { ConversationCache } from '../chat/ConversationCache';
+import type { CursorStore, DeviceStore, UserStore } from '../chat/ports';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics/Metrics';
-import type { CursorRepository } from '../store/CursorRepository';
-import type { DeviceRepository } from '../store/DeviceRepository';
-import type { UserRepository } from '../store/UserRepository';
 import type { PushProvider } from './providers';
 import type { PushJob } from './PushQueue';
 
@@ -27,8 +26,7 @@ export interface PushSettings {
  * the dead-letter stream.
  */
 export class PushWorker {
-  private running = false;
-  private loop: Promise<void> | null = null;
+  private consumer: StreamConsumer | null = null;
   private lastReclaim = 0;
   private readonly inFlight = new Map<string, Promise<void>>();
   static readonly MAX_IN_FLIGHT = 200;
@@ -38,10 +36,10 @@ export class PushWorker {
     private readonly blocking: Redis,
     private readonly keys: Keys,
     private readonly deps: {
-      devices: DeviceRepository;
-      cursors: CursorRepository;
-      users: UserRepository;
-      conversations: ConversationService;
+      devices: DeviceStore;
+      cursors: CursorStore;
+      users: UserStore;
+      conversations: ConversationCache;
       isConnected: (userId: string, deviceId: string) => Promise<boolean>;
     },
     private readonly provider: PushProvider,
@@ -51,44 +49,29 @@ export class PushWorker {
   ) {}
 
   async start(nodeId: number): Promise<void> {
-    try {
-      await this.redis.xgroup('CREATE', this.keys.pushJobs(), GROUP, '0', 'MKSTREAM');
-    } catch (err) {
-      if (!String(err).includes('BUSYGROUP')) throw err;
-    }
-    this.running = true;
-    this.loop = this.run(`node-${nodeId}`);
+    const consumer = new StreamConsumer(this.redis, this.blocking, {
+      stream: this.keys.pushJobs(), group: GROUP, consumer: `node-${nodeId}`, count: 50, blockMs: 1000,
+      backoff: { firstMs: 500, maxMs: 500 }, failureMessage: 'push stream read failed',
+    }, this.log);
+    this.consumer = consumer;
+    await consumer.ensureGroup();
+    consumer.start(() => this.round(consumer));
   }
 
-  private async run(consumer: string): Promise<void> {
-    const stream = this.keys.pushJobs();
-    while (this.running) {
-      try {
-        if (Date.now() - this.lastReclaim > this.settings.reclaimIdleMs / 2) {
-          this.lastReclaim = Date.now();
-          // Jobs another (dead) node read and never finished.
-          const claimed = (await this.redis.call('XAUTOCLAIM', stream, GROUP, consumer, this.settings.reclaimIdleMs, '0-0', 'COUNT', 100)) as [string, Array<[string, string[] | null]>];
-          this.handle(stream, claimed[1] ?? []);
-        }
-        if (this.inFlight.size >= PushWorker.MAX_IN_FLIGHT) {
-          await new Promise((r) => setTimeout(r, 50));
-          continue;
-        }
-        const res = (await this.blocking.call('XREADGROUP', 'GROUP', GROUP, consumer, 'COUNT', 50, 'BLOCK', 1000, 'STREAMS', stream, '>')) as
-          Array<[string, Array<[string, string[] | null]>]> | null;
-        this.handle(stream, res?.[0]?.[1] ?? []);
-      } catch (err) {
-        if (!this.running) break;
-        if (String(err).includes('NOGROUP')) {
-          await this.redis.xgroup('CREATE', stream, GROUP, '0', 'MKSTREAM').catch(() => undefined);
-        }
-        this.log.warn({ err }, 'push stream read failed');
-        await new Promise((r) => setTimeout(r, 500));
-      }
+  private async round(consumer: StreamConsumer): Promise<void> {
+    if (Date.now() - this.lastReclaim > this.settings.reclaimIdleMs / 2) {
+      this.lastReclaim = Date.now();
+      // Jobs another (dead) node read and never finished.
+      this.handle(consumer, await consumer.claimIdle(this.settings.reclaimIdleMs, 100));
     }
+    if (this.inFlight.size >= PushWorker.MAX_IN_FLIGHT) {
+      await new Promise((r) => setTimeout(r, 50));
+      return;
+    }
+    this.handle(consumer, (await consumer.read('>')).entries);
   }
 
-  private handle(stream: string, entries: Array<[string, string[] | null]>): void {
+  private handle(consumer: StreamConsumer, entries: StreamEntry[]): void {
     for (const [entryId, fields] of entries) {
       // A job of ours that is still waiting (grace period, retries) looks idle to XAUTOCLAIM: skip it.
       if (this.inFlight.has(entryId)) continue;
@@ -97,8 +80,7 @@ export class PushWorker {
           this.metrics.pushJobs.inc({ outcome: 'failed' }); // metrics
           this.log.error({ entryId, err }, 'push job failed');
         })
-        .then(() => this.redis.multi().xack(stream, GROUP, entryId).xdel(stream, entryId).exec())
-        .catch((err) => this.log.warn({ entryId, err }, 'push ack failed'))
+        .then(() => consumer.ack([entryId]))
         .then(() => { this.inFlight.delete(entryId); });
       this.inFlight.set(entryId, p);
     }
@@ -161,8 +143,7 @@ export class PushWorker {
 
   /** Stops taking jobs and waits for those in progress (bounded by their retries). */
   async stop(): Promise<void> {
-    this.running = false;
-    await this.loop;
+    await this.consumer?.stop();
     await Promise.all([...this.inFlight.values()]);
   }
 }

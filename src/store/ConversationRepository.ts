@@ -2,33 +2,7 @@ import type { Client, types } from 'cassandra-driver';
 import { idTimestamp } from '../chat/snowflake';
 import { fromLong, toLong } from './cassandra';
 import type { WriteBatcher } from './WriteBatcher';
-
-export type ConversationType = 'direct' | 'group';
-
-export interface Conversation {
-  conversationId: string;
-  type: ConversationType;
-  /** Groups only. */
-  name: string | null;
-  ownerId: string | null;
-  members: string[];
-  /** Bumped by every membership change (compare-and-set). */
-  version: number;
-  createdAt: Date;
-}
-
-/** A user's row for one conversation: what they may see and how far they read. */
-export interface Membership {
-  conversationId: string;
-  type: ConversationType;
-  joinedAt: Date;
-  lastMessageId: bigint | null;
-  /** First message id they may see (their join); null = from the start. */
-  visibleFrom: bigint | null;
-  /** Id of the event that removed them; they see nothing after it. null = current member. */
-  leftAt: bigint | null;
-  readUpto: bigint | null;
-}
+import type { Conversation, Membership } from '../chat/model';
 
 const long = (v: unknown): bigint | null => (v ? fromLong(v as types.Long) : null);
 

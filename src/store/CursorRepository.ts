@@ -1,12 +1,7 @@
 import type { Client, types } from 'cassandra-driver';
 import { fromLong, toLong } from './cassandra';
 import type { WriteBatcher } from './WriteBatcher';
-
-/** A device's sync position (see src/chat/DeviceCursor.ts). */
-export interface StoredCursor {
-  safe: bigint;
-  seen: bigint[];
-}
+import type { StoredCursor } from '../chat/model';
 
 export class CursorRepository {
   constructor(private readonly db: Client, private readonly writes?: WriteBatcher) {}

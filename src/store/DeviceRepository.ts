@@ -1,13 +1,5 @@
 import type { Client } from 'cassandra-driver';
-
-export interface DeviceRecord {
-  userId: string;
-  deviceId: string;
-  name: string;
-  platform: string;
-  pushToken: string | null;
-  createdAt: Date;
-}
+import type { DeviceRecord } from '../chat/model';
 
 export class DeviceRepository {
   constructor(private readonly db: Client) {}

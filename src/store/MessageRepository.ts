@@ -2,6 +2,7 @@ import type { Client, types } from 'cassandra-driver';
 import { EPOCH_MS, idTimestamp } from '../chat/snowflake';
 import { fromLong, Long, toLong } from './cassandra';
 import type { WriteBatcher } from './WriteBatcher';
+import type { StoredMessage, Page } from '../chat/model';
 
 /** Width of a message partition in time. Part of the data layout: never change it on a live keyspace. */
 export const BUCKET_MS = 24 * 3600 * 1000;
@@ -12,25 +13,6 @@ export function bucketOfMs(ms: number): number {
 
 export function bucketOf(id: bigint): number {
   return bucketOfMs(idTimestamp(id));
-}
-
-export type MessageKind = 'text' | 'system';
-
-export interface StoredMessage {
-  messageId: bigint;
-  conversationId: string;
-  senderId: string;
-  senderDeviceId: string;
-  kind: MessageKind;
-  content: string;
-  /** The id placed just before it in its conversation (ConversationSequence); null at a sequence's start or on older rows. */
-  prevId: bigint | null;
-}
-
-export interface Page {
-  messages: StoredMessage[];
-  /** More messages lie beyond the page in the direction read. */
-  more: boolean;
 }
 
 const COLUMNS = 'conversation_id, message_id, sender_id, sender_device_id, kind, content, prev_id';

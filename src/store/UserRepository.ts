@@ -1,11 +1,5 @@
 import type { Client } from 'cassandra-driver';
-
-export interface UserRecord {
-  userId: string;
-  username: string;
-  passwordHash: string;
-  createdAt: Date;
-}
+import type { UserRecord } from '../chat/model';
 
 export class UserRepository {
   constructor(private readonly db: Client) {}

@@ -65,7 +65,7 @@ export async function migrate(client: Client, redis: Redis, config: Config, log:
     }
     return applied;
   } finally {
-    await redis.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, lockKey, token);
+    await redis.lockRelease(lockKey, token);
   }
 }
 

@@ -2,12 +2,12 @@ import crypto from 'node:crypto';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { RawData, WebSocket } from 'ws';
-import type { ChatService } from '../chat/ChatService';
-import type { ConversationService } from '../chat/ConversationService';
+import type { MessageSender } from '../chat/MessageSender';
+import type { Receipts } from '../chat/Receipts';
 import type { PresenceService } from '../presence/PresenceService';
 import { parse } from '../chat/validation';
 import { clientFrameSchemas, SEND_CHECK_ORDER, unknownTypeMessage, type ClientFrameSchemas, type ErrorFrame, type MessageAckFrame } from '../protocol/frames';
-import type { StoredCursor } from '../store/CursorRepository';
+import type { StoredCursor } from '../chat/model';
 import { ChatError, toChatError } from '../errors';
 import type { Logger } from '../log';
 import { CloseCodes, type CloseCode } from './closeCodes';
@@ -26,8 +26,8 @@ export interface ConnectionLimits {
 
 /** What a connection needs from the rest of the node. */
 export interface ConnectionDeps extends SessionDeps {
-  chat: ChatService;
-  conversations: ConversationService;
+  chat: MessageSender;
+  receipts: Receipts;
   presence: PresenceService;
   limits: ConnectionLimits;
 }
@@ -226,7 +226,7 @@ export class ClientConnection {
         return this.session.received(BigInt(parse(f['message.received'], frame, 'invalid_frame').messageId));
       case 'message.read': {
         const { conversationId, messageId } = parse(f['message.read'], frame, 'invalid_frame');
-        return this.deps.conversations.markRead(this.userId, conversationId, BigInt(messageId));
+        return this.deps.receipts.markRead(this.userId, conversationId, BigInt(messageId));
       }
       case 'heartbeat':
         return; // its arrival is the point (lastSeen)
@@ -259,6 +259,7 @@ export class ClientConnection {
 
   private errorFrame(err: ChatError, clientMsgId: string | undefined): ErrorFrame {
     if (err.code === 'unavailable') this.log.warn({ err: err.cause ?? err }, 'send failed');
+    if (err.code === 'internal') this.log.error({ err: err.cause ?? err }, 'request failed');
     this.deps.metrics.errorSent(err.code); // metrics: chat_errors_total{code}
     const frame: ErrorFrame = { type: 'error', code: err.code, message: err.message, retryable: err.retryable };
     if (clientMsgId !== undefined) frame.clientMsgId = clientMsgId;

@@ -1,5 +1,5 @@
 import type { LocalSockets } from '../cluster/Cluster';
-import type { ClusterMessage, Delivery } from '../cluster/messages';
+import type { ClusterMessage, NodeDelivery } from '../cluster/messages';
 import { isJoinOf } from '../chat/views';
 import type { ClientConnection } from './ClientConnection';
 import { CloseCodes, type CloseCode } from './closeCodes';
@@ -41,7 +41,7 @@ export class ConnectionManager implements LocalSockets {
    * with no frame. The frame is serialized and UTF-8 encoded once, and the same bytes go to every
    * socket (a group of 100 is one encoding, not 100).
    */
-  deliver(d: Delivery): void {
+  deliver(d: NodeDelivery): void {
     const target = d.message ?? d.void;
     if (!target) return;
     let bytes: Buffer | null = null;

@@ -3,11 +3,12 @@ import { DeviceCursor } from '../chat/DeviceCursor';
 import type { Resolution } from '../chat/GapResolver';
 import type { SyncService } from '../chat/SyncService';
 import { isJoinOf, toMessageView } from '../chat/views';
-import type { StoredMessage } from '../store/MessageRepository';
+import type { StoredMessage } from '../chat/model';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics/Metrics';
 import { idTimestamp } from '../chat/snowflake';
-import type { CursorRepository, StoredCursor } from '../store/CursorRepository';
+import type { StoredCursor } from '../chat/model';
+import type { CursorStore } from '../chat/ports';
 
 const CATCH_UP_PAGE = 200;
 /** Live messages held while catch-up runs (count and bytes); beyond this the client is too far behind to buffer for. */
@@ -31,7 +32,7 @@ const REPAIR_MAX_MS = 2000;
 
 export interface SessionDeps {
   sync: SyncService;
-  cursors: CursorRepository;
+  cursors: CursorStore;
   safetyLagMs: number;
   /** Settles a predecessor a device waits for (src/chat/GapResolver.ts). */
   gaps: { resolve(userId: string, conversationId: string, id: bigint): Promise<Resolution | null> };

@@ -10,7 +10,7 @@ import type { RouteRegistry } from '../cluster/RouteRegistry';
 import { ChatError, toChatError } from '../errors';
 import { errorStatus } from '../http/errors';
 import { upgradeQuery } from '../protocol/frames';
-import type { StoredCursor } from '../store/CursorRepository';
+import type { StoredCursor } from '../chat/model';
 import { ClientConnection, type ConnectionDeps } from './ClientConnection';
 import { CloseCodes } from './closeCodes';
 import type { ConnectionManager } from './ConnectionManager';
@@ -258,6 +258,6 @@ function abortHandshake(socket: Duplex, err: ChatError): void {
 
 function statusText(status: number): string {
   return ({
-    400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests', 503: 'Service Unavailable',
+    400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
   } as Record<number, string>)[status] ?? 'Error';
 }

@@ -3,7 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Redis from 'ioredis';
 import WebSocket from 'ws';
-import { ConversationService } from '../../src/chat/ConversationService';
+import { ConversationAccess } from '../../src/chat/ConversationAccess';
+import { ConversationCache } from '../../src/chat/ConversationCache';
+import { HistoryService } from '../../src/chat/HistoryService';
+import { defineScripts } from '../../src/cluster/scripts';
 import { GroupVersions } from '../../src/cluster/GroupVersions';
 import { Keys } from '../../src/cluster/keys';
 import { createCassandraClient } from '../../src/store/cassandra';
@@ -136,7 +139,7 @@ describe('history bounded by bytes', () => {
     // The node's own services over the same Cassandra, with the message reads counted.
     const config = testConfig();
     const db = createCassandraClient(config);
-    const redis = new Redis(config.redis.url);
+    const redis = defineScripts(new Redis(config.redis.url));
     try {
       await db.connect();
       const writes = new WriteBatcher(db);
@@ -145,8 +148,9 @@ describe('history bounded by bytes', () => {
         override pageBackward(...args: Parameters<MessageRepository['pageBackward']>) { reads++; return super.pageBackward(...args); }
         override pageForward(...args: Parameters<MessageRepository['pageForward']>) { reads++; return super.pageForward(...args); }
       }
-      const service = new ConversationService(new ConversationRepository(db, writes), new CountingMessages(db, writes),
-        { fanout: async () => undefined }, new GroupVersions(redis, new Keys(uniquePrefix())));
+      const repo = new ConversationRepository(db, writes);
+      const cache = new ConversationCache(repo, new GroupVersions(redis, new Keys(uniquePrefix())));
+      const service = new HistoryService(new ConversationAccess(cache, repo), new CountingMessages(db, writes));
       await expect(service.history(eve.userId, ack.conversationId, { limit: 100 })).rejects.toMatchObject({ code: 'not_found' });
       await expect(service.history(eve.userId, ack.conversationId, { limit: 100, after: '1' })).rejects.toMatchObject({ code: 'not_found' });
       expect(reads).toBe(0);

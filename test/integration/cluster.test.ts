@@ -14,14 +14,16 @@ import { StreamRouter } from '../../src/cluster/StreamRouter';
 import { createLogger } from '../../src/log';
 import { createCassandraClient } from '../../src/store/cassandra';
 import { ConversationRepository } from '../../src/store/ConversationRepository';
-import { MessageRepository, type StoredMessage } from '../../src/store/MessageRepository';
+import type { StoredMessage } from '../../src/chat/model';
+import { MessageRepository } from '../../src/store/MessageRepository';
 import { WriteBatcher } from '../../src/store/WriteBatcher';
+import { defineScripts } from '../../src/cluster/scripts';
 import { eventually, testConfig, uniquePrefix } from '../support/helpers';
 
 const log = createLogger('error');
 const clients: Redis[] = [];
 function redis(): Redis {
-  const r = new Redis(process.env.CHAT_REDIS_URL!);
+  const r = defineScripts(new Redis(process.env.CHAT_REDIS_URL!));
   clients.push(r);
   return r;
 }

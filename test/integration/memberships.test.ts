@@ -1,8 +1,11 @@
 import type { Client } from 'cassandra-driver';
 import Redis from 'ioredis';
-import { ConversationService } from '../../src/chat/ConversationService';
+import { Contacts } from '../../src/chat/Contacts';
+import { ConversationCache } from '../../src/chat/ConversationCache';
+import { ConversationList } from '../../src/chat/ConversationList';
 import { SnowflakeGenerator } from '../../src/chat/snowflake';
 import { GroupVersions } from '../../src/cluster/GroupVersions';
+import { defineScripts } from '../../src/cluster/scripts';
 import { Keys } from '../../src/cluster/keys';
 import { createCassandraClient } from '../../src/store/cassandra';
 import { ConversationRepository } from '../../src/store/ConversationRepository';
@@ -15,7 +18,7 @@ let redis: Redis;
 beforeAll(async () => {
   db = createCassandraClient(testConfig());
   await db.connect();
-  redis = new Redis(process.env.CHAT_REDIS_URL!);
+  redis = defineScripts(new Redis(process.env.CHAT_REDIS_URL!));
 });
 afterAll(async () => {
   await db.shutdown();
@@ -58,11 +61,17 @@ async function userWithFormerGroups(former: number): Promise<{ userId: string; s
   return { userId, since: ids.next() };
 }
 
-async function queriesOf(read: (s: ConversationService) => Promise<unknown>): Promise<number> {
+/** A node's per-user conversation reads (the list, catch-up rows, contacts) over `client`. */
+function conversationReads(client: Client): { list: ConversationList; contacts: Contacts } {
+  const repo = new ConversationRepository(client, writes());
+  const cache = new ConversationCache(repo, new GroupVersions(redis, new Keys(uniquePrefix())));
+  return { list: new ConversationList(repo, new MessageRepository(client, writes()), cache), contacts: new Contacts(repo, cache) };
+}
+type ConversationReads = ReturnType<typeof conversationReads>;
+
+async function queriesOf(read: (s: ConversationReads) => Promise<unknown>): Promise<number> {
   const c = counting(db);
-  const service = new ConversationService(new ConversationRepository(c.client, writes()), new MessageRepository(c.client, writes()),
-    { fanout: async () => undefined }, new GroupVersions(redis, new Keys(uniquePrefix())));
-  await read(service);
+  await read(conversationReads(c.client));
   return c.count();
 }
 
@@ -70,15 +79,14 @@ describe('per-user reads scale with active memberships only', () => {
   it('the conversation list, a catch-up from after the removals and contacts cost the same for 0 and 12 former groups', async () => {
     const [none, many] = [await userWithFormerGroups(0), await userWithFormerGroups(12)];
     for (const read of [
-      (s: ConversationService, u: { userId: string; since: bigint }) => s.list(u.userId),
-      (s: ConversationService, u: { userId: string; since: bigint }) => s.memberships(u.userId, u.since),
-      (s: ConversationService, u: { userId: string; since: bigint }) => s.contactsOf(u.userId),
+      (s: ConversationReads, u: { userId: string; since: bigint }) => s.list.list(u.userId),
+      (s: ConversationReads, u: { userId: string; since: bigint }) => s.list.memberships(u.userId, u.since),
+      (s: ConversationReads, u: { userId: string; since: bigint }) => s.contacts.contactsOf(u.userId),
     ]) {
       const base = await queriesOf((s) => read(s, none));
       expect(await queriesOf((s) => read(s, many))).toBe(base);
     }
-    const service = new ConversationService(new ConversationRepository(db, writes()), new MessageRepository(db, writes()),
-      { fanout: async () => undefined }, new GroupVersions(redis, new Keys(uniquePrefix())));
+    const service = conversationReads(db).list;
     expect(await service.list(many.userId)).toHaveLength(1);
     expect(await service.memberships(many.userId, many.since)).toHaveLength(1);
     // A catch-up from before the removals still reads those conversations (up to each removal).

@@ -2,13 +2,16 @@ import crypto from 'node:crypto';
 import type { Client } from 'cassandra-driver';
 import Redis from 'ioredis';
 import { ClientMessageIds } from '../../src/chat/ClientMessageIds';
+import { ClientMessageClaims } from '../../src/cluster/ClientMessageClaims';
 import { ConversationSequence } from '../../src/cluster/ConversationSequence';
+import { defineScripts } from '../../src/cluster/scripts';
 import { Keys } from '../../src/cluster/keys';
 import { ClientMessageRepository } from '../../src/store/ClientMessageRepository';
 import { EPOCH_MS, SnowflakeGenerator } from '../../src/chat/snowflake';
 import { createCassandraClient } from '../../src/store/cassandra';
 import { DeviceRepository } from '../../src/store/DeviceRepository';
-import { BUCKET_MS, bucketOf, MessageRepository, type StoredMessage } from '../../src/store/MessageRepository';
+import type { StoredMessage } from '../../src/chat/model';
+import { BUCKET_MS, bucketOf, MessageRepository } from '../../src/store/MessageRepository';
 import { UserRepository } from '../../src/store/UserRepository';
 import { WriteBatcher } from '../../src/store/WriteBatcher';
 import { testConfig, uniqueName, uniquePrefix } from '../support/helpers';
@@ -40,10 +43,10 @@ describe('UserRepository', () => {
 
 describe('ClientMessageIds', () => {
   it('moves a claim only from the value it holds, and gives it up only while it holds it', async () => {
-    const redis = new Redis(process.env.CHAT_REDIS_URL as string);
+    const redis = defineScripts(new Redis(process.env.CHAT_REDIS_URL as string));
     try {
       const keys = new Keys(uniquePrefix());
-      const ids = new ClientMessageIds(redis, keys, new ClientMessageRepository(db, new WriteBatcher(db), 60));
+      const ids = new ClientMessageIds(new ClientMessageClaims(redis, keys), new ClientMessageRepository(db, new WriteBatcher(db), 60));
       const sequence = new ConversationSequence(redis, keys);
       let next = 100n;
       /** Takes the claim as a send does (placing an id); returns the earlier send's message if it was claimed. */

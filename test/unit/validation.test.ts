@@ -1,4 +1,4 @@
-import { directConversationId } from '../../src/chat/ChatService';
+import { directConversationId } from '../../src/chat/model';
 import { parse } from '../../src/chat/validation';
 import { ChatError } from '../../src/errors';
 import { clientFrameSchemas, SEND_CHECK_ORDER, upgradeQuery } from '../../src/protocol/frames';

@@ -1,12 +1,12 @@
 import { Router } from 'express';
-import type { ConversationService } from '../../chat/ConversationService';
+import type { ConversationList } from '../../chat/ConversationList';
 import type { SyncService } from '../../chat/SyncService';
 import { parse } from '../../chat/validation';
 import { conversationParams, historyQuery, type HistoryPage } from '../../protocol/rest';
 import { principal } from '../auth';
 
 /** The conversation list, and history pages (heavy reads: bounded by bytes and per-user concurrency, through SyncService). */
-export function conversationRoutes(chat: ConversationService, sync: SyncService): Router {
+export function conversationRoutes(chat: ConversationList, sync: SyncService): Router {
   const r = Router();
   r.get('/', async (req, res) => {
     res.json({ conversations: await chat.list(principal(req).userId) });

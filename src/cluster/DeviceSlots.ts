@@ -1,26 +1,11 @@
 import type { Redis } from 'ioredis';
-import { HDEL_IF_UNCHANGED } from '../cluster/ConnectionSlots';
-import type { Keys } from '../cluster/keys';
+import type { DeviceSlotStore } from '../chat/ports';
 import { ChatError } from '../errors';
+import type { Keys } from './keys';
+import { DEVICE_SLOTS_LOADED as LOADED } from './scripts';
 
-/** The hash field that says the hash was filled from Cassandra (it is not a device). */
-const LOADED = '~';
 /** A reservation this old whose device is not in Cassandra was left behind (a node died between the two). */
 const STALE_MS = 60_000;
-
-/** 1 = reserved, 0 = full, -1 = not loaded (Redis lost it, or never had it): load from Cassandra first. */
-const RESERVE = `
-if redis.call('exists', KEYS[1]) == 0 then return -1 end
-if redis.call('hlen', KEYS[1]) - 1 >= tonumber(ARGV[1]) then return 0 end
-redis.call('hset', KEYS[1], ARGV[2], ARGV[3])
-return 1`;
-
-/** Fills the hash from Cassandra's device list, unless another request did already. */
-const LOAD = `
-if redis.call('exists', KEYS[1]) == 1 then return 0 end
-redis.call('hset', KEYS[1], '${LOADED}', '1')
-for i = 2, #ARGV do redis.call('hset', KEYS[1], ARGV[i], ARGV[1]) end
-return 1`;
 
 /**
  * The cap on a user's devices, atomic across nodes: one Redis hash per user, deviceId → time it was
@@ -30,7 +15,7 @@ return 1`;
  * the cap is hit, reservations older than a minute whose device is not in Cassandra (a node died
  * between reserving and writing, or between deleting and releasing) are pruned.
  */
-export class DeviceSlots {
+export class DeviceSlots implements DeviceSlotStore {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
@@ -43,7 +28,7 @@ export class DeviceSlots {
     const key = this.keys.deviceSlots(userId);
     let r = await this.tryReserve(key, deviceId);
     if (r === -1) {
-      await this.redis.eval(LOAD, 1, key, '0', ...(await this.listIds(userId)));
+      await this.redis.deviceSlotsLoad(key, '0', ...(await this.listIds(userId)));
       r = await this.tryReserve(key, deviceId);
     }
     if (r === 0 && (await this.pruneStale(userId, key)) > 0) r = await this.tryReserve(key, deviceId);
@@ -56,7 +41,7 @@ export class DeviceSlots {
   }
 
   private async tryReserve(key: string, deviceId: string): Promise<number> {
-    return Number(await this.redis.eval(RESERVE, 1, key, this.max, deviceId, Date.now()));
+    return Number(await this.redis.deviceSlotReserve(key, this.max, deviceId, Date.now()));
   }
 
   /**
@@ -72,6 +57,6 @@ export class DeviceSlots {
     const stored = new Set(await this.listIds(userId));
     const stale = old.filter(([f]) => !stored.has(f));
     if (stale.length === 0) return 0;
-    return Number(await this.redis.eval(HDEL_IF_UNCHANGED, 1, key, ...stale.flat()));
+    return Number(await this.redis.hdelIfUnchanged(key, ...stale.flat()));
   }
 }

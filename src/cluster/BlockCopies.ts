@@ -1,0 +1,50 @@
+import type { Redis } from 'ioredis';
+import type { BlockCopyStore, BlockStore } from '../chat/ports';
+import type { Keys } from './keys';
+import { BLOCKS_LOADED as LOADED } from './scripts';
+
+const COPY_TTL_SECONDS = 86_400;
+const GENERATION_TTL_SECONDS = 7 * 86_400;
+const LOAD_ATTEMPTS = 4;
+
+/**
+ * The Redis copy of each blocker's list (`blocks:<user>`), so a check on the send path is one
+ * script and never a Cassandra read. Cassandra (BlockStore) is the truth: a missing copy is loaded
+ * from it; a change invalidates the copy (generation + delete) after Cassandra was written, so a
+ * check that starts after a block returned sees it on every node, and a load that raced a change
+ * never stores its stale copy.
+ */
+export class BlockCopies implements BlockCopyStore {
+  constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly repo: BlockStore) {}
+
+  async blockers(userId: string, candidates: readonly string[]): Promise<string[]> {
+    const found = (await this.redis.blocksCheck(candidates.length, ...candidates.map((o) => this.keys.blocks(o)), userId)) as number[];
+    const out: string[] = [];
+    await Promise.all(candidates.map(async (o, i) => {
+      const hit = found[i] === -1 ? (await this.load(o)).has(userId) : found[i] === 1;
+      if (hit) out.push(o);
+    }));
+    return out;
+  }
+
+  async blockedBy(userId: string): Promise<Set<string>> {
+    const members = await this.redis.smembers(this.keys.blocks(userId));
+    if (!members.includes(LOADED)) return this.load(userId);
+    return new Set(members.filter((m) => m !== LOADED));
+  }
+
+  /** Reads Cassandra and stores the copy (unless a change raced the read; the answer stands either way). */
+  private async load(userId: string): Promise<Set<string>> {
+    const [set, generation] = [this.keys.blocks(userId), this.keys.blocksGeneration(userId)];
+    for (let attempt = 1; ; attempt++) {
+      const seen = (await this.redis.get(generation)) ?? '0';
+      const ids = (await this.repo.list(userId)).map((r) => r.blockedId);
+      const stored = await this.redis.blocksFill(set, generation, seen, COPY_TTL_SECONDS, ...ids);
+      if (stored === 1 || attempt >= LOAD_ATTEMPTS) return new Set(ids);
+    }
+  }
+
+  async invalidate(userId: string): Promise<void> {
+    await this.redis.blocksInvalidate(this.keys.blocks(userId), this.keys.blocksGeneration(userId), GENERATION_TTL_SECONDS);
+  }
+}

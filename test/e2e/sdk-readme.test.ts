@@ -32,7 +32,7 @@ describe('README Client SDK example', () => {
     fs.writeFileSync(file, code);
     try {
       const { stdout } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
-        execFile(process.execPath, [file], { env: { ...process.env, CHAT_URL: cluster.nodes[0].url }, timeout: 30000 }, (err, stdout, stderr) => {
+        execFile(process.execPath, [file], { env: { ...process.env, STREAMCHAT_URL: cluster.nodes[0].url }, timeout: 30000 }, (err, stdout, stderr) => {
           if (err) reject(new Error(`${err.message}\nstdout: ${stdout}\nstderr: ${stderr}`));
           else resolve({ stdout, stderr });
         });

@@ -1,7 +1,8 @@
 import { ChatApiError, isRetryableCode } from './ChatApiError';
 import type {
-  BlockView, ConversationSummary, DeviceInput, DeviceView, ErrorBody, GroupView, HistoryPage, LoginResponse,
-  NodeRecommendation, NodeView, PasswordChangeResponse, PresenceView, SignupResponse, SyncPage, UserRef, UserView,
+  AddMemberInput, BlocksResponse, BlockView, ConversationsResponse, ConversationSummary, DeviceInput, DevicesResponse, DeviceView,
+  ErrorBody, GroupInput, GroupView, HistoryPage, LoginInput, LoginResponse, NodeRecommendation, NodesResponse, NodeView,
+  PasswordChangeResponse, PasswordInput, PresenceResponse, PresenceView, SignupInput, SignupResponse, SyncPage, UserRef, UserView,
 } from './wire';
 
 /** The part of `fetch` the client uses (the global one in browsers and Node 20, or one passed in). */
@@ -44,12 +45,12 @@ export class RestApi {
   // ---- auth ---------------------------------------------------------------------------------
 
   signup(username: string, password: string): Promise<SignupResponse> {
-    return this.call('POST', '/api/auth/signup', { username, password }, false);
+    return this.call('POST', '/api/auth/signup', { username, password } satisfies SignupInput, false);
   }
 
   /** Logs in and keeps the token for later calls and for the WebSocket. */
   async login(username: string, password: string): Promise<LoginResponse> {
-    const r = await this.call<LoginResponse>('POST', '/api/auth/login', { username, password }, false);
+    const r = await this.call<LoginResponse>('POST', '/api/auth/login', { username, password } satisfies LoginInput, false);
     this.token = r.token;
     return r;
   }
@@ -59,7 +60,7 @@ export class RestApi {
 
   /** Every other token of the user stops working; the returned one is kept for later calls. */
   async changePassword(currentPassword: string, newPassword: string): Promise<PasswordChangeResponse> {
-    const r = await this.call<PasswordChangeResponse>('POST', '/api/auth/password', { currentPassword, newPassword });
+    const r = await this.call<PasswordChangeResponse>('POST', '/api/auth/password', { currentPassword, newPassword } satisfies PasswordInput);
     this.token = r.token;
     return r;
   }
@@ -70,22 +71,22 @@ export class RestApi {
   findUser(username: string): Promise<UserRef> { return this.call('GET', `/api/users?username=${enc(username)}`); }
   block(userId: string): Promise<void> { return this.call('POST', `/api/users/${enc(userId)}/block`); }
   unblock(userId: string): Promise<void> { return this.call('DELETE', `/api/users/${enc(userId)}/block`); }
-  async blocks(): Promise<BlockView[]> { return (await this.call<{ blocks: BlockView[] }>('GET', '/api/blocks')).blocks; }
+  async blocks(): Promise<BlockView[]> { return (await this.call<BlocksResponse>('GET', '/api/blocks')).blocks; }
   presence(userId: string): Promise<PresenceView> { return this.call('GET', `/api/users/${enc(userId)}/presence`); }
   async presenceOf(userIds: readonly string[]): Promise<PresenceView[]> {
-    return (await this.call<{ presence: PresenceView[] }>('GET', `/api/presence?userIds=${userIds.map(enc).join(',')}`)).presence;
+    return (await this.call<PresenceResponse>('GET', `/api/presence?userIds=${userIds.map(enc).join(',')}`)).presence;
   }
 
   // ---- devices ------------------------------------------------------------------------------
 
   registerDevice(input: DeviceInput): Promise<DeviceView> { return this.call('POST', '/api/devices', input); }
-  async devices(): Promise<DeviceView[]> { return (await this.call<{ devices: DeviceView[] }>('GET', '/api/devices')).devices; }
+  async devices(): Promise<DeviceView[]> { return (await this.call<DevicesResponse>('GET', '/api/devices')).devices; }
   removeDevice(deviceId: string): Promise<void> { return this.call('DELETE', `/api/devices/${enc(deviceId)}`); }
 
   // ---- conversations, history, sync ---------------------------------------------------------
 
   async conversations(): Promise<ConversationSummary[]> {
-    return (await this.call<{ conversations: ConversationSummary[] }>('GET', '/api/conversations')).conversations;
+    return (await this.call<ConversationsResponse>('GET', '/api/conversations')).conversations;
   }
 
   history(conversationId: string, q: HistoryQuery = {}): Promise<HistoryPage> {
@@ -117,10 +118,10 @@ export class RestApi {
 
   // ---- groups -------------------------------------------------------------------------------
 
-  createGroup(name: string, members: readonly string[]): Promise<GroupView> { return this.call('POST', '/api/groups', { name, members }); }
+  createGroup(name: string, members: readonly string[]): Promise<GroupView> { return this.call('POST', '/api/groups', { name, members: [...members] } satisfies GroupInput); }
   group(conversationId: string): Promise<GroupView> { return this.call('GET', `/api/groups/${enc(conversationId)}`); }
   addMember(conversationId: string, userId: string): Promise<GroupView> {
-    return this.call('POST', `/api/groups/${enc(conversationId)}/members`, { userId });
+    return this.call('POST', `/api/groups/${enc(conversationId)}/members`, { userId } satisfies AddMemberInput);
   }
   /** Removes a member (owner), or leaves (your own userId). */
   removeMember(conversationId: string, userId: string): Promise<void> {
@@ -129,7 +130,7 @@ export class RestApi {
 
   // ---- nodes --------------------------------------------------------------------------------
 
-  async nodes(): Promise<NodeView[]> { return (await this.call<{ nodes: NodeView[] }>('GET', '/api/nodes')).nodes; }
+  async nodes(): Promise<NodeView[]> { return (await this.call<NodesResponse>('GET', '/api/nodes')).nodes; }
   recommend(): Promise<NodeRecommendation> { return this.call('GET', '/api/nodes/recommend'); }
 
   /** One request; a GET that cannot reach a node is tried on the others. */

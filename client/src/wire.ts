@@ -1,174 +1,79 @@
 /**
- * The wire types the client needs: WebSocket frames both ways and REST bodies, as README.md
- * ("REST API", "WebSocket API") describes them.
+ * The wire types the client needs: WebSocket frames both ways and REST bodies, under the names the
+ * SDK uses. Each is the type of a zod schema in src/protocol, the one the server validates and
+ * documents (/api/openapi.json, /api/asyncapi.json) with, so the client cannot drift from it.
  *
- * replaced at merge by type-only imports from src/protocol (the zod schemas are the one source;
- * this file then re-exports their inferred types under the same names).
+ * Only types come from there (erased from the JS), plus the close-code table: the SDK does not
+ * load zod at run time.
  */
+import { CloseCodes as ServerCloseCodes } from '../../src/protocol/closeCodes';
+import type { ProtocolErrorCode } from '../../src/protocol/errors';
+import type { ClientFrameOf, ClientFrameType, ServerFrameOf, ServerFrameType } from '../../src/protocol/frames';
+import type { ErrorBody as ErrorBodyWire, TokenResponse } from '../../src/protocol/rest';
+import type { MessageViewWire, PublicUser, UserRef } from '../../src/protocol/views';
 
 /** Stable error codes, in REST bodies and error frames. */
-export type ErrorCode =
-  | 'invalid_request'
-  | 'invalid_frame'
-  | 'unknown_type'
-  | 'content_too_long'
-  | 'unauthorized'
-  | 'invalid_credentials'
-  | 'forbidden'
-  | 'not_found'
-  | 'unknown_user'
-  | 'username_taken'
-  | 'group_full'
-  | 'blocked'
-  | 'limit_reached'
-  | 'rate_limited'
-  | 'unavailable'
-  | 'internal';
+export type ErrorCode = ProtocolErrorCode;
 
 /** Every REST error: `{"error":{"code","message"}}`. */
-export interface ErrorBody {
-  error: { code: ErrorCode; message: string };
-}
+export type ErrorBody = ErrorBodyWire;
 
 // ---- messages -------------------------------------------------------------------------------
 
-export type SystemAction = 'group.created' | 'member.added' | 'member.removed' | 'member.left';
-
-export interface SystemEvent {
-  action: SystemAction;
-  /** The member the event is about (the creator for group.created). */
-  userId: string;
-}
+export type { SystemAction, SystemEvent } from '../../src/protocol/views';
 
 /** A message as clients see it (REST history, sync, `message.new` frames). */
-export interface MessageView {
-  /** 64-bit Snowflake id as a decimal string; time-sortable. */
-  messageId: string;
-  conversationId: string;
-  senderId: string;
-  senderDeviceId: string;
-  type: 'text' | 'system';
-  /** The text; for system events, the action name. */
-  content: string;
-  /** System events only. */
-  system?: SystemEvent;
-  createdAt: string;
-}
+export type MessageView = MessageViewWire;
 
 // ---- client → server frames -----------------------------------------------------------------
 
-export type MessageSendFrame =
-  | { type: 'message.send'; clientMsgId: string; to: string; content: string }
-  | { type: 'message.send'; clientMsgId: string; conversationId: string; content: string };
+/** Exactly one of `to` (a direct message) and `conversationId` (the server refuses both or neither). */
+export type MessageSendFrame = ClientFrameOf<'message.send'>;
+export type MessageReceivedFrame = ClientFrameOf<'message.received'>;
+export type MessageReadFrame = ClientFrameOf<'message.read'>;
+export type TypingSendFrame = ClientFrameOf<'typing'>;
+export type HeartbeatFrame = ClientFrameOf<'heartbeat'>;
 
-export interface MessageReceivedFrame { type: 'message.received'; messageId: string }
-export interface MessageReadFrame { type: 'message.read'; conversationId: string; messageId: string }
-export interface TypingSendFrame { type: 'typing'; conversationId: string }
-export interface HeartbeatFrame { type: 'heartbeat' }
-
-export type ClientFrame = MessageSendFrame | MessageReceivedFrame | MessageReadFrame | TypingSendFrame | HeartbeatFrame;
+export type ClientFrame = ClientFrameOf<ClientFrameType>;
 
 // ---- server → client frames -----------------------------------------------------------------
 
-export interface MessageAckFrame {
-  type: 'message.ack';
-  clientMsgId: string;
-  messageId: string;
-  conversationId: string;
-  createdAt: string;
-  /** A resend of a clientMsgId already stored: the same messageId, nothing new stored. */
-  duplicate?: true;
-}
+/** `duplicate: true`: a resend of a clientMsgId already stored (the same messageId, nothing new stored). */
+export type MessageAckFrame = ServerFrameOf<'message.ack'>;
+export type MessageNewFrame = ServerFrameOf<'message.new'>;
+export type SyncCompleteFrame = ServerFrameOf<'sync.complete'>;
+export type PresenceFrame = ServerFrameOf<'presence'>;
+export type TypingFrame = ServerFrameOf<'typing'>;
+export type ReceiptReadFrame = ServerFrameOf<'receipt.read'>;
+/** `clientMsgId` is present when the error answers a `message.send`. */
+export type ErrorFrame = ServerFrameOf<'error'>;
 
-export interface MessageNewFrame { type: 'message.new'; message: MessageView }
+export type ServerFrame = ServerFrameOf<ServerFrameType>;
 
-export interface SyncCompleteFrame { type: 'sync.complete'; count: number; cursor: string }
+type CloseCodeNumbers = { readonly [K in keyof typeof ServerCloseCodes]: (typeof ServerCloseCodes)[K]['code'] };
 
-export interface PresenceFrame {
-  type: 'presence';
-  userId: string;
-  status: PresenceStatus;
-  lastActiveAt: string | null;
-}
-
-export interface TypingFrame { type: 'typing'; conversationId: string; userId: string }
-
-export interface ReceiptReadFrame { type: 'receipt.read'; conversationId: string; userId: string; messageId: string }
-
-export interface ErrorFrame {
-  type: 'error';
-  code: ErrorCode;
-  message: string;
-  retryable: boolean;
-  /** Present when the error answers a `message.send`. */
-  clientMsgId?: string;
-}
-
-export type ServerFrame =
-  | MessageAckFrame
-  | MessageNewFrame
-  | SyncCompleteFrame
-  | PresenceFrame
-  | TypingFrame
-  | ReceiptReadFrame
-  | ErrorFrame;
-
-/** Close codes the server uses (src/ws/closeCodes.ts). */
-export const CloseCodes = {
-  goingAway: 1001,
-  policyViolation: 1008,
-  messageTooBig: 1009,
-  internalError: 1011,
-  tryAgainLater: 1013,
-  unauthorized: 4001,
-  deviceRemoved: 4003,
-  slowConsumer: 4008,
-  replaced: 4009,
-} as const;
+/** Close codes the server uses, by name (src/protocol/closeCodes.ts has what each means). */
+export const CloseCodes = Object.freeze(Object.fromEntries(
+  Object.entries(ServerCloseCodes).map(([name, c]) => [name, c.code]),
+)) as CloseCodeNumbers;
 
 // ---- REST bodies ----------------------------------------------------------------------------
 
-export interface SignupResponse { userId: string; username: string }
-export interface LoginResponse { token: string; userId: string; expiresAt: string }
-export interface PasswordChangeResponse { token: string; expiresAt: string }
+export type SignupResponse = UserRef;
+export type { LoginResponse } from '../../src/protocol/rest';
+export type PasswordChangeResponse = TokenResponse;
 
-export interface UserView { userId: string; username: string; createdAt: string }
-export interface UserRef { userId: string; username: string }
+export type UserView = PublicUser;
+export type { UserRef };
 
-export interface DeviceInput { name: string; platform?: string; pushToken?: string }
-export interface DeviceView { deviceId: string; name: string; platform: string; hasPushToken: boolean; createdAt: string }
+export type { AddMemberInput, DeviceInput, GroupInput, LoginInput, PasswordInput, SignupInput } from '../../src/protocol/rest';
+export type { ConversationSummary, DeviceView, GroupView } from '../../src/protocol/views';
 
-export interface ConversationSummary {
-  conversationId: string;
-  type: 'direct' | 'group';
-  name: string | null;
-  members: string[];
-  lastMessage: MessageView | null;
-  unreadCount: number;
-}
+// HistoryPage (`GET /api/conversations/:id/messages`): `nextBefore` with `before` paging, `nextAfter` with `after`.
+export type { HistoryPage, SyncPage } from '../../src/protocol/rest';
+// The list answers, each a list under one key (the RestApi methods return the list).
+export type {
+  BlocksResponse, ConversationsResponse, DevicesResponse, NodesResponse, PresenceResponse,
+} from '../../src/protocol/rest';
 
-/** `GET /api/conversations/:id/messages`: `nextBefore` with `before` paging, `nextAfter` with `after`. */
-export interface HistoryPage {
-  messages: MessageView[];
-  nextBefore?: string | null;
-  nextAfter?: string | null;
-}
-
-export interface GroupView {
-  conversationId: string;
-  type: 'group';
-  name: string;
-  ownerId: string;
-  members: string[];
-  createdAt: string;
-}
-
-export type PresenceStatus = 'online' | 'offline';
-export interface PresenceView { userId: string; status: PresenceStatus; lastActiveAt: string | null }
-
-export interface BlockView { userId: string; username: string | null; blockedAt: string }
-
-export interface NodeView { nodeId: number; wsUrl: string; connections: number; startedAt: string }
-export interface NodeRecommendation { nodeId: number; wsUrl: string }
-
-export interface SyncPage { messages: MessageView[]; nextAfter: string; hasMore: boolean }
+export type { BlockView, NodeRecommendation, NodeView, PresenceStatus, PresenceView } from '../../src/protocol/views';

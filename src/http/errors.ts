@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ChatError, toChatError, type ErrorCode } from '../errors';
 import type { Logger } from '../log';
 import type { Metrics } from '../metrics/Metrics';
+import type { ProtocolErrorCode } from '../protocol/errors';
 import { RateLimitedError } from './rateLimits';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -22,6 +23,10 @@ const STATUS: Record<ErrorCode, number> = {
   internal: 500,
   unavailable: 503,
 };
+
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/** Fails to compile when the domain (src/errors.ts) and the wire (src/protocol/errors.ts) list different codes. */
+export const ERROR_CODES_MATCH_DOMAIN: Same<ErrorCode, ProtocolErrorCode> = true;
 
 /** The HTTP status for a domain error code: the one place codes become statuses. */
 export function errorStatus(code: ErrorCode): number {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CloseCodes } from '../ws/closeCodes';
+import { CloseCodes } from './closeCodes';
 import { ERROR_CODES } from './errors';
 import { clientFrameSchemas, serverFrameSchemas, upgradeQuery } from './frames';
 
@@ -16,7 +16,7 @@ export const serverMessageKey = (type: string) => `server.${type}`;
 
 /**
  * The AsyncAPI 3.0 document of the WebSocket protocol: every frame both ways, from the schemas in
- * src/protocol/frames.ts, and the close codes of src/ws/closeCodes.ts.
+ * src/protocol/frames.ts, and the close codes of src/protocol/closeCodes.ts.
  */
 export function asyncApiDocument(limits: { maxContentChars: number }, info: { version: string }): Json {
   const client = clientFrameSchemas(limits);

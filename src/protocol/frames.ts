@@ -61,6 +61,8 @@ export type ClientFrameSchemas = ReturnType<typeof clientFrameSchemas>;
 export type ClientFrameType = keyof ClientFrameSchemas;
 export type ClientFrame = { [K in ClientFrameType]: z.infer<ClientFrameSchemas[K]> }[ClientFrameType];
 export type MessageSendFrame = z.infer<ClientFrameSchemas['message.send']>;
+/** A client frame of a type (or a union of types) as a client writes it (its schema's input; no frame transforms, so also what the server reads). */
+export type ClientFrameOf<K extends ClientFrameType> = { [T in K]: z.input<ClientFrameSchemas[T]> }[K];
 
 /** "unknown frame type ..." / "frame needs a string type": the `unknown_type` message for a frame of no known type. */
 export function unknownTypeMessage(type: unknown): string {
@@ -100,3 +102,5 @@ export type ServerFrameType = keyof typeof serverFrameSchemas;
 export type ServerFrame = { [K in ServerFrameType]: z.infer<(typeof serverFrameSchemas)[K]> }[ServerFrameType];
 export type MessageAckFrame = z.infer<(typeof serverFrameSchemas)['message.ack']>;
 export type ErrorFrame = z.infer<(typeof serverFrameSchemas)['error']>;
+/** A server frame of a type (or a union of types). */
+export type ServerFrameOf<K extends ServerFrameType> = { [T in K]: z.infer<(typeof serverFrameSchemas)[T]> }[K];

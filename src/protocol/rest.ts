@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { errorBody, type ProtocolErrorCode } from './errors';
 import { DEVICE_NAME, GROUP_NAME, ID, id, limit, messageId, PASSWORD, PLATFORM, PUSH_TOKEN, str, timestamp, USERNAME } from './fields';
-import { blockView, conversationSummary, deviceView, groupView, messageView, nodeView, presenceView, publicUser, userRef } from './views';
+import { blockView, conversationSummary, deviceView, groupView, messageView, nodeRecommendation, nodeView, presenceView, publicUser, userRef } from './views';
 
 /** Every REST route: its inputs (checked with these schemas at the edge), its answer, and the error codes it can return. */
 
@@ -68,6 +68,11 @@ export const historyPage = z.object({
   nextAfter: z.string().nullable().optional().describe('paging forward: null at the present'),
 });
 export const syncPage = z.object({ messages: z.array(messageView), nextAfter: z.string(), hasMore: z.boolean() });
+export const blocksResponse = z.object({ blocks: z.array(blockView) });
+export const presenceResponse = z.object({ presence: z.array(presenceView) });
+export const nodesResponse = z.object({ nodes: z.array(nodeView) });
+export const devicesResponse = z.object({ devices: z.array(deviceView) });
+export const conversationsResponse = z.object({ conversations: z.array(conversationSummary) });
 export const healthResponse = z.object({ status: z.literal('ok'), nodeId: z.number().int(), connections: z.number().int() });
 export const readyResponse = z.object({ status: z.literal('ready'), nodeId: z.number().int() });
 
@@ -106,14 +111,14 @@ export const ROUTES: readonly RouteDoc[] = [
   { method: 'post', path: '/api/users/{userId}/block', summary: 'block a user (idempotent)', auth: true, params: userParams, status: 204, errors: ['invalid_request', 'not_found'] },
   { method: 'delete', path: '/api/users/{userId}/block', summary: 'unblock a user (idempotent)', auth: true, params: userParams, status: 204, errors: ['invalid_request', 'not_found'] },
   { method: 'get', path: '/api/users/{userId}/presence', summary: "a contact's presence", auth: true, params: userParams, status: 200, response: presenceView, errors: ['invalid_request', 'forbidden', 'blocked'] },
-  { method: 'get', path: '/api/blocks', summary: 'whom the caller blocked', auth: true, status: 200, response: z.object({ blocks: z.array(blockView) }), errors: none },
-  { method: 'get', path: '/api/presence', summary: `presence of up to ${MAX_PRESENCE_BATCH} contacts`, auth: true, query: presenceQuery, status: 200, response: z.object({ presence: z.array(presenceView) }), errors: ['invalid_request', 'forbidden', 'blocked'] },
-  { method: 'get', path: '/api/nodes', summary: 'the live nodes', auth: true, status: 200, response: z.object({ nodes: z.array(nodeView) }), errors: none },
-  { method: 'get', path: '/api/nodes/recommend', summary: 'the least-loaded live node to connect to', auth: true, status: 200, response: nodeView.pick({ nodeId: true, wsUrl: true }), errors: none },
+  { method: 'get', path: '/api/blocks', summary: 'whom the caller blocked', auth: true, status: 200, response: blocksResponse, errors: none },
+  { method: 'get', path: '/api/presence', summary: `presence of up to ${MAX_PRESENCE_BATCH} contacts`, auth: true, query: presenceQuery, status: 200, response: presenceResponse, errors: ['invalid_request', 'forbidden', 'blocked'] },
+  { method: 'get', path: '/api/nodes', summary: 'the live nodes', auth: true, status: 200, response: nodesResponse, errors: none },
+  { method: 'get', path: '/api/nodes/recommend', summary: 'the least-loaded live node to connect to', auth: true, status: 200, response: nodeRecommendation, errors: none },
   { method: 'post', path: '/api/devices', summary: 'register a device', auth: true, body: deviceBody, status: 201, response: deviceView, errors: ['invalid_request', 'limit_reached'] },
-  { method: 'get', path: '/api/devices', summary: "the caller's devices", auth: true, status: 200, response: z.object({ devices: z.array(deviceView) }), errors: none },
+  { method: 'get', path: '/api/devices', summary: "the caller's devices", auth: true, status: 200, response: devicesResponse, errors: none },
   { method: 'delete', path: '/api/devices/{deviceId}', summary: 'delete a device (its sockets close with 4003)', auth: true, params: deviceParams, status: 204, errors: ['invalid_request', 'not_found'] },
-  { method: 'get', path: '/api/conversations', summary: "the caller's conversations, most recent first", auth: true, status: 200, response: z.object({ conversations: z.array(conversationSummary) }), errors: none },
+  { method: 'get', path: '/api/conversations', summary: "the caller's conversations, most recent first", auth: true, status: 200, response: conversationsResponse, errors: none },
   { method: 'get', path: '/api/conversations/{conversationId}/messages', summary: 'a page of history (before: newest first; after: oldest first)', auth: true, params: conversationParams, query: historyQuery, status: 200, response: historyPage, errors: ['invalid_request', 'not_found', 'rate_limited'] },
   { method: 'post', path: '/api/groups', summary: 'create a group (the caller is owner and member)', auth: true, body: GROUP_BODY_EXAMPLE, status: 201, response: groupView, errors: ['invalid_request', 'unknown_user', 'group_full', 'blocked', 'limit_reached'] },
   { method: 'get', path: '/api/groups/{conversationId}', summary: 'a group (members only)', auth: true, params: conversationParams, status: 200, response: groupView, errors: ['invalid_request', 'forbidden', 'not_found'] },
@@ -130,3 +135,16 @@ export type GroupBody = z.infer<ReturnType<typeof groupBody>>;
 export type HistoryPage = z.infer<typeof historyPage>;
 export type SyncPage = z.infer<typeof syncPage>;
 export type ErrorBody = z.infer<typeof errorBody>;
+export type TokenResponse = z.infer<typeof tokenResponse>;
+export type BlocksResponse = z.infer<typeof blocksResponse>;
+export type PresenceResponse = z.infer<typeof presenceResponse>;
+export type NodesResponse = z.infer<typeof nodesResponse>;
+export type DevicesResponse = z.infer<typeof devicesResponse>;
+export type ConversationsResponse = z.infer<typeof conversationsResponse>;
+/** Request bodies as a client writes them (the schemas' input: before defaults and transforms). */
+export type SignupInput = z.input<typeof signupBody>;
+export type LoginInput = z.input<typeof loginBody>;
+export type PasswordInput = z.input<typeof passwordBody>;
+export type DeviceInput = z.input<typeof deviceBody>;
+export type GroupInput = z.input<ReturnType<typeof groupBody>>;
+export type AddMemberInput = z.input<typeof addMemberBody>;

@@ -59,5 +59,20 @@ export const presenceView = z.object({
 });
 
 export const nodeView = z.object({ nodeId: z.number().int(), wsUrl: z.string(), connections: z.number().int(), startedAt: timestamp });
+/** `GET /api/nodes/recommend`: where to connect. */
+export const nodeRecommendation = nodeView.pick({ nodeId: true, wsUrl: true });
 
+// The types clients get (the client SDK re-exports them; the server builds these objects).
 export type MessageViewWire = z.infer<typeof messageView>;
+export type SystemEvent = z.infer<typeof systemEvent>;
+export type SystemAction = SystemEvent['action'];
+export type PublicUser = z.infer<typeof publicUser>;
+export type UserRef = z.infer<typeof userRef>;
+export type DeviceView = z.infer<typeof deviceView>;
+export type ConversationSummary = z.infer<typeof conversationSummary>;
+export type GroupView = z.infer<typeof groupView>;
+export type BlockView = z.infer<typeof blockView>;
+export type PresenceView = z.infer<typeof presenceView>;
+export type PresenceStatus = PresenceView['status'];
+export type NodeView = z.infer<typeof nodeView>;
+export type NodeRecommendation = z.infer<typeof nodeRecommendation>;

@@ -159,6 +159,17 @@ async function startPeer(redisUrl) {
   return nodes;
 }
 
+/** Each node's GET /metrics after the run (its histograms hold the run's traffic): bench/results/metrics-node<i>.prom. */
+async function saveMetrics(nodes) {
+  const dir = path.join(__dirname, 'results');
+  fs.mkdirSync(dir, { recursive: true });
+  await Promise.all(nodes.map(async (n, i) => {
+    const res = await fetch(`${n.url}/metrics`);
+    fs.writeFileSync(path.join(dir, `metrics-node${i}.prom`), await res.text());
+  }));
+  log(`metrics of each node in bench/results/metrics-node<i>.prom`);
+}
+
 async function stopAll(nodes) {
   await Promise.all(nodes.map((n) => infra.stopChild(n.child, 'node', 20000)));
 }
@@ -301,6 +312,7 @@ async function main() {
       log('ours: idle connections on one node');
       results.ours.idle = await idleSuite(nodes, 'ours');
     } finally {
+      await saveMetrics(nodes);
       await stopAll(nodes);
     }
     if (ONLY) return;

@@ -1,28 +1,34 @@
 'use strict';
 /**
- * Heavy REST reads from a process of their own (test/e2e/limits-reads.test.ts), so the test
+ * Waves of REST reads from a process of their own (test/e2e/limits-reads.test.ts), so the test
  * process that times the bystander does not also parse the responses.
- * ATTACK = JSON {base, token, paths, parallel, everyMs, attackMs}: every `everyMs` a wave of
- * `parallel` requests at once (the paths in turn), until attackMs passed. Prints "open" at the
- * start, the status counts at the end.
+ * ATTACK = JSON {base, token, kinds, parallel, everyMs, attackMs}: every `everyMs` a wave of
+ * `parallel` requests at once, the kinds taking turns wave by wave (each kind: a list of paths, used
+ * in turn within its wave), until attackMs passed. Prints "open" at the start; at the end, one JSON
+ * line {statuses: {kind: {status: count}}, waves: [[startedAt (epoch ms), kind], ...]}.
  */
-const { base, token, paths, parallel, everyMs, attackMs } = JSON.parse(process.env.ATTACK);
-const statuses = {};
+const { base, token, kinds, parallel, everyMs, attackMs } = JSON.parse(process.env.ATTACK);
+const names = Object.keys(kinds);
+const statuses = Object.fromEntries(names.map((k) => [k, {}]));
+const started = [];
 process.stdout.write('open\n');
 const end = Date.now() + attackMs;
 const waves = [];
 (async () => {
-  while (Date.now() < end) {
+  for (let w = 0; Date.now() < end; w++) {
+    const kind = names[w % names.length];
+    const paths = kinds[kind];
+    started.push([Date.now(), kind]);
     waves.push(Promise.all(Array.from({ length: parallel }, async (_, i) => {
       const res = await fetch(base + paths[i % paths.length], { headers: { authorization: `Bearer ${token}` } });
       await res.arrayBuffer();
-      statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+      statuses[kind][res.status] = (statuses[kind][res.status] ?? 0) + 1;
     })));
     await new Promise((r) => setTimeout(r, everyMs));
   }
   await Promise.all(waves);
 })().then(() => {
-  process.stdout.write(JSON.stringify(statuses) + '\n');
+  process.stdout.write(JSON.stringify({ statuses, waves: started }) + '\n');
   process.exit(0);
 }, (err) => {
   process.stderr.write(`attacker: ${err}\n`);

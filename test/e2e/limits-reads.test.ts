@@ -191,13 +191,13 @@ function rssMb(pid: number): number {
 }
 
 describe('a bystander during a read attack', () => {
-  // What the read limits must bound is what the reads add. On this 2-core box a wave of 50 requests
-  // of any kind holds a node's event loop for tens of ms (about 0.7 ms of CPU each, mostly socket
-  // writes): beside waves of 50 trivial requests the bystander's p99 is itself 85-690 ms, moving with
-  // whatever else the machine runs, so a p99 bound here measures the machine (it failed on the #10
-  // code run alone too). Heavy waves and trivial waves (an empty block list) take turns, 500 ms
-  // apart, each probe counting for the kind of the wave before it, so both are measured under the
-  // same load and printed (the figures belong in the bench); the test holds the median.
+  // A wave of 50 requests of any kind holds a node's event loop for tens of ms on this 2-core box
+  // (about 0.7 ms of CPU each, mostly socket writes). Heavy waves and trivial waves (an empty block
+  // list) take turns, 500 ms apart, each probe counting for the kind of the wave before it, so both
+  // are measured under the same load and printed. Alone (npm test runs this file in band), the
+  // bystander's p99 is 50-65 ms beside trivial waves and 180-190 ms beside heavy ones: the heavy
+  // reads still add about 120 ms at the tail, above the 100 ms #10 asked for (an open problem, in
+  // the note on #11). The test holds the median, which they leave alone.
   it('keeps its median ack under 50 ms, every send acked, while a user sends waves of 50 parallel sync and history reads of 4 MB of messages; RSS stays bounded', async () => {
     const [mallory, accomplice, carol, dave] = await Promise.all([newUser(A), newUser(A), newUser(A), newUser(A)]);
     const device = await newDevice(A, mallory);

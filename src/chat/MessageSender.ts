@@ -40,12 +40,6 @@ export interface Accepted {
  * stored, then routed in id order, then acked). A resend of a clientMsgId gets the first send's
  * message, never a second copy.
  */
-/** What `prepare` learnt: the conversation when it had to be resolved (a direct one), else only its id. */
-export interface PreparedSend {
-  conversation: Conversation | null;
-  conversationId: string;
-}
-
 export class MessageSender {
   /** First attempts in progress on this node, by user and clientMsgId: a resend meanwhile waits for them. */
   private readonly inFlight = new Map<string, Promise<Accepted>>();
@@ -68,38 +62,28 @@ export class MessageSender {
   ) {}
 
   /**
-   * The checks a send passes before it takes a place: the peer's consent, the conversation (a direct
-   * one is made on first use), membership. They order nothing, so a caller may start them while the
-   * same device's earlier sends are still being placed (ClientConnection does): only the placement
-   * waits its turn, and a send's round trips to Redis and Cassandra stop adding up along a burst.
-   */
-  async prepare(sender: Sender, input: SendInput): Promise<PreparedSend> {
-    // A direct message needs the peer's consent: one Redis check (BlockService), no Cassandra read.
-    const peer = input.to ?? directPeer(input.conversationId, sender.userId);
-    if (peer !== null) await this.blocks.requireNotBlocked(sender.userId, [peer]);
-    if (input.to !== undefined) {
-      const conversation = await this.directWith(sender.userId, input.to);
-      return { conversation, conversationId: conversation.conversationId };
-    }
-    const conversationId = input.conversationId ?? '';
-    // A sender not known as a member is checked before taking a place: a refused send costs the
-    // conversation nothing. The check that counts is the one after the id (accept).
-    if (!this.conversations.knownMember(sender.userId, conversationId)) await this.access.requireMember(sender.userId, conversationId);
-    return { conversation: null, conversationId };
-  }
-
-  /**
-   * Resolves the conversation (unless `prepared` did), places the message's id in the conversation's sequence (claiming the
+   * Resolves the conversation, places the message's id in the conversation's sequence (claiming the
    * clientMsgId in the same step) and starts the writes. Callers that need one device's messages in
    * the order sent run `accept` calls one after another (ClientConnection does). The message's place
    * in this node's commit order is taken when its placement is learnt, in id order, so this node
    * routes a conversation's messages in id order; the sequence gives every message its predecessor
    * across nodes (`prevId`), which receivers follow (ConversationChains).
    */
-  async accept(sender: Sender, input: SendInput, prepared?: Promise<PreparedSend>): Promise<Accepted> {
-    const before = await (prepared ?? this.prepare(sender, input));
-    const { conversationId } = before;
-    let conversation = before.conversation;
+  async accept(sender: Sender, input: SendInput): Promise<Accepted> {
+    let conversation: Conversation | null = null;
+    let conversationId: string;
+    // A direct message needs the peer's consent: one Redis check (BlockService), no Cassandra read.
+    const peer = input.to ?? directPeer(input.conversationId, sender.userId);
+    if (peer !== null) await this.blocks.requireNotBlocked(sender.userId, [peer]);
+    if (input.to !== undefined) {
+      conversation = await this.directWith(sender.userId, input.to);
+      conversationId = conversation.conversationId;
+    } else {
+      conversationId = input.conversationId ?? '';
+      // A sender not known as a member is checked before taking a place: a refused send costs the
+      // conversation nothing. The check that counts is the one after the id (below).
+      if (!this.conversations.knownMember(sender.userId, conversationId)) await this.access.requireMember(sender.userId, conversationId);
+    }
     // One step: the id's place in the conversation, the clientMsgId claim, the group's version.
     const placement = await this.sequencer.place(conversationId, { userId: sender.userId, clientMsgId: input.clientMsgId });
     const flightKey = inFlightKey(sender.userId, input.clientMsgId);

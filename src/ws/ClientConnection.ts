@@ -240,15 +240,10 @@ export class ClientConnection {
   /** Accepts a `message.send` and resolves with its ack once the message is stored and routed. */
   private async onSend(frame: Record<string, unknown>): Promise<MessageAckFrame> {
     const { clientMsgId, to, conversationId, content } = parse(this.schemas['message.send'], frame, 'invalid_frame', SEND_CHECK_ORDER);
-    // Sends take their place (id given) one at a time, in the order they came, so one device's
-    // messages keep their order. The checks before it (consent, conversation, membership) start at
-    // once, beside earlier sends' placements, and the writes overlap too: a burst waits on one Redis
-    // round trip per send, not on every round trip of every send before it.
-    const sender = { userId: this.userId, deviceId: this.deviceId };
-    const input = { clientMsgId, to, conversationId, content };
-    const prepared = this.deps.chat.prepare(sender, input);
-    prepared.catch(() => undefined); // its failure is this send's, reported through `accepted`
-    const accepted = this.acceptQueue.then(() => this.deps.chat.accept(sender, input, prepared));
+    // Sends are accepted (conversation resolved, id given) one at a time, in the order they came,
+    // so one device's messages keep their order; the writes themselves overlap.
+    const accepted = this.acceptQueue.then(() =>
+      this.deps.chat.accept({ userId: this.userId, deviceId: this.deviceId }, { clientMsgId, to, conversationId, content }));
     this.acceptQueue = accepted.then(() => undefined, () => undefined);
     const { message: m, durable, duplicate } = await accepted;
     await durable;

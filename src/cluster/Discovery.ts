@@ -2,16 +2,23 @@ import type { Redis } from 'ioredis';
 import type { Keys } from './keys';
 import type { NodeInfo, NodeLease } from './NodeLease';
 
+/**
+ * How long a recommendation counts in its node's load: time for the client to connect, after which
+ * its socket counts instead (until then it counts twice, which only errs towards spreading).
+ */
+export const PICK_TTL_MS = 10_000;
+
 /** Service discovery: which nodes are live, and which one a new client should connect to. */
 export class Discovery {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly lease: NodeLease) {}
 
-  /** Reports this node's real connection count every `periodMs` (which resets the picks counted since). */
+  /** Reports this node's load (real connections plus pending recommendations) every `periodMs`. */
   start(connections: () => number, periodMs: number): void {
     const report = () => {
-      this.redis.zadd(this.keys.load(), connections(), String(this.lease.nodeId)).catch(() => undefined);
+      const id = this.lease.nodeId;
+      this.redis.loadReport(this.keys.load(), this.keys.picks(id), connections(), String(id), PICK_TTL_MS).catch(() => undefined);
     };
     report();
     this.timer = setInterval(report, periodMs);
@@ -19,7 +26,7 @@ export class Discovery {
   }
 
   async recommend(): Promise<NodeInfo | null> {
-    const info = (await this.redis.recommendNode(this.keys.load(), this.keys.nodePrefix())) as string | null;
+    const info = (await this.redis.recommendNode(this.keys.load(), this.keys.nodePrefix(), this.keys.picksPrefix(), PICK_TTL_MS)) as string | null;
     return info ? (JSON.parse(info) as NodeInfo) : null;
   }
 

@@ -23,8 +23,11 @@ export class Keys {
   sweep(nodeInstance: string): string { return `${this.prefix}sweep:${nodeInstance}`; }
   /** String, NX PX: a typing event of (user, conversation) passed recently. */
   typing(userId: string, conversationId: string): string { return `${this.prefix}typing:${userId}:${conversationId}`; }
-  /** Sorted set nodeId → connections + recommendations since the node last reported: discovery load. */
+  /** Sorted set nodeId → connections + recent recommendations of the node: discovery load. */
   load(): string { return `${this.prefix}load`; }
+  /** Sorted set pick → at (ms), PX Discovery.PICK_TTL_MS: a node's recent recommendations, counted into its load until they expire. */
+  picks(nodeId: number): string { return `${this.picksPrefix()}${nodeId}`; }
+  picksPrefix(): string { return `${this.prefix}picks:`; }
   /** Stream of push notification jobs (consumer group "push", one consumer per node). */
   pushJobs(): string { return `${this.prefix}push:jobs`; }
   /** Stream of notifications that failed every attempt. */

@@ -46,16 +46,32 @@ return 0`;
  * KEYS[1] load zset; ARGV[1] node key prefix. Returns the node's info JSON, or nil.
  */
 const recommendNode = `
+local t = redis.call('time')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local nodes = redis.call('zrange', KEYS[1], 0, -1)
 for _, id in ipairs(nodes) do
   local info = redis.call('get', ARGV[1] .. id)
   if info then
     redis.call('zincrby', KEYS[1], 1, id)
+    local picks = ARGV[2] .. id
+    redis.call('zadd', picks, now, t[1] .. '.' .. t[2] .. '.' .. redis.call('zcard', picks))
+    redis.call('pexpire', picks, ARGV[3])
     return info
   end
   redis.call('zrem', KEYS[1], id)
 end
 return nil`;
+
+/**
+ * A node's load is its real connection count plus the recommendations of it still pending: a
+ * report that counted connections alone would forget the picks of clients that have not connected
+ * yet (a reconnect storm would then all land on the node that reported last).
+ */
+const loadReport = `
+local t = redis.call('time')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('zremrangebyscore', KEYS[2], '-inf', now - tonumber(ARGV[3]))
+return redis.call('zadd', KEYS[1], tonumber(ARGV[1]) + redis.call('zcard', KEYS[2]), ARGV[2])`;
 
 
 // ---- RouteRegistry ----
@@ -300,6 +316,7 @@ const SCRIPTS: ReadonlyArray<{ name: keyof ScriptCommands<ClientContext>; lua: s
   { name: 'leaseRefresh', lua: leaseRefresh, numberOfKeys: 1 },
   { name: 'leaseRelease', lua: leaseRelease, numberOfKeys: 1 },
   { name: 'recommendNode', lua: recommendNode, numberOfKeys: 1 },
+  { name: 'loadReport', lua: loadReport, numberOfKeys: 2 },
   { name: 'routeUnregister', lua: routeUnregister, numberOfKeys: 1 },
   { name: 'connectionSlotReserve', lua: connectionSlotReserve, numberOfKeys: 1 },
   { name: 'hdelIfUnchanged', lua: hdelIfUnchanged, numberOfKeys: 1 },
@@ -350,7 +367,8 @@ interface ScriptCommands<Context extends ClientContext> {
   leaseClaim(nodeKey: string, nodesKey: string, info: string, ttlSeconds: number, nodeId: number): Result<number, Context>;
   leaseRefresh(nodeKey: string, info: string, instance: string, ttlSeconds: number): Result<number, Context>;
   leaseRelease(nodeKey: string, instance: string): Result<number, Context>;
-  recommendNode(loadKey: string, nodePrefix: string): Result<string | null, Context>;
+  recommendNode(loadKey: string, nodePrefix: string, picksPrefix: string, pickTtlMs: number): Result<string | null, Context>;
+  loadReport(loadKey: string, picksKey: string, connections: number, nodeId: string, pickTtlMs: number): Result<number, Context>;
   routeUnregister(routesKey: string, deviceId: string, value: string): Result<number, Context>;
   connectionSlotReserve(slotsKey: string, deviceId: string, slot: string, max: number, ttlSeconds: number): Result<number, Context>;
   hdelIfUnchanged(hashKey: string, ...fieldsAndValues: string[]): Result<number, Context>;

@@ -137,8 +137,8 @@ describe('a bystander during a frame attack', () => {
     const rssBefore = rssMb(pid);
     let rssMax = rssBefore;
     const sampler = setInterval(() => { rssMax = Math.max(rssMax, rssMb(pid)); }, 100);
-    const latencies = await measureAcks(c, dave.userId, 20, attack.done);
-    clearInterval(sampler);
+    // Cleared on failure too: a live interval keeps jest from exiting.
+    const latencies = await measureAcks(c, dave.userId, 20, attack.done).finally(() => clearInterval(sampler));
     const result = await attack.done;
     const sorted = [...latencies].sort((x, y) => x - y);
     const figures = { ...result, acks: latencies.length, p50: sorted[Math.floor(sorted.length / 2)], p99: p99(latencies), max: sorted[sorted.length - 1], rssBefore, rssMax };

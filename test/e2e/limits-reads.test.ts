@@ -228,21 +228,27 @@ describe('a bystander during a read attack', () => {
     await eventually(() => out.startsWith('open'));
     const end = Date.now() + ATTACK_MS;
     const sampler = setInterval(() => { rssMax = Math.max(rssMax, rssMb(pid)); }, 100);
+    // Cleared on failure too: a live interval keeps jest from exiting.
+    let attackResult: Awaited<typeof attack>;
     const sent = new Map<string, { at: number; t: number }>();
     const acks: Array<{ at: number; ms: number }> = [];
-    const onMessage = (d: WebSocket.RawData) => {
-      const f = JSON.parse(d.toString());
-      const s = f.type === 'message.ack' ? sent.get(f.clientMsgId) : undefined;
-      if (s !== undefined) acks.push({ at: s.at, ms: performance.now() - s.t });
-    };
-    c.ws.on('message', onMessage);
-    for (let i = 0; Date.now() < end; i++) {
-      sent.set(`probe-${i}`, { at: Date.now(), t: performance.now() });
-      c.send({ type: 'message.send', clientMsgId: `probe-${i}`, to: dave.userId, content: `probe ${i}` });
-      await new Promise((r) => setTimeout(r, 20));
+    try {
+      const onMessage = (d: WebSocket.RawData) => {
+        const f = JSON.parse(d.toString());
+        const s = f.type === 'message.ack' ? sent.get(f.clientMsgId) : undefined;
+        if (s !== undefined) acks.push({ at: s.at, ms: performance.now() - s.t });
+      };
+      c.ws.on('message', onMessage);
+      for (let i = 0; Date.now() < end; i++) {
+        sent.set(`probe-${i}`, { at: Date.now(), t: performance.now() });
+        c.send({ type: 'message.send', clientMsgId: `probe-${i}`, to: dave.userId, content: `probe ${i}` });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      attackResult = await attack;
+    } finally {
+      clearInterval(sampler);
     }
-    const { statuses, waves } = await attack;
-    clearInterval(sampler);
+    const { statuses, waves } = attackResult;
     await eventually(() => acks.length === sent.size, 10000);
     // Each probe belongs to the last wave started before it was sent (probes before the first wave: none).
     const byKind: Record<string, number[]> = { reads: [], trivial: [] };

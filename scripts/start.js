@@ -57,6 +57,7 @@ async function main() {
   for (let i = 0; i < opts.nodes; i++) {
     infra.log(`  http://127.0.0.1:${opts.port + i}   ws://127.0.0.1:${opts.port + i}/ws`);
   }
+  infra.log(`open the chat app in a browser: http://127.0.0.1:${opts.port}/${opts.nodes > 1 ? ` (and http://127.0.0.1:${opts.port + 1}/ for a second person)` : ''}`);
   infra.log('Ctrl-C stops everything');
 
   let stopping = false;

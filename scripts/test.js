@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * npm test: everything from a fresh clone. Installs npm packages, Redis, Java and Cassandra if
- * missing, builds dist/ (end-to-end tests run node processes from dist/main.js), then runs jest.
+ * npm test: everything from a fresh clone. Installs npm packages, Redis, Java, Cassandra and
+ * chromium if missing, builds dist/ (end-to-end tests run node processes from dist/main.js), then runs jest.
  * Jest's global setup starts Redis and Cassandra once for the run on ephemeral loopback ports.
  * Extra arguments go to jest: npm test -- test/unit
  */
@@ -14,6 +14,8 @@ const infra = require('./lib/infra');
 infra.ensureNodeModules();
 infra.ensureRedisInstalled();
 infra.ensureCassandraInstalled();
+// The web client's tests drive a real chromium (test/e2e/web.test.ts); CHROMIUM_PATH tells them where it is.
+process.env.CHROMIUM_PATH ??= infra.ensureChromiumInstalled();
 infra.build();
 const jest = path.join(infra.ROOT, 'node_modules', 'jest', 'bin', 'jest.js');
 const results = path.join(infra.LOCAL, 'jest-results.json');

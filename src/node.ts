@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import type { Client } from 'cassandra-driver';
 import type { Redis } from 'ioredis';
 import { AuthService } from './auth/AuthService';
@@ -65,6 +67,8 @@ import { WsGateway } from './ws/WsGateway';
 
 /** Pending connections the kernel queues for accept (capped by net.core.somaxconn). */
 const LISTEN_BACKLOG = 4096;
+/** The web client `npm run build` puts beside the compiled server (dist/web). */
+const WEB_ROOT = path.join(__dirname, 'web');
 
 export interface ChatNode {
   readonly nodeId: number;
@@ -212,6 +216,7 @@ async function buildNode(d: {
     trustProxy: config.server.trustProxy,
     corsOrigins: config.server.corsOrigins,
     maxContentChars: config.chat.maxContentChars,
+    webRoot: existsSync(WEB_ROOT) ? WEB_ROOT : null,
     health: {
       nodeId: () => nodeId,
       connections: () => connections.count,

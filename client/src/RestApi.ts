@@ -69,6 +69,8 @@ export class RestApi {
 
   me(): Promise<UserView> { return this.call('GET', '/api/users/me'); }
   findUser(username: string): Promise<UserRef> { return this.call('GET', `/api/users?username=${enc(username)}`); }
+  /** A user's name by id (members and senders are ids). */
+  user(userId: string): Promise<UserRef> { return this.call('GET', `/api/users/${enc(userId)}`); }
   block(userId: string): Promise<void> { return this.call('POST', `/api/users/${enc(userId)}/block`); }
   unblock(userId: string): Promise<void> { return this.call('DELETE', `/api/users/${enc(userId)}/block`); }
   async blocks(): Promise<BlockView[]> { return (await this.call<BlocksResponse>('GET', '/api/blocks')).blocks; }

@@ -64,6 +64,23 @@ function ensureRedisInstalled() {
   if (!hasCommand('redis-server')) aptInstall(['redis-server']);
 }
 
+/** Debian's chromium, which the browser tests drive with playwright-core (its own browser downloads do not work here). */
+function chromiumPath() {
+  for (const name of ['chromium', 'chromium-browser']) {
+    try {
+      return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
+    } catch {
+      // not this name
+    }
+  }
+  return null;
+}
+
+function ensureChromiumInstalled() {
+  if (!chromiumPath()) aptInstall(['chromium']);
+  return chromiumPath();
+}
+
 function ensureJavaInstalled() {
   if (!hasCommand('java')) aptInstall(['openjdk-17-jre-headless']);
 }
@@ -301,6 +318,6 @@ async function bringUpLocal(config) {
 module.exports = {
   bringUpLocal,
   ROOT, LOCAL, log, freePort, redisAnswers, cassandraAnswers, waitFor, stopChild,
-  ensureNodeModules, ensureRedisInstalled, ensureJavaInstalled, ensureCassandraInstalled, build,
+  ensureNodeModules, ensureRedisInstalled, ensureChromiumInstalled, chromiumPath, ensureJavaInstalled, ensureCassandraInstalled, build,
   startRedis, startCassandra,
 };

@@ -55,6 +55,8 @@ export function createHttpApp(deps: {
   log: Logger;
   /** The node's metrics, served at GET /metrics (behind metrics.token when one is set). */
   metrics: { metrics: Metrics; token: string | null };
+  /** The built web client (dist/web), served at `/`; null serves none. */
+  webRoot?: string | null;
 }): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -101,9 +103,27 @@ export function createHttpApp(deps: {
   app.use('/api/groups', authed, groupRoutes(deps.groups, deps.maxGroupMembers));
   app.use('/api/sync', authed, syncRoutes(deps.devices, deps.sync));
 
+  if (deps.webRoot) app.use(webClient(deps.webRoot));
+
   app.use(notFound);
   app.use(errorHandler(deps.log, deps.metrics.metrics));
   return app;
+}
+
+/**
+ * The web client's static files. Everything it runs is bundled (no other origin but the nodes it
+ * talks to), which the policy states: scripts and styles from here only, fetch and WebSocket to
+ * any node (discovery may name another one).
+ */
+function webClient(root: string): express.Handler {
+  const files = express.static(root, { index: 'index.html', maxAge: 0, fallthrough: true });
+  return (req, res, next) => {
+    if (req.path.startsWith('/api/')) return next();
+    res.setHeader('Content-Security-Policy',
+      "default-src 'self'; connect-src 'self' http: https: ws: wss:; img-src 'self' data:; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    files(req, res, next);
+  };
 }
 
 /** The version in package.json (the repository root, from src/http or dist/http). */

@@ -108,6 +108,7 @@ export const ROUTES: readonly RouteDoc[] = [
   { method: 'post', path: '/api/auth/password', summary: 'change the password: every older token is revoked, the returned one is the only valid one', auth: true, body: passwordBody, status: 200, response: tokenResponse, errors: ['invalid_request', 'invalid_credentials'] },
   { method: 'get', path: '/api/users/me', summary: 'the caller', auth: true, status: 200, response: publicUser, errors: ['not_found'] },
   { method: 'get', path: '/api/users', summary: 'find a user by name', auth: true, query: usernameQuery, status: 200, response: userRef, errors: ['invalid_request', 'not_found'] },
+  { method: 'get', path: '/api/users/{userId}', summary: "a user's name", auth: true, params: userParams, status: 200, response: userRef, errors: ['invalid_request', 'not_found'] },
   { method: 'post', path: '/api/users/{userId}/block', summary: 'block a user (idempotent)', auth: true, params: userParams, status: 204, errors: ['invalid_request', 'not_found'] },
   { method: 'delete', path: '/api/users/{userId}/block', summary: 'unblock a user (idempotent)', auth: true, params: userParams, status: 204, errors: ['invalid_request', 'not_found'] },
   { method: 'get', path: '/api/users/{userId}/presence', summary: "a contact's presence", auth: true, params: userParams, status: 200, response: presenceView, errors: ['invalid_request', 'forbidden', 'blocked'] },

@@ -23,6 +23,10 @@ describe('signup and login', () => {
     expect(me.body).toEqual({ userId: s.body.userId, username: name, createdAt: expect.any(String) });
     const found = await api(B, 'GET', `/api/users?username=${name.toUpperCase()}`, { token: l.body.token });
     expect(found.body).toEqual({ userId: s.body.userId, username: name });
+    // By id too (clients name members and senders), for anyone signed in.
+    const other = await newUser(A);
+    expect((await api(B, 'GET', `/api/users/${s.body.userId}`, { token: other.token })).body).toEqual({ userId: s.body.userId, username: name });
+    expect((await api(B, 'GET', `/api/users/${s.body.userId}`)).status).toBe(401);
     for (const body of [s.body, l.body, me.body, found.body]) expect(JSON.stringify(body)).not.toMatch(/password|\$2[aby]\$/i);
   });
 
@@ -98,6 +102,8 @@ describe('signup and login', () => {
     const r = await api(A, 'GET', `/api/users?username=${uniqueName('nobody')}`, { token: u.token });
     expect(r.status).toBe(404);
     expect(r.body.error.code).toBe('not_found');
+    const byId = await api(A, 'GET', '/api/users/u_nobody', { token: u.token });
+    expect([byId.status, byId.body.error.code]).toEqual([404, 'not_found']);
     const x = await api(A, 'GET', '/nope');
     expect(x.status).toBe(404);
     expect(x.body.error.code).toBe('not_found');

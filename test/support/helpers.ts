@@ -105,9 +105,12 @@ export function parseLogLines(out: string): LogLine[] {
   });
 }
 
-/** Starts `node dist/main.js 0` with the run's infra and `env`; resolves once it logged "node started" (a JSON line). */
-export function startNodeProcess(env: Record<string, string>): Promise<NodeProc> {
-  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'main.js'), '0'], {
+/**
+ * Starts `node dist/main.js <port>` (0: an ephemeral one) with the run's infra and `env`; resolves
+ * once it logged "node started" (a JSON line).
+ */
+export function startNodeProcess(env: Record<string, string>, port = 0): Promise<NodeProc> {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'main.js'), String(port)], {
     env: { ...process.env, CHAT_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -19,6 +19,13 @@ export function userRoutes(auth: AuthService, blocks: BlockService): Router {
     if (!user) throw new ChatError('not_found', `no user named ${username}`);
     res.json({ userId: user.userId, username: user.username });
   });
+  // Names are public (any user can be found by name): clients show members and senders by name.
+  r.get('/:userId', async (req, res) => {
+    const { userId } = parse(userParams, req.params);
+    const user = await auth.getUser(userId);
+    if (!user) throw new ChatError('not_found', `no user ${userId}`);
+    res.json({ userId: user.userId, username: user.username });
+  });
   // Idempotent: blocking twice or unblocking someone not blocked answers 204 as well.
   r.post('/:userId/block', async (req, res) => {
     await blocks.block(principal(req).userId, parse(userParams, req.params).userId);

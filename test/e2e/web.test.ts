@@ -142,6 +142,38 @@ describe('web client', () => {
     expect(await texts(again)).toEqual(['before reload', 'one', 'two', 'three']);
   });
 
+  it('sends a reload interrupted go out again with their clientMsgId: one the server stored is not doubled, one it never got is not lost', async () => {
+    const alice = await person(cluster.nodes[0]);
+    const bob = await person(cluster.nodes[1]);
+    await openDm(alice.page, bob.username);
+    await say(alice.page, 'hello');
+    const session = JSON.parse(await alice.page.evaluate('localStorage.getItem("streamchat.session")') as string) as { token: string; userId: string };
+    const bobId = (await api(cluster.nodes[0].url, 'GET', `/api/users?username=${bob.username}`, { token: session.token })).body.userId as string;
+    // The state a reload leaves when it comes after the server stored "stored" but before its ack
+    // reached the page, and before "unsent" left the page at all.
+    const ws = await WsClient.connect(cluster.nodes[0].wsUrl, session.token, await newDevice(cluster.nodes[0].url, { ...session, username: alice.username, password: PASSWORD }));
+    try {
+      await ws.synced();
+      await ws.sendAll({ to: bobId }, ['stored']); // content: "content of stored"
+    } finally {
+      await ws.close();
+    }
+    const conversationId = `d_${[session.userId, bobId].sort().join('_')}`;
+    const at = new Date().toISOString();
+    const outbox = ['stored', 'unsent'].map((id) => ({ clientMsgId: id, conversationId, to: bobId, content: `content of ${id}`, createdAt: at }));
+    await alice.page.evaluate(`localStorage.setItem("streamchat.outbox.${session.userId}", ${JSON.stringify(JSON.stringify(outbox))})`);
+    await alice.page.reload();
+    await connected(alice.page);
+    await openConversation(alice.page, bob.username);
+    const expected = ['hello', 'content of stored', 'content of unsent'];
+    await eventually(async () => (await texts(alice.page)).length === 3 && (await alice.page.locator('[data-testid=message][data-status=pending]').count()) === 0);
+    expect(await texts(alice.page)).toEqual(expected);
+    expect(await alice.page.evaluate(`localStorage.getItem("streamchat.outbox.${session.userId}")`)).toBeNull();
+    await openConversation(bob.page, alice.username);
+    await eventually(async () => (await texts(bob.page)).length === 3);
+    expect(await texts(bob.page)).toEqual(expected);
+  });
+
   it('a new device sees only the newest page, and scrolling up loads the older ones', async () => {
     const bob = await person(cluster.nodes[1]);
     // Alice is a program: 71 messages to Bob. Then Bob opens the app in a fresh browser (a new

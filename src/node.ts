@@ -64,6 +64,7 @@ import { UserRepository } from './store/UserRepository';
 import { WriteBatcher } from './store/WriteBatcher';
 import { ConnectionManager } from './ws/ConnectionManager';
 import { WsGateway } from './ws/WsGateway';
+import { withRetries } from './retry';
 
 /** Pending connections the kernel queues for accept (capped by net.core.somaxconn). */
 const LISTEN_BACKLOG = 4096;
@@ -203,7 +204,8 @@ async function buildNode(d: {
   });
   onRedisReset = () => {
     clientIds.redisWasReset();
-    gateway.restoreSlots().catch((err) => log.error({ err }, 'restoring connection slots after Redis reset failed'));
+    // Redis may still be settling after its restart (as in Cluster.recoverFromRedisReset).
+    withRetries(() => gateway.restoreSlots(), 5, 100).catch((err) => log.error({ err }, 'restoring connection slots after Redis reset failed'));
     cluster.recoverFromRedisReset()
       .then((users) => Promise.all(users.map((u) => presence.refresh(u))))
       .catch((err) => log.error({ err }, 'recovery after Redis reset failed'));

@@ -61,7 +61,7 @@ export class NodeLease {
       if (ok === 1) {
         this.nodeIdValue = id;
         const period = Math.max(500, Math.floor((this.ttlSeconds * 1000) / 3));
-        this.timer = setInterval(() => void this.refresh(), period);
+        this.timer = setInterval(() => { if (!this.inFlight) void this.publish(); }, period);
         this.timer.unref();
         return id;
       }
@@ -69,18 +69,28 @@ export class NodeLease {
     throw new Error(wanted !== null ? `node id ${wanted} is held by another live node` : 'no free node id (1024 in use)');
   }
 
-  /** Publishes the node's info now (e.g. its URL, known once the server listens). */
+  /**
+   * Publishes the node's info now (e.g. its URL, known once the server listens). Refreshes run one
+   * at a time: two that both found the key gone (say, queued while Redis restarted) would both try
+   * to claim it, and the loser would take our own fresh claim for another process's and stop the node.
+   */
   publish(): Promise<void> {
-    return this.refresh();
+    const run: Promise<void> = (this.inFlight ?? Promise.resolve())
+      .then(() => this.refresh())
+      .finally(() => { if (this.inFlight === run) this.inFlight = null; });
+    this.inFlight = run;
+    return run;
   }
+
+  private inFlight: Promise<void> | null = null;
 
   private async refresh(): Promise<void> {
     try {
-      const r = await this.redis.leaseRefresh(this.keys.node(this.nodeIdValue),
-        JSON.stringify(this.info(this.nodeIdValue)), this.instance, this.ttlSeconds);
+      const key = this.keys.node(this.nodeIdValue);
+      let r = await this.redis.leaseRefresh(key, JSON.stringify(this.info(this.nodeIdValue)), this.instance, this.ttlSeconds);
       if (r === 0) {
         // The key is gone (Redis restarted empty, or we were too slow and nobody took the id): take it back.
-        const ok = await this.redis.leaseClaim(this.keys.node(this.nodeIdValue), this.keys.nodes(),
+        const ok = await this.redis.leaseClaim(key, this.keys.nodes(),
           JSON.stringify(this.info(this.nodeIdValue)), this.ttlSeconds, this.nodeIdValue);
         if (ok === 1) {
           this.log.warn({ nodeId: this.nodeIdValue }, 'node lease was gone; re-acquired it');
@@ -88,6 +98,9 @@ export class NodeLease {
           this.onReset();
           return;
         }
+        // Somebody set the key between our two calls: only its holder decides whether we lost it.
+        r = await this.redis.leaseRefresh(key, JSON.stringify(this.info(this.nodeIdValue)), this.instance, this.ttlSeconds);
+        if (r === 0) return; // gone again: the next refresh claims it
       }
       if (r !== 1) {
         this.log.error({ nodeId: this.nodeIdValue, result: r }, 'node lease lost to another process');

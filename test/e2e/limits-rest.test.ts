@@ -274,7 +274,9 @@ describe('WebSocket admission', () => {
     try {
       const u = await newUser(node.url);
       const [d1, d2] = [await newDevice(node.url, u), await newDevice(node.url, u)];
-      await connect(node, u, d1);
+      // Set up to the end (its route registered, its catch-up done): 'open' alone comes before that,
+      // and a socket whose set-up meets the outage is closed rather than counted.
+      await (await connect(node, u, d1)).next((f) => f.type === 'sync.complete');
       await redis.restart();
       const slots = `${process.env.CHAT_REDIS_KEY_PREFIX}conn-slots:${u.userId}`;
       await eventually(async () => (await client.hlen(slots)) === 1, 20000);
@@ -284,6 +286,10 @@ describe('WebSocket admission', () => {
         return l.status === 200 ? { ...u, token: l.body.token as string } : null;
       });
       expect((await WsClient.refusal(url(node, again!, d2))).status).toBe(429);
+    } catch (err) {
+      // Recovery after the reset runs in steps across the node: its log shows which came when.
+      (err as Error).message += `\n--- node log ---\n${node.output()}`;
+      throw err;
     } finally {
       node.proc.kill('SIGTERM');
       await node.exited;

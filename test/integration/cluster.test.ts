@@ -50,6 +50,20 @@ describe('NodeLease', () => {
     expect((await lease(keys).liveNodes(0)).size).toBe(0);
   });
 
+  it('takes its lease back once when refreshes pile up after Redis lost the key, and keeps running', async () => {
+    const keys = new Keys(uniquePrefix());
+    const events: string[] = [];
+    const a = new NodeLease(redis(), keys, 15, log, () => ({ wsUrl: 'ws://x', connections: 0 }),
+      () => events.push('lost'), () => events.push('reset'));
+    const id = await a.acquire(null);
+    await redis().del(keys.node(id));
+    // As when ticks queued while Redis restarted all run at once: both find the key gone.
+    await Promise.all([a.publish(), a.publish(), a.publish()]);
+    expect(events).toEqual(['reset']);
+    expect((await a.liveNodes(0)).get(id)?.instance).toBe(a.instance);
+    await a.release();
+  });
+
   it('tells whether the node instance that made a message id still runs', async () => {
     const keys = new Keys(uniquePrefix());
     const a = lease(keys);

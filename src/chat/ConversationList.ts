@@ -70,12 +70,17 @@ export class ConversationList {
     return summaries.sort((a, b) => (a.sortKey < b.sortKey ? 1 : a.sortKey > b.sortKey ? -1 : 0)).map((s) => s.summary);
   }
 
-  /** Messages after the read watermark, the join and the user's own newest message, counted up to UNREAD_CAP. */
+  /**
+   * Messages after the read watermark, the join and the user's own newest message, up to the
+   * summary's last message, counted up to UNREAD_CAP. Bounded by that last message so the summary
+   * is one snapshot: a message stored between the two reads is neither last nor counted, and a
+   * client adding live messages newer than `lastMessage` counts each once.
+   */
   private async unread(userId: string, m: Membership): Promise<number> {
     if (m.lastMessageId === null) return 0;
     let from = m.readUpto ?? 0n;
     if (m.visibleFrom !== null && m.visibleFrom - 1n > from) from = m.visibleFrom - 1n;
     if (m.lastMessageId <= from) return 0;
-    return this.messages.countUnread(m.conversationId, from, m.leftAt, userId, UNREAD_CAP);
+    return this.messages.countUnread(m.conversationId, from, m.lastMessageId, userId, UNREAD_CAP);
   }
 }

@@ -115,3 +115,33 @@ describe('per-user reads scale with active memberships only', () => {
     expect((await repo.listForUser(userId)).map((m) => m.conversationId)).toEqual([conversationId]);
   });
 });
+
+describe('the conversation list is one snapshot', () => {
+  it('a message stored between reading the last message and counting the unread is in neither', async () => {
+    const repo = new ConversationRepository(db, writes());
+    const messages = new MessageRepository(db, writes());
+    const userId = uniqueName('s');
+    const conversationId = `g_${ids.next()}`;
+    await repo.create({ conversationId, type: 'group', name: 'g', ownerId: 'o', members: [userId, 'o'], version: 1, createdAt: new Date() }, ids.next());
+    const text = (content: string) => ({ messageId: ids.next(), conversationId, senderId: 'o', senderDeviceId: 'd', kind: 'text' as const, content, prevId: null });
+    const first = text('first');
+    await messages.insert(first);
+    // The same real store, with a send landing right after the list read the newest message.
+    const racing = new Proxy(messages, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (prop !== 'newest') return typeof v === 'function' ? v.bind(target) : v;
+        return async (...args: Parameters<MessageRepository['newest']>) => {
+          const newest = await target.newest(...args);
+          await target.insert(text('second'));
+          return newest;
+        };
+      },
+    });
+    const cache = new ConversationCache(repo, new GroupVersions(redis, new Keys(uniquePrefix())));
+    const [summary] = await new ConversationList(repo, racing, cache).list(userId);
+    // A client holding this summary adds what comes live after `lastMessage`: 'second' must not be counted already.
+    expect(summary.lastMessage?.messageId).toBe(first.messageId.toString());
+    expect(summary.unreadCount).toBe(1);
+  });
+});

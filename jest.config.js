@@ -4,6 +4,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // The failure tests of the clustered topology run in npm run test:scale (jest.scale.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/scale/'],
   globalSetup: '<rootDir>/test/support/globalSetup.js',
   globalTeardown: '<rootDir>/test/support/globalTeardown.js',
   testTimeout: 60000,

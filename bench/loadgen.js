@@ -77,7 +77,9 @@ function wire(acct) {
 async function persisted(acct, conversations) {
   if (client.name !== 'ours' || !args.cassandra) return null;
   const { Client } = require('cassandra-driver');
-  const db = new Client({ contactPoints: [args.cassandra.contactPoint], localDataCenter: 'datacenter1', keyspace: args.cassandra.keyspace });
+  // The contact point's port for the peers the driver discovers too (a local cluster is not on 9042).
+  const port = Number(args.cassandra.contactPoint.split(':').pop());
+  const db = new Client({ contactPoints: [args.cassandra.contactPoint], localDataCenter: 'datacenter1', keyspace: args.cassandra.keyspace, protocolOptions: { port } });
   await db.connect();
   try {
     const acked = new Set(acct.ackedIds());

@@ -8,6 +8,12 @@
  *   npm start                      2 nodes on 8080, 8081
  *   npm start -- --nodes 3 --port 9000
  *   CLUSTER_NODES=3 CLUSTER_BASE_PORT=9000 npm start
+ *   npm start -- --redis-cluster 3 --cassandra-nodes 3
+ *                                  clustered engines: a Redis Cluster of 3 masters with a replica each on
+ *                                  127.0.0.1:6400-6405 (--redis-cluster-port; created empty each start), and
+ *                                  3 Cassandra nodes on 127.0.0.1-3:9142 (--cassandra-port, storage 7100;
+ *                                  data kept in .local/data/cassandra-cluster) with the keyspace at RF 3.
+ *                                  The ports stay clear of the standalone ones (6379, 9042, 7000).
  *
  * Redis and Cassandra come from app.properties (CHAT_* overrides apply); if they are on loopback and
  * nothing answers there, this script starts them. Ctrl-C stops the nodes, then what it started.
@@ -19,11 +25,23 @@ const path = require('node:path');
 const infra = require('./lib/infra');
 
 function parseArgs(argv) {
-  const opts = { nodes: Number(process.env.CLUSTER_NODES ?? 2), port: Number(process.env.CLUSTER_BASE_PORT ?? 8080) };
+  const opts = {
+    nodes: Number(process.env.CLUSTER_NODES ?? 2), port: Number(process.env.CLUSTER_BASE_PORT ?? 8080),
+    redisCluster: 0, redisClusterPort: 6400, cassandraNodes: 0, cassandraPort: 9142, cassandraStoragePort: 7100,
+  };
+  const flags = { '--nodes': 'nodes', '--port': 'port', '--redis-cluster': 'redisCluster', '--redis-cluster-port': 'redisClusterPort',
+    '--cassandra-nodes': 'cassandraNodes', '--cassandra-port': 'cassandraPort', '--cassandra-storage-port': 'cassandraStoragePort' };
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--nodes') opts.nodes = Number(argv[++i]);
-    else if (argv[i] === '--port') opts.port = Number(argv[++i]);
-    else throw new Error(`unknown argument ${argv[i]} (use --nodes N --port P)`);
+    const key = flags[argv[i]];
+    if (!key) throw new Error(`unknown argument ${argv[i]} (use ${Object.keys(flags).join(', ')})`);
+    opts[key] = Number(argv[++i]);
+  }
+  if (!Number.isInteger(opts.redisCluster) || (opts.redisCluster !== 0 && (opts.redisCluster < 3 || opts.redisCluster > 16))) {
+    throw new Error('--redis-cluster must be 3..16 masters (Redis Cluster needs 3)');
+  }
+  if (!Number.isInteger(opts.cassandraNodes) || opts.cassandraNodes < 0 || opts.cassandraNodes > 9) throw new Error('--cassandra-nodes must be 1..9');
+  for (const k of ['redisClusterPort', 'cassandraPort', 'cassandraStoragePort']) {
+    if (!Number.isInteger(opts[k]) || opts[k] < 1 || opts[k] + 2 * 16 > 55535) throw new Error(`--${k} must be a valid port`);
   }
   if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > 64) throw new Error('--nodes must be 1..64');
   if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port + opts.nodes > 65535) throw new Error('--port must be a valid port');
@@ -35,8 +53,14 @@ async function main() {
   infra.ensureNodeModules();
   infra.build();
   const { loadConfig } = require(path.join(infra.ROOT, 'dist', 'config', 'config.js'));
+  // Clustered engines started here are handed to the migration and the nodes through CHAT_* variables.
+  const clustered = await startClustered(opts);
   const config = loadConfig();
-  const { stopAll } = await infra.bringUpLocal(config);
+  const local = await infra.bringUpLocal(config, { redis: !opts.redisCluster, cassandra: !opts.cassandraNodes });
+  const stopAll = async () => {
+    await local.stopAll();
+    await clustered.stopAll();
+  };
   try {
     infra.log('applying the schema');
     await run(process.execPath, [path.join(__dirname, 'migrate.js')]);
@@ -58,6 +82,7 @@ async function main() {
     infra.log(`  http://127.0.0.1:${opts.port + i}   ws://127.0.0.1:${opts.port + i}/ws`);
   }
   infra.log(`open the chat app in a browser: http://127.0.0.1:${opts.port}/${opts.nodes > 1 ? ` (and http://127.0.0.1:${opts.port + 1}/ for a second person)` : ''}`);
+  for (const line of clustered.describe) infra.log(line);
   infra.log('Ctrl-C stops everything');
 
   let stopping = false;
@@ -81,6 +106,49 @@ async function main() {
       }
     });
   }
+}
+
+/**
+ * The clustered engines asked for (--redis-cluster, --cassandra-nodes), on loopback, with what the
+ * nodes need to find them set in process.env (so the migration and every node inherit it).
+ */
+async function startClustered(opts) {
+  const started = [];
+  const describe = [];
+  const stopAll = async () => {
+    for (const s of started.reverse()) await s.stop();
+  };
+  try {
+    if (opts.redisCluster) {
+      const n = opts.redisCluster * 2;
+      const ports = Array.from({ length: n }, (_, i) => opts.redisClusterPort + i);
+      infra.log(`starting a Redis Cluster: ${opts.redisCluster} masters + ${opts.redisCluster} replicas on 127.0.0.1:${ports[0]}-${ports[n - 1]} (created empty)`);
+      const redis = await infra.startRedisCluster({
+        dir: path.join(infra.LOCAL, 'data', 'redis-cluster'), ports, busPorts: ports.map((p) => p + 10000), nodeTimeoutMs: 5000,
+      });
+      started.push(redis);
+      process.env.CHAT_REDIS_CLUSTER_NODES = redis.seeds.join(',');
+      describe.push(`Redis Cluster seeds: CHAT_REDIS_CLUSTER_NODES=${process.env.CHAT_REDIS_CLUSTER_NODES}`);
+      for (const m of redis.masters()) describe.push(`  master :${m.port}, replica :${m.replicaPort}`);
+    }
+    if (opts.cassandraNodes) {
+      const addresses = Array.from({ length: opts.cassandraNodes }, (_, i) => `127.0.0.${i + 1}`);
+      infra.log(`starting ${opts.cassandraNodes} Cassandra 2.1 nodes on ${addresses.join(', ')} port ${opts.cassandraPort} (data in .local/data/cassandra-cluster; ~30 s)`);
+      const cassandra = await infra.startCassandraCluster({
+        dir: path.join(infra.LOCAL, 'data', 'cassandra-cluster'), addresses, nativePort: opts.cassandraPort,
+        storagePort: opts.cassandraStoragePort, sslStoragePort: opts.cassandraStoragePort + 1, heapMb: Number(process.env.CASSANDRA_HEAP_MB ?? 1024),
+      });
+      started.push(cassandra);
+      process.env.CHAT_CASSANDRA_CONTACT_POINTS = cassandra.contactPoints.join(',');
+      process.env.CHAT_CASSANDRA_REPLICATION_FACTOR ??= String(Math.min(3, opts.cassandraNodes));
+      describe.push(`Cassandra contact points: CHAT_CASSANDRA_CONTACT_POINTS=${process.env.CHAT_CASSANDRA_CONTACT_POINTS} `
+        + `(keyspace at RF ${process.env.CHAT_CASSANDRA_REPLICATION_FACTOR})`);
+    }
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  return { stopAll, describe };
 }
 
 /** A pino-pretty stream to our stderr: one per child (a piped source ends its destination). */

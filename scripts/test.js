@@ -38,7 +38,7 @@ function runJest(args, outputFile) {
 const extra = process.argv.slice(2);
 // With arguments (files, -t, ...), one jest run of exactly what was asked.
 const runs = extra.length ? [runJest(extra, results)]
-  : [runJest(['--testPathIgnorePatterns', quietPattern], results), runJest(['--runInBand', ...QUIET], quietResults)];
+  : [runJest(['--testPathIgnorePatterns', quietPattern, '/test/scale/'], results), runJest(['--runInBand', ...QUIET], quietResults)];
 // A plain summary line that any CI can read.
 const passed = runs.reduce((n, r) => n + r.passed, 0);
 const failed = runs.reduce((n, r) => n + r.failed, 0);

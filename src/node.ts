@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Client } from 'cassandra-driver';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './cluster/redis';
 import { AuthService } from './auth/AuthService';
 import { PasswordHasher } from './auth/PasswordHasher';
 import { TokenStore } from './auth/TokenStore';
@@ -91,11 +91,11 @@ export async function startNode(config: Config, port: number, log: Logger, onFat
   const redis = createRedis(config, 'chat-commands');
   const blocking = createRedis(config, 'chat-stream');
   const pushBlocking = createRedis(config, 'chat-push');
-  for (const r of [redis, blocking, pushBlocking]) {
+  for (const [name, r] of [['chat-commands', redis], ['chat-stream', blocking], ['chat-push', pushBlocking]] as const) {
     // A listener also keeps ioredis from printing unhandled errors as non-JSON lines.
     r.on('error', (err: Error) => {
       metrics.redisErrors.inc();
-      log.warn({ err, client: r.options.connectionName }, 'redis client error');
+      log.warn({ err, client: name }, 'redis client error');
     });
   }
   await Promise.all([redis.connect(), blocking.connect(), pushBlocking.connect()]);
@@ -107,7 +107,7 @@ export async function startNode(config: Config, port: number, log: Logger, onFat
 
 async function buildNode(d: {
   config: Config; port: number; log: Logger; onFatal: (reason: string) => void; onNodeId: (nodeId: number) => void;
-  metrics: Metrics; redis: Redis; blocking: Redis; pushBlocking: Redis; db: Client;
+  metrics: Metrics; redis: RedisClient; blocking: RedisClient; pushBlocking: RedisClient; db: Client;
 }): Promise<ChatNode> {
   const { config, log, metrics, redis, blocking, pushBlocking, db } = d;
   const keys = new Keys(config.redis.keyPrefix);
@@ -157,7 +157,7 @@ async function buildNode(d: {
   const userDirectory = new UserDirectory(users);
   const chat = new MessageSender(conversationRepo, conversations, access, messages, clientIds, ids, sequence, sequencer, pipeline,
     cluster, userDirectory, chatLog, blocks, quota);
-  const presence = new PresenceService(redis, keys, new PresenceRepository(db), new Contacts(conversationRepo, conversations), access, cluster, config.presence.typingIntervalMs, log.child({ component: 'presence' }), blocks);
+  const presence = new PresenceService(redis, keys, new PresenceRepository(db), new Contacts(conversationRepo, conversations), access, cluster, config.presence.typingIntervalMs, log.child({ component: 'presence' }), blocks, lease);
   const discovery = new Discovery(redis, keys, lease);
   const deviceRepo = new DeviceRepository(db);
   const pushWorker = new PushWorker(redis, pushBlocking, keys, {
@@ -267,7 +267,7 @@ async function buildNode(d: {
   return { nodeId, port, wsUrl, stop };
 }
 
-async function unready(redis: Redis, db: Client): Promise<string[]> {
+async function unready(redis: RedisClient, db: Client): Promise<string[]> {
   const [r, c] = await Promise.allSettled([
     withTimeout(redis.ping(), 1000, () => { throw new Error('timeout'); }),
     withTimeout(db.execute('SELECT release_version FROM system.local'), 1000, () => { throw new Error('timeout'); }),

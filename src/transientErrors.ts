@@ -18,7 +18,14 @@ const REDIS_CONNECTION_MESSAGES: ReadonlySet<string> = new Set([
   'Connection is closed.',
   "Stream isn't writeable and enableOfflineQueue options is false",
   'Command timed out',
+  // Cluster mode: every seed unreachable, or slots moving (a failover) longer than the redirections allow.
+  'None of startup nodes is available',
+  'Failed to refresh slots cache.',
+  "Cluster isn't ready and enableOfflineQueue options is false",
 ]);
+
+/** Beginnings of ioredis Cluster error messages that carry the last node's error after them. */
+const REDIS_CLUSTER_PREFIXES = ['Too many Cluster redirections', 'Connection is closed'];
 
 /** Node socket errors: the peer is unreachable or went away. */
 const SOCKET_CODES: ReadonlySet<string> = new Set([
@@ -39,10 +46,10 @@ export function isTransient(err: unknown, depth = 0): boolean {
   if (err instanceof cassandraErrors.ResponseError) return TRANSIENT_CQL_CODES.has(err.code);
   // ioredis: MaxRetriesPerRequestError and a flushed queue (both AbortErrors), a reply from a server not ready.
   const { name, message, code, cause } = err as { name?: unknown; message?: unknown; code?: unknown; cause?: unknown };
-  if (name === 'MaxRetriesPerRequestError' || name === 'AbortError') return true;
+  if (name === 'MaxRetriesPerRequestError' || name === 'AbortError' || name === 'ClusterAllFailedError') return true;
   if (typeof message === 'string') {
     if (name === 'ReplyError') return TRANSIENT_REDIS_REPLIES.has(message.split(' ', 1)[0]);
-    if (REDIS_CONNECTION_MESSAGES.has(message)) return true;
+    if (REDIS_CONNECTION_MESSAGES.has(message) || REDIS_CLUSTER_PREFIXES.some((p) => message.startsWith(p))) return true;
   }
   if (typeof code === 'string' && SOCKET_CODES.has(code)) return true;
   return isTransient(cause, depth + 1);

@@ -204,15 +204,16 @@ const LOGBACK = `<configuration>
  * Starts Cassandra 2.1 on 127.0.0.1 in the foreground of a child process, data in `dir`.
  * Ports are parameters so that a test run and the dev cluster can run side by side.
  */
-async function startCassandra({ dir, nativePort, storagePort, sslStoragePort, clusterName = 'streamchat', heapMb = 1024 }) {
+async function startCassandra({ dir, nativePort, storagePort, sslStoragePort, clusterName = 'streamchat', heapMb = 1024,
+  address = '127.0.0.1', seeds = address, joinAtOnce = false }) {
   ensureCassandraInstalled();
   fs.mkdirSync(dir, { recursive: true });
   const defaults = JSON.parse(fs.readFileSync(path.join(path.dirname(CASSANDRA_HOME), 'cassandra.json'), 'utf8'));
   const conf = {
     ...defaults,
     cluster_name: clusterName,
-    listen_address: '127.0.0.1',
-    rpc_address: '127.0.0.1',
+    listen_address: address,
+    rpc_address: address,
     start_rpc: false,
     start_native_transport: true,
     native_transport_port: nativePort,
@@ -223,7 +224,9 @@ async function startCassandra({ dir, nativePort, storagePort, sslStoragePort, cl
     memtable_allocation_type: 'offheap_objects',
     // Our write batches are up to 40 KB (src/store/WriteBatcher.ts): no warning per batch in the log.
     batch_size_warn_threshold_in_kb: 64,
-    seed_provider: [{ class_name: 'org.apache.cassandra.locator.SimpleSeedProvider', parameters: [{ seeds: '127.0.0.1' }] }],
+    seed_provider: [{ class_name: 'org.apache.cassandra.locator.SimpleSeedProvider', parameters: [{ seeds }] }],
+    // A node of a new, empty cluster has nothing to stream: it takes its tokens and serves at once.
+    ...(joinAtOnce ? { auto_bootstrap: false } : {}),
     data_file_directories: [path.join(dir, 'data')],
     commitlog_directory: path.join(dir, 'commitlog'),
     saved_caches_directory: path.join(dir, 'saved_caches'),
@@ -240,6 +243,8 @@ async function startCassandra({ dir, nativePort, storagePort, sslStoragePort, cl
     ...JAVA_OPENS,
     `-Xms${heapMb}m`, `-Xmx${heapMb}m`, '-Xss512k', '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=50',
     '-Djava.net.preferIPv4Stack=true',
+    // Joining a new local cluster: no 30 s wait for gossip to settle.
+    ...(joinAtOnce ? ['-Dcassandra.skip_wait_for_gossip_to_settle=0', '-Dcassandra.ring_delay_ms=1000'] : []),
     `-Dcassandra.config=file://${yamlFile}`,
     '-Dcassandra-foreground=yes',
     `-Dcassandra.storagedir=${dir}`,
@@ -250,9 +255,171 @@ async function startCassandra({ dir, nativePort, storagePort, sslStoragePort, cl
   ];
   const child = spawn('java', args, { stdio: ['ignore', out, out], cwd: dir, detached: true });
   fs.closeSync(out);
-  await waitFor(`Cassandra on port ${nativePort}`, () => cassandraAnswers('127.0.0.1', nativePort),
-    { timeoutMs: 120000, child, logFile: path.join(dir, 'log', 'system.log') });
-  return { nativePort, child, stop: () => stopChild(child, 'Cassandra', 60000) };
+  const logFile = path.join(dir, 'log', 'system.log');
+  await waitFor(`Cassandra on ${address}:${nativePort}`, () => cassandraAnswers(address, nativePort), { timeoutMs: 120000, child, logFile });
+  return {
+    address, nativePort, child, logFile,
+    stop: () => stopChild(child, 'Cassandra', 60000),
+    /** A crash: SIGKILL, no flush (the commit log replays on the next start). */
+    kill: () => new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGKILL');
+    }),
+  };
+}
+
+/** A TCP port free on every one of `addresses` (Cassandra nodes of one cluster share their ports, each on its own address). */
+async function portFreeOn(addresses) {
+  for (;;) {
+    const port = await freePort();
+    const free = await Promise.all(addresses.map((host) => new Promise((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, host, () => srv.close(() => resolve(true)));
+    })));
+    if (free.every(Boolean)) return port;
+  }
+}
+
+/** Resolves once each node's log says every other node is UP (gossip: they can all reach each other). */
+async function waitAllUp(nodes, timeoutMs = 120000) {
+  await waitFor('the Cassandra nodes to see each other', () => nodes.every((n) => {
+    const text = fs.existsSync(n.logFile) ? fs.readFileSync(n.logFile, 'utf8') : '';
+    return nodes.every((o) => o === n || text.includes(`/${o.address} is now UP`));
+  }), { timeoutMs });
+}
+
+/**
+ * A Cassandra 2.1 cluster of one node per address (127.0.0.1, 127.0.0.2, …), all on the same ports:
+ * the first is the seed and starts first, the others join it at once (an empty cluster). Data in
+ * `dir/<address>`. Stops what it started if one fails.
+ */
+async function startCassandraCluster({ dir, addresses, nativePort, storagePort, sslStoragePort, clusterName = 'streamchat', heapMb = 768 }) {
+  const seeds = addresses[0];
+  const start = (address) => startCassandra({
+    dir: path.join(dir, address), address, seeds, joinAtOnce: true, nativePort, storagePort, sslStoragePort, clusterName, heapMb,
+  });
+  const nodes = [];
+  try {
+    nodes.push(await start(addresses[0]));
+    for (const n of await Promise.allSettled(addresses.slice(1).map(start))) {
+      if (n.status === 'rejected') throw n.reason;
+      nodes.push(n.value);
+    }
+    await waitAllUp(nodes);
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    throw err;
+  }
+  return {
+    nodes, nativePort, contactPoints: addresses.map((a) => `${a}:${nativePort}`),
+    /** Starts the node at `address` again (after a kill or stop), on its data, and waits until the others see it. */
+    restart: async (address) => {
+      const i = nodes.findIndex((n) => n.address === address);
+      nodes[i] = await start(address);
+      await waitAllUp(nodes);
+    },
+    stop: () => Promise.all(nodes.map((n) => n.stop())),
+  };
+}
+
+/** Runs redis-cli against one node and returns its output. */
+function redisCli(port, ...args) {
+  return execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8' });
+}
+
+/**
+ * A Redis Cluster on 127.0.0.1: `ports.length / 2` masters with one replica each (ports in pairs of
+ * master, replica as redis-cli assigns them), bus ports given (the default, port + 10000, may be
+ * taken or out of range). `nodeTimeoutMs` is how long a master may be silent before its replica takes
+ * over. Data (no persistence) in `dir/<port>`. Waits until every slot is served and every replica
+ * is in sync.
+ */
+async function startRedisCluster({ dir, ports, busPorts, nodeTimeoutMs = 2000 }) {
+  ensureRedisInstalled();
+  const servers = [];
+  const create = async () => {
+    for (const port of ports) fs.rmSync(path.join(dir, String(port)), { recursive: true, force: true });
+    await Promise.all(ports.map(async (port, i) => {
+      servers[i] = await startClusterRedis({ dir, port, busPort: busPorts[i], nodeTimeoutMs });
+    }));
+    execFileSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'],
+      { stdio: 'ignore' });
+    await waitFor('the Redis Cluster to serve every slot with replicas in sync', () => clusterReady(ports), { timeoutMs: 30000 });
+  };
+  const stop = () => Promise.all(servers.filter(Boolean).map((s) => s.stop()));
+  try {
+    await create();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    ports, servers, seeds: ports.map((p) => `127.0.0.1:${p}`),
+    /** Ports of the current masters, and the replica of each (from CLUSTER NODES). */
+    masters: () => {
+      for (const port of ports) {
+        try {
+          return clusterMasters(port);
+        } catch {
+          // that node is down: ask another
+        }
+      }
+      throw new Error('no node of the Redis Cluster answers');
+    },
+    /** Every node stopped and the cluster created again, empty (a restart without its data). */
+    restartEmpty: async () => {
+      await stop();
+      await create();
+    },
+    stop,
+  };
+}
+
+/**
+ * One Redis Cluster node on 127.0.0.1:port, files in `dir/<port>`. Started again on the same
+ * directory, it rejoins its cluster (nodes.conf), as a replica if its slots moved meanwhile.
+ */
+async function startClusterRedis({ dir, port, busPort, nodeTimeoutMs }) {
+  const nodeDir = path.join(dir, String(port));
+  fs.mkdirSync(nodeDir, { recursive: true });
+  const logFile = path.join(nodeDir, 'redis.log');
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', nodeDir, '--logfile', logFile,
+    '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', '--daemonize', 'no',
+    '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(busPort),
+    '--cluster-node-timeout', String(nodeTimeoutMs),
+    // A master down stops its own slots only, not the whole cluster.
+    '--cluster-require-full-coverage', 'no'], { stdio: 'ignore', detached: true });
+  await waitFor(`redis-server on port ${port}`, () => redisAnswers('127.0.0.1', port), { timeoutMs: 15000, child, logFile });
+  return { port, child, stop: () => stopChild(child, 'redis-server') };
+}
+
+/** The masters a node of the cluster knows, each with its replica's port (null while it has none): [{id, port, replicaPort}]. */
+function clusterMasters(anyPort) {
+  const nodes = redisCli(anyPort, 'cluster', 'nodes').trim().split('\n').map((line) => {
+    const [id, addr, flags, masterId] = line.split(' ');
+    return { id, port: Number(addr.split('@')[0].split(':').pop()), flags: flags.split(','), masterId };
+  });
+  const up = (n) => !n.flags.includes('fail') && !n.flags.includes('fail?');
+  return nodes.filter((n) => n.flags.includes('master') && up(n)).map((m) => ({
+    id: m.id, port: m.port, replicaPort: nodes.find((r) => r.masterId === m.id && up(r))?.port ?? null,
+  }));
+}
+
+/** Every node says cluster_state:ok, and every replica's link to its master is up. */
+async function clusterReady(ports) {
+  try {
+    for (const port of ports) {
+      if (!redisCli(port, 'cluster', 'info').includes('cluster_state:ok')) return false;
+      const repl = redisCli(port, 'info', 'replication');
+      if (repl.includes('role:slave') && !repl.includes('master_link_status:up')) return false;
+    }
+    const masters = clusterMasters(ports[0]);
+    return masters.length === ports.length / 2 && masters.every((m) => m.replicaPort !== null);
+  } catch {
+    return false;
+  }
 }
 
 /** Runs `npm ci` (or `npm install` without a lock file) when node_modules is missing or stale. */
@@ -283,14 +450,16 @@ const isLoopback = (h) => h === 'localhost' || h.startsWith('127.');
  * otherwise (on loopback) installs and starts them with their data under .local/data.
  * Returns the handles of what it started, to stop later (most recent last).
  */
-async function bringUpLocal(config) {
+async function bringUpLocal(config, want = { redis: true, cassandra: true }) {
   const started = [];
   const stopAll = async () => {
     for (const s of started.reverse()) await s.stop();
   };
   try {
     const redis = hostPort(config.redis.url, 6379);
-    if (!(await redisAnswers(redis.host, redis.port))) {
+    if (!want.redis || config.redis.clusterNodes.length > 0) {
+      // a Redis Cluster: its seeds are checked by the nodes themselves
+    } else if (!(await redisAnswers(redis.host, redis.port))) {
       if (!isLoopback(redis.host)) throw new Error(`Redis at ${config.redis.url} does not answer`);
       ensureRedisInstalled();
       log(`starting Redis on 127.0.0.1:${redis.port} (data in .local/data/redis)`);
@@ -298,7 +467,9 @@ async function bringUpLocal(config) {
     } else log(`using the Redis already answering at ${redis.host}:${redis.port}`);
 
     const cas = hostPort(config.cassandra.contactPoints[0], 9042);
-    if (!(await cassandraAnswers(cas.host, cas.port))) {
+    if (!want.cassandra) {
+      // started by the caller
+    } else if (!(await cassandraAnswers(cas.host, cas.port))) {
       if (!isLoopback(cas.host)) throw new Error(`Cassandra at ${cas.host}:${cas.port} does not answer`);
       ensureCassandraInstalled();
       log(`starting Cassandra 2.1 on 127.0.0.1:${cas.port} (data in .local/data/cassandra; takes ~10 s)`);
@@ -319,5 +490,5 @@ module.exports = {
   bringUpLocal,
   ROOT, LOCAL, log, freePort, redisAnswers, cassandraAnswers, waitFor, stopChild,
   ensureNodeModules, ensureRedisInstalled, ensureChromiumInstalled, chromiumPath, ensureJavaInstalled, ensureCassandraInstalled, build,
-  startRedis, startCassandra,
+  startRedis, startCassandra, startCassandraCluster, startRedisCluster, startClusterRedis, clusterMasters, clusterReady, redisCli, portFreeOn, waitAllUp,
 };

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../cluster/redis';
 import type { Keys } from '../cluster/keys';
 
 /** What a valid token stands for. */
@@ -23,7 +23,7 @@ export interface TokenGrant {
  * saw the old generation (see AuthService.login).
  */
 export class TokenStore {
-  constructor(private readonly redis: Redis, private readonly keys: Keys, readonly ttlSeconds: number) {}
+  constructor(private readonly redis: RedisClient, private readonly keys: Keys, readonly ttlSeconds: number) {}
 
   static hash(token: string): string {
     return crypto.createHash('sha256').update(token).digest('hex');

@@ -2,7 +2,7 @@ import { IDEMPOTENCY_TTL_SECONDS, type ClientMessageRef } from './model';
 import type { ClaimStore, ClientMessageStore } from './ports';
 
 /**
- * Idempotent sends: the first send of a (user, clientMsgId) claims it with its message id; a resend
+ * Idempotent sends: the first send of a (user, conversation, clientMsgId) claims it with its message id; a resend
  * finds the claim. The claim is taken in Redis by the script that places the message's id
  * (ConversationSequence: atomic across nodes, no extra round trip); a durable copy in Cassandra
  * answers instead for a day after a node saw Redis lose its data. Resends move or give claims up
@@ -26,7 +26,8 @@ export class ClientMessageIds {
   async durableEarlier(userId: string, clientMsgId: string, ref: ClientMessageRef): Promise<ClientMessageRef | null> {
     if (Date.now() >= this.suspectUntil) return null;
     const earlier = await this.durable.find(userId, clientMsgId);
-    if (!earlier || earlier.messageId === ref.messageId) return null;
+    // Claims are per conversation (their keys live in its slot): a send of the same id elsewhere is another message.
+    if (!earlier || earlier.messageId === ref.messageId || earlier.conversationId !== ref.conversationId) return null;
     await this.claims.set(userId, clientMsgId, earlier);
     return earlier;
   }

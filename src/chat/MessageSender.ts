@@ -86,7 +86,7 @@ export class MessageSender {
     }
     // One step: the id's place in the conversation, the clientMsgId claim, the group's version.
     const placement = await this.sequencer.place(conversationId, { userId: sender.userId, clientMsgId: input.clientMsgId });
-    const flightKey = inFlightKey(sender.userId, input.clientMsgId);
+    const flightKey = inFlightKey(sender.userId, conversationId, input.clientMsgId);
     if ('earlier' in placement) return this.sentBefore(sender, input, placement.earlier);
     const { messageId, prevId, slot } = placement;
     const ref = { messageId, conversationId };
@@ -143,7 +143,7 @@ export class MessageSender {
 
   /** A clientMsgId sent before: the first attempt's outcome if it is still in progress here (a client retrying early), else a resend. */
   private sentBefore(sender: Sender, input: SendInput, earlier: ClientMessageRef): Promise<Accepted> {
-    const first = this.inFlight.get(inFlightKey(sender.userId, input.clientMsgId));
+    const first = this.inFlight.get(inFlightKey(sender.userId, earlier.conversationId, input.clientMsgId));
     if (first) return this.asDuplicate(first);
     return this.resend(sender, input, earlier);
   }
@@ -183,7 +183,7 @@ export class MessageSender {
     const conversation = await this.access.requireMember(sender.userId, conversationId);
     const found = await this.messages.get(conversationId, claimedId);
     // This process knows its own attempts: one no longer in flight here is settled (routed, or buried).
-    const flightKey = inFlightKey(sender.userId, input.clientMsgId);
+    const flightKey = inFlightKey(sender.userId, conversationId, input.clientMsgId);
     const madeHere = this.ids.madeHere(claimedId);
     const ownerAlive = madeHere ? this.inFlight.has(flightKey) : await this.owners.idOwnerAlive(claimedId);
     if (found) {
@@ -240,6 +240,7 @@ function directPeer(conversationId: string | undefined, userId: string): string 
 }
 
 /** Key of a send attempt in progress on this node: a resend of it meanwhile waits for its outcome. */
-function inFlightKey(userId: string, clientMsgId: string): string {
-  return `${userId}|${clientMsgId}`;
+/** A clientMsgId is unique per sender and conversation (its claim lives in the conversation's Redis slot). */
+function inFlightKey(userId: string, conversationId: string, clientMsgId: string): string {
+  return `${userId}|${conversationId}|${clientMsgId}`;
 }

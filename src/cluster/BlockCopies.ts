@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import type { BlockCopyStore, BlockStore } from '../chat/ports';
 import type { Keys } from './keys';
 import { BLOCKS_LOADED as LOADED } from './scripts';
@@ -15,13 +15,14 @@ const LOAD_ATTEMPTS = 4;
  * never stores its stale copy.
  */
 export class BlockCopies implements BlockCopyStore {
-  constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly repo: BlockStore) {}
+  constructor(private readonly redis: RedisClient, private readonly keys: Keys, private readonly repo: BlockStore) {}
 
   async blockers(userId: string, candidates: readonly string[]): Promise<string[]> {
-    const found = (await this.redis.blocksCheck(candidates.length, ...candidates.map((o) => this.keys.blocks(o)), userId)) as number[];
+    // One command per candidate (each copy is in its own user's slot; auto-pipelining batches them).
     const out: string[] = [];
-    await Promise.all(candidates.map(async (o, i) => {
-      const hit = found[i] === -1 ? (await this.load(o)).has(userId) : found[i] === 1;
+    await Promise.all(candidates.map(async (o) => {
+      const [loaded, member] = await this.redis.smismember(this.keys.blocks(o), LOADED, userId);
+      const hit = loaded === 1 ? member === 1 : (await this.load(o)).has(userId);
       if (hit) out.push(o);
     }));
     return out;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import { IDEMPOTENCY_TTL_SECONDS, type ClientMessageRef } from '../chat/model';
 import type { ClaimStore } from '../chat/ports';
 import type { Keys } from './keys';
@@ -8,19 +8,21 @@ function encodeRef(ref: ClientMessageRef): string {
 }
 
 /**
- * The clientMsgId claims in Redis (`cmsg:<user>:<clientMsgId>` → "messageId|conversationId"). The
- * first claim is taken by the placement script (ConversationSequence); here claims are pointed
- * elsewhere or given up, by compare-and-set.
+ * The clientMsgId claims in Redis (`{c:<conversation>}cmid:<user>:<clientMsgId>` → "messageId|conversationId").
+ * A claim lives in its conversation's slot, beside the sequence the placement script
+ * (ConversationSequence) takes it with; so a clientMsgId is unique per sender and conversation.
+ * Here claims are pointed elsewhere or given up, by compare-and-set, within one conversation.
  */
 export class ClientMessageClaims implements ClaimStore {
-  constructor(private readonly redis: Redis, private readonly keys: Keys) {}
+  constructor(private readonly redis: RedisClient, private readonly keys: Keys) {}
 
   async set(userId: string, clientMsgId: string, ref: ClientMessageRef): Promise<void> {
-    await this.redis.set(this.keys.clientMsg(userId, clientMsgId), encodeRef(ref), 'EX', IDEMPOTENCY_TTL_SECONDS);
+    await this.redis.set(this.keys.clientMsg(ref.conversationId, userId, clientMsgId), encodeRef(ref), 'EX', IDEMPOTENCY_TTL_SECONDS);
   }
 
   async swap(userId: string, clientMsgId: string, from: ClientMessageRef, to: ClientMessageRef | null): Promise<boolean> {
-    return (await this.redis.claimSwap(this.keys.clientMsg(userId, clientMsgId), encodeRef(from), to === null ? '' : encodeRef(to),
+    if (to !== null && to.conversationId !== from.conversationId) throw new Error('a clientMsgId claim stays in its conversation');
+    return (await this.redis.claimSwap(this.keys.clientMsg(from.conversationId, userId, clientMsgId), encodeRef(from), to === null ? '' : encodeRef(to),
       IDEMPOTENCY_TTL_SECONDS)) === 1;
   }
 }

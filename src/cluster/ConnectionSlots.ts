@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import { ChatError } from '../errors';
 import type { Keys } from './keys';
 import type { NodeLease } from './NodeLease';
@@ -14,7 +14,7 @@ import type { NodeLease } from './NodeLease';
  */
 export class ConnectionSlots {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly lease: NodeLease,
     private readonly max: number,
@@ -36,21 +36,16 @@ export class ConnectionSlots {
 
   /** Writes the slots of open sockets back, without a limit check (Redis lost its data; they are open already). */
   async restore(slots: ReadonlyArray<{ userId: string; deviceId: string; slot: string }>): Promise<void> {
-    const pipe = this.redis.pipeline();
-    for (const s of slots) pipe.hset(this.keys.connSlots(s.userId), s.deviceId, s.slot).expire(this.keys.connSlots(s.userId), this.ttlSeconds);
-    const failed = ((await pipe.exec()) ?? []).find(([err]) => err);
-    if (failed) throw failed[0];
+    // One command per key (each user's hash is in its own slot); auto-pipelining sends them together.
+    await Promise.all(slots.flatMap((s) => [
+      this.redis.hset(this.keys.connSlots(s.userId), s.deviceId, s.slot),
+      this.redis.expire(this.keys.connSlots(s.userId), this.ttlSeconds),
+    ]));
   }
 
   /** Keeps the hashes of users with sockets here from expiring (called with the route refresh). */
   async refresh(userIds: Iterable<string>): Promise<void> {
-    const pipe = this.redis.pipeline();
-    let n = 0;
-    for (const u of userIds) {
-      pipe.expire(this.keys.connSlots(u), this.ttlSeconds);
-      n++;
-    }
-    if (n > 0) await pipe.exec();
+    await Promise.all([...userIds].map((u) => this.redis.expire(this.keys.connSlots(u), this.ttlSeconds)));
   }
 
   private async tryReserve(key: string, deviceId: string, slot: string): Promise<boolean> {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { ChatError } from '../errors';
 import type { ConversationQuotaStore, ConversationStore } from '../chat/ports';
@@ -22,14 +22,16 @@ export interface QuotaLimits {
  * Caps on conversations: a user's active conversations (chat.maxConversationsPerUser) and groups
  * created per user per hour (chat.groupsPerUserPerHour). Active conversations are counted in Redis
  * (`convs:<user>`, a sorted set of conversation ids), loaded from the user's index in Cassandra
- * and reloaded hourly; a reservation is one script for all members of a new conversation, so the
- * count is atomic across nodes. Past a cap: 409 `limit_reached`.
+ * and reloaded hourly. A reservation is one script per user (each set is in its user's Redis
+ * slot), atomic against the cap across nodes; all-or-none over several users by giving back what
+ * was taken when one of them is refused. So a cap is never passed; a concurrent create may at worst
+ * be refused for a slot that is given back a moment later. Past a cap: 409 `limit_reached`.
  */
 export class ConversationQuota implements ConversationQuotaStore {
   private readonly creations: RateLimiterRedis | null;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly conversations: ConversationStore,
     private readonly limits: QuotaLimits,
@@ -64,13 +66,17 @@ export class ConversationQuota implements ConversationQuotaStore {
     const users = [...new Set(userIds)];
     if (!users.length) return;
     for (let attempt = 1; attempt <= LOAD_ATTEMPTS + 1; attempt++) {
-      const [status, ...at] = (await this.redis.quotaReserve(users.length, ...users.map((u) => this.keys.activeConversations(u)),
-        this.limits.maxConversationsPerUser, Date.now(), RELOAD_AFTER_MS, KEY_TTL_SECONDS, ...users.map(() => conversationId))) as number[];
-      if (status === 1) return;
-      if (status === 0) {
-        throw new ChatError('limit_reached', `${users[at[0] - 1]} is in ${this.limits.maxConversationsPerUser} conversations already (the limit)`);
+      const now = Date.now();
+      const results = await Promise.all(users.map(async (u) => Number(await this.redis.quotaReserve(this.keys.activeConversations(u),
+        this.limits.maxConversationsPerUser, now, RELOAD_AFTER_MS, KEY_TTL_SECONDS, conversationId))));
+      if (results.every((r) => r > 0)) return;
+      // Not all: give back what this attempt took (1 = newly reserved here; 2 was held before and stays).
+      await Promise.all(users.filter((_, i) => results[i] === 1).map((u) => this.redis.zrem(this.keys.activeConversations(u), conversationId)));
+      const full = results.indexOf(0);
+      if (full >= 0) {
+        throw new ChatError('limit_reached', `${users[full]} is in ${this.limits.maxConversationsPerUser} conversations already (the limit)`);
       }
-      await Promise.all(at.map((i) => this.load(users[i - 1])));
+      await Promise.all(users.filter((_, i) => results[i] === -1).map((u) => this.load(u)));
     }
     throw new ChatError('unavailable', 'conversation count busy; retry');
   }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import { IDEMPOTENCY_TTL_SECONDS } from '../chat/model';
 import type { Link, Placement, PlaceRequest, SequenceStore } from '../chat/ports';
 import type { Keys } from './keys';
@@ -21,7 +21,7 @@ const LINKS_KEPT = 256;
  * sequence for receivers that must walk back over a gap.
  */
 export class ConversationSequence implements SequenceStore {
-  constructor(private readonly redis: Redis, private readonly keys: Keys) {}
+  constructor(private readonly redis: RedisClient, private readonly keys: Keys) {}
 
   async place(conversationId: string, requests: readonly PlaceRequest[]): Promise<Placement> {
     const keys = [this.keys.sequence(conversationId), this.keys.sequenceLinks(conversationId), this.keys.groupVersion(conversationId)];
@@ -29,7 +29,7 @@ export class ConversationSequence implements SequenceStore {
     for (const r of requests) {
       args.push(String(r.id));
       if (r.claim) {
-        keys.push(this.keys.clientMsg(r.claim.userId, r.claim.clientMsgId));
+        keys.push(this.keys.clientMsg(conversationId, r.claim.userId, r.claim.clientMsgId));
         args.push(keys.length);
       } else {
         args.push(0);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import type { DeviceSlotStore } from '../chat/ports';
 import { ChatError } from '../errors';
 import type { Keys } from './keys';
@@ -17,7 +17,7 @@ const STALE_MS = 60_000;
  */
 export class DeviceSlots implements DeviceSlotStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly listIds: (userId: string) => Promise<string[]>,
     private readonly max: number,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import type { Keys } from './keys';
 import type { NodeInfo, NodeLease } from './NodeLease';
 
@@ -12,7 +12,7 @@ export const PICK_TTL_MS = 10_000;
 export class Discovery {
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly lease: NodeLease) {}
+  constructor(private readonly redis: RedisClient, private readonly keys: Keys, private readonly lease: NodeLease) {}
 
   /** Reports this node's load (real connections plus pending recommendations) every `periodMs`. */
   start(connections: () => number, periodMs: number): void {
@@ -26,7 +26,10 @@ export class Discovery {
   }
 
   async recommend(): Promise<NodeInfo | null> {
-    const info = (await this.redis.recommendNode(this.keys.load(), this.keys.nodePrefix(), this.keys.picksPrefix(), PICK_TTL_MS)) as string | null;
+    // The candidates are named to the script (no key lookups by prefix inside it): all in the `{nodes}` slot.
+    const ids = [...(await this.lease.liveNodes(1000)).keys()];
+    const keys = [this.keys.load(), ...ids.flatMap((id) => [this.keys.node(id), this.keys.picks(id)])];
+    const info = (await this.redis.recommendNode(keys.length, ...keys, PICK_TTL_MS, ...ids.map(String))) as string | null;
     return info ? (JSON.parse(info) as NodeInfo) : null;
   }
 

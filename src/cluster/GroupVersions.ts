@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import type { Keys } from './keys';
 
 /**
@@ -11,7 +11,7 @@ import type { Keys } from './keys';
  * unnoticed. A missing key (first use, or Redis lost its data) means "unknown": read Cassandra.
  */
 export class GroupVersions {
-  constructor(private readonly redis: Redis, private readonly keys: Keys) {}
+  constructor(private readonly redis: RedisClient, private readonly keys: Keys) {}
 
   async current(conversationId: string): Promise<number | null> {
     const v = await this.redis.get(this.keys.groupVersion(conversationId));

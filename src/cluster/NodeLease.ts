@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import { idNode, idTimestamp, MAX_NODE_ID } from '../chat/snowflake';
 import type { Logger } from '../log';
 import type { Keys } from './keys';
@@ -26,7 +26,7 @@ export class NodeLease {
   private liveReadAt = 0;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly ttlSeconds: number,
     private readonly log: Logger,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import type { Keys } from './keys';
 import type { NodeLease } from './NodeLease';
 
@@ -15,7 +15,7 @@ export interface DeviceRoute {
  */
 export class RouteRegistry {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly lease: NodeLease,
     private readonly routeTtlSeconds: number,
@@ -30,16 +30,20 @@ export class RouteRegistry {
     return this.registerMany([{ userId, deviceId }]);
   }
 
-  /** Registers devices in one pipeline (one on connect; all of them after Redis lost its data). */
+  /**
+   * Registers devices (one on connect; all of them after Redis lost its data). One command per key:
+   * each user's routes are in that user's slot, so they cannot share a transaction, and
+   * auto-pipelining sends them together anyway.
+   */
   async registerMany(devices: ReadonlyArray<{ userId: string; deviceId: string }>): Promise<void> {
-    const pipe = this.redis.pipeline();
     const users = this.keys.nodeUsers(this.self);
-    for (const d of devices) {
-      pipe.hset(this.keys.routes(d.userId), d.deviceId, this.self).expire(this.keys.routes(d.userId), this.routeTtlSeconds).sadd(users, d.userId);
-    }
-    pipe.expire(users, 2 * 86400);
-    const failed = ((await pipe.exec()) ?? []).find(([err]) => err);
-    if (failed) throw failed[0];
+    await Promise.all([
+      ...devices.flatMap((d) => [
+        this.redis.hset(this.keys.routes(d.userId), d.deviceId, this.self),
+        this.redis.expire(this.keys.routes(d.userId), this.routeTtlSeconds),
+      ]),
+      ...(devices.length ? [this.redis.sadd(users, ...devices.map((d) => d.userId)), this.redis.expire(users, 2 * 86400)] : []),
+    ]);
   }
 
   /** Forgets this instance's user set (graceful stop: every device was unregistered already). */
@@ -49,31 +53,21 @@ export class RouteRegistry {
 
   /** Keeps the route hashes of this node's users from expiring (called periodically by their node). */
   async refresh(userIds: Iterable<string>): Promise<void> {
-    const pipe = this.redis.pipeline();
-    let n = 0;
-    for (const u of userIds) {
-      pipe.expire(this.keys.routes(u), this.routeTtlSeconds);
-      n++;
-    }
-    if (n > 0) await pipe.exec();
+    await Promise.all([...userIds].map((u) => this.redis.expire(this.keys.routes(u), this.routeTtlSeconds)));
   }
 
   async unregister(userId: string, deviceId: string): Promise<void> {
     await this.redis.routeUnregister(this.keys.routes(userId), deviceId, this.self);
   }
 
-  /** Connected devices of these users on live nodes, in one round trip (plus one lease read if stale). */
+  /** Connected devices of these users on live nodes, in one round trip per master (plus one lease read if stale). */
   async lookup(userIds: readonly string[]): Promise<DeviceRoute[]> {
     if (userIds.length === 0) return [];
-    const pipe = this.redis.pipeline();
-    for (const u of userIds) pipe.hgetall(this.keys.routes(u));
-    const results = (await pipe.exec()) ?? [];
+    const hashes = await Promise.all(userIds.map((u) => this.redis.hgetall(this.keys.routes(u))));
     const routes: DeviceRoute[] = [];
     const dead: Array<[string, string, string]> = [];
     for (let i = 0; i < userIds.length; i++) {
-      const [err, hash] = results[i];
-      if (err) throw err;
-      for (const [deviceId, value] of Object.entries(hash as Record<string, string>)) {
+      for (const [deviceId, value] of Object.entries(hashes[i])) {
         const [node, instance] = value.split('/');
         const nodeId = Number(node);
         if (await this.lease.isLive(nodeId, instance)) routes.push({ userId: userIds[i], deviceId, nodeId });
@@ -81,10 +75,8 @@ export class RouteRegistry {
       }
     }
     if (dead.length) {
-      const prune = this.redis.pipeline();
       // Compare-and-delete: the device may have reconnected to a live node since we read it.
-      for (const [u, d, v] of dead) prune.routeUnregister(this.keys.routes(u), d, v);
-      await prune.exec();
+      await Promise.all(dead.map(([u, d, v]) => this.redis.routeUnregister(this.keys.routes(u), d, v)));
     }
     return routes;
   }

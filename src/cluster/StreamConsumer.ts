@@ -1,4 +1,5 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from './redis';
 import type { Logger } from '../log';
 
 /** One stream entry as XREADGROUP returns it; fields are null for a pending entry that was trimmed away. */
@@ -34,9 +35,9 @@ export class StreamConsumer {
   private unacked: string[] = [];
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     /** A connection of its own: XREADGROUP BLOCK holds it. */
-    private readonly blocking: Redis,
+    private readonly blocking: RedisClient,
     private readonly opts: StreamConsumerOptions,
     private readonly log: Logger,
   ) {}

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis';
 import type { Logger } from '../log';
 import type { Keys } from './keys';
 import { decode, encode, type ClusterMessage } from './messages';
@@ -34,9 +34,9 @@ export class StreamRouter {
   private consumer: StreamConsumer | null = null;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     /** A connection of its own: XREADGROUP BLOCK holds it. */
-    private readonly blocking: Redis,
+    private readonly blocking: RedisClient,
     private readonly keys: Keys,
     private readonly maxLen: number,
     private readonly log: Logger,
@@ -51,22 +51,21 @@ export class StreamRouter {
    */
   async publish(batch: ReadonlyArray<{ nodeId: number; message: ClusterMessage }>): Promise<void> {
     if (batch.length === 0) return;
-    const pipe = this.redis.pipeline();
     const targets = new Set<number>();
+    const adds: Array<Promise<unknown>> = [];
+    // Issued in this order in one event-loop turn: auto-pipelining writes them in it, per master, and
+    // each stream lives on one master, so a stream's entries keep their numbering order.
     for (const { nodeId, message } of batch) {
       const n = (this.issued.get(nodeId) ?? (this.skipFirst ? 1 : 0)) + 1;
       this.issued.set(nodeId, n);
       targets.add(nodeId);
-      pipe.xadd(this.keys.stream(nodeId), '*', 'm', encode(message), 'n', `${this.source}:${n}`);
+      adds.push(this.redis.xadd(this.keys.stream(nodeId), '*', 'm', encode(message), 'n', `${this.source}:${n}`));
     }
-    for (const nodeId of targets) pipe.xlen(this.keys.stream(nodeId));
-    const results = (await pipe.exec()) ?? [];
-    const failed = results.find(([err]) => err);
-    if (failed) throw failed[0];
-    const lengths = results.slice(batch.length);
+    for (const nodeId of targets) adds.push(this.redis.xlen(this.keys.stream(nodeId)));
+    const lengths = (await Promise.all(adds)).slice(batch.length);
     let i = 0;
     for (const nodeId of targets) {
-      if (Number(lengths[i++][1]) > this.maxLen) await this.trim(nodeId);
+      if (Number(lengths[i++]) > this.maxLen) await this.trim(nodeId);
     }
   }
 

@@ -1,4 +1,4 @@
-import IORedis, { type ClientContext, type Redis, type Result } from 'ioredis';
+import IORedis, { type ClientContext, type Cluster, type Redis, type Result } from 'ioredis';
 
 /**
  * Every Lua script the nodes run, in one place. `defineScripts` registers them with ioredis
@@ -43,22 +43,28 @@ return 0`;
 /**
  * Picks the live node with the lowest load and counts the pick at once, so a burst of clients
  * asking together spreads over the nodes instead of all landing on the one that looked emptiest.
- * KEYS[1] load zset; ARGV[1] node key prefix. Returns the node's info JSON, or nil.
+ * KEYS[1] load zset, then per candidate node its lease key and its picks key (all in the `{nodes}`
+ * slot); ARGV[1] pick TTL (ms), ARGV[2..] the candidates' node ids, in KEYS order. A loaded node
+ * that is not a candidate (its lease is gone) is dropped from the load. Returns the node's info
+ * JSON, or nil.
  */
 const recommendNode = `
 local t = redis.call('time')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local slot = {}
+for i = 2, #ARGV do slot[ARGV[i]] = i - 1 end
 local nodes = redis.call('zrange', KEYS[1], 0, -1)
 for _, id in ipairs(nodes) do
-  local info = redis.call('get', ARGV[1] .. id)
+  local k = slot[id]
+  local info = k and redis.call('get', KEYS[2 * k])
   if info then
     redis.call('zincrby', KEYS[1], 1, id)
-    local picks = ARGV[2] .. id
+    local picks = KEYS[2 * k + 1]
     redis.call('zadd', picks, now, t[1] .. '.' .. t[2] .. '.' .. redis.call('zcard', picks))
-    redis.call('pexpire', picks, ARGV[3])
+    redis.call('pexpire', picks, ARGV[1])
     return info
   end
-  redis.call('zrem', KEYS[1], id)
+  if not k then redis.call('zrem', KEYS[1], id) end
 end
 return nil`;
 
@@ -191,27 +197,21 @@ return 0`;
 // ---- ConversationQuota ----
 
 /**
- * Reserves one conversation for each user, all or none, atomically: parallel creates cannot pass
- * the cap. KEYS[i] a user's set; ARGV[1] cap, ARGV[2] now (ms), ARGV[3] reload after (ms), ARGV[4]
- * key TTL (s), ARGV[4+i] the conversation for KEYS[i]. Returns {1, 0} reserved, {0, i} KEYS[i] is
- * at the cap, {-1, i, j, ...} KEYS[i], KEYS[j], ... must be loaded first. A conversation already in a set costs nothing.
+ * Reserves a conversation for one user, atomically against the cap (parallel creates on any nodes
+ * cannot pass it). One user per call, so the key stays in that user's slot; ConversationQuota makes
+ * several users all-or-none by giving back what it took. KEYS[1] the user's set; ARGV[1] cap,
+ * ARGV[2] now (ms), ARGV[3] reload after (ms), ARGV[4] key TTL (s), ARGV[5] the conversation.
+ * Returns 1 reserved, 2 held already (costs nothing), 0 at the cap, -1 the set must be loaded first.
  */
 const quotaReserve = `
 local now = tonumber(ARGV[2])
-local unloaded = {-1}
-for i = 1, #KEYS do
-  local loaded = redis.call('zscore', KEYS[i], '${QUOTA_LOADED}')
-  if not loaded or tonumber(loaded) < now - tonumber(ARGV[3]) then unloaded[#unloaded + 1] = i end
-end
-if #unloaded > 1 then return unloaded end
-for i = 1, #KEYS do
-  if not redis.call('zscore', KEYS[i], ARGV[4 + i]) and redis.call('zcard', KEYS[i]) - 1 >= tonumber(ARGV[1]) then return {0, i} end
-end
-for i = 1, #KEYS do
-  if not redis.call('zscore', KEYS[i], ARGV[4 + i]) then redis.call('zadd', KEYS[i], now, ARGV[4 + i]) end
-  redis.call('expire', KEYS[i], ARGV[4])
-end
-return {1, 0}`;
+local loaded = redis.call('zscore', KEYS[1], '${QUOTA_LOADED}')
+if not loaded or tonumber(loaded) < now - tonumber(ARGV[3]) then return -1 end
+redis.call('expire', KEYS[1], ARGV[4])
+if redis.call('zscore', KEYS[1], ARGV[5]) then return 2 end
+if redis.call('zcard', KEYS[1]) - 1 >= tonumber(ARGV[1]) then return 0 end
+redis.call('zadd', KEYS[1], now, ARGV[5])
+return 1`;
 
 /**
  * Replaces a user's set with their active conversations as read from Cassandra, keeping the
@@ -242,14 +242,6 @@ return 1`;
 
 // ---- BlockCopies ----
 
-/** For each KEYS[i] (a user's block set): 1 if it holds ARGV[1], 0 if not, -1 if the copy is not loaded. */
-const blocksCheck = `
-local out = {}
-for i = 1, #KEYS do
-  if redis.call('sismember', KEYS[i], '${BLOCKS_LOADED}') == 1 then out[i] = redis.call('sismember', KEYS[i], ARGV[1]) else out[i] = -1 end
-end
-return out`;
-
 /**
  * Stores a copy read from Cassandra unless a block or unblock ran since the read began (its
  * generation moved): then the copy may be stale and is dropped, and the next check loads again.
@@ -277,29 +269,34 @@ return 1`;
  * Recomputes a user's status from their routes, counting only devices on a live node instance
  * (pruning the rest), and records it if it changed. Atomic: when several nodes react to the same
  * change, exactly one sees it as a change, so exactly one event goes out.
- * KEYS[1] routes:<user>, KEYS[2] presence:<user>; ARGV[1] node key prefix, ARGV[2] now (ms).
- * Returns {changed (0|1), status, at}.
+ * The caller says which node instances ("nodeId/instance") are live and which it knows are dead, as
+ * read from the lease keys (another slot, so not read here). A route on an instance that is neither
+ * (a node newer than the caller's view) makes the script change nothing and return {-1, those
+ * instances}: the caller reads the leases again and retries, so a live route is never pruned.
+ * KEYS[1] routes, KEYS[2] presence (one user's slot); ARGV[1] now (ms), ARGV[2] number of live
+ * instances, then the live ones, then the dead ones. Returns {changed (0|1), status, at}.
  */
 const presenceUpdate = `
+local state = {}
+local nlive = tonumber(ARGV[2])
+for i = 3, #ARGV do state[ARGV[i]] = (i <= 2 + nlive) end
 local entries = redis.call('hgetall', KEYS[1])
-local live = 0
+local live, dead, unknown = 0, {}, {-1}
 for i = 1, #entries, 2 do
-  local dev, val = entries[i], entries[i + 1]
-  local slash = string.find(val, '/', 1, true)
-  local info = slash and redis.call('get', ARGV[1] .. string.sub(val, 1, slash - 1))
-  if info and cjson.decode(info).instance == string.sub(val, slash + 1) then
-    live = live + 1
-  else
-    redis.call('hdel', KEYS[1], dev)
-  end
+  local s = state[entries[i + 1]]
+  if s == true then live = live + 1
+  elseif s == false then dead[#dead + 1] = entries[i]
+  else unknown[#unknown + 1] = entries[i + 1] end
 end
+if #unknown > 1 then return unknown end
+for _, dev in ipairs(dead) do redis.call('hdel', KEYS[1], dev) end
 local status = 'offline'
 if live > 0 then status = 'online' end
 local old = redis.call('hget', KEYS[2], 'status')
 if old == status then return {0, status, redis.call('hget', KEYS[2], 'at') or ''} end
-redis.call('hset', KEYS[2], 'status', status, 'at', ARGV[2])
+redis.call('hset', KEYS[2], 'status', status, 'at', ARGV[1])
 if status == 'offline' then redis.call('expire', KEYS[2], 604800) else redis.call('persist', KEYS[2]) end
-return {1, status, ARGV[2]}`;
+return {1, status, ARGV[1]}`;
 
 
 // ---- migrations (src/store/migrate.ts) ----
@@ -315,7 +312,7 @@ const SCRIPTS: ReadonlyArray<{ name: keyof ScriptCommands<ClientContext>; lua: s
   { name: 'leaseClaim', lua: leaseClaim, numberOfKeys: 2 },
   { name: 'leaseRefresh', lua: leaseRefresh, numberOfKeys: 1 },
   { name: 'leaseRelease', lua: leaseRelease, numberOfKeys: 1 },
-  { name: 'recommendNode', lua: recommendNode, numberOfKeys: 1 },
+  { name: 'recommendNode', lua: recommendNode },
   { name: 'loadReport', lua: loadReport, numberOfKeys: 2 },
   { name: 'routeUnregister', lua: routeUnregister, numberOfKeys: 1 },
   { name: 'connectionSlotReserve', lua: connectionSlotReserve, numberOfKeys: 1 },
@@ -326,15 +323,21 @@ const SCRIPTS: ReadonlyArray<{ name: keyof ScriptCommands<ClientContext>; lua: s
   { name: 'sequenceVoid', lua: sequenceVoid, numberOfKeys: 1 },
   { name: 'claimSwap', lua: claimSwap, numberOfKeys: 1 },
   { name: 'groupVersionRaise', lua: groupVersionRaise, numberOfKeys: 1 },
-  { name: 'quotaReserve', lua: quotaReserve },
+  { name: 'quotaReserve', lua: quotaReserve, numberOfKeys: 1 },
   { name: 'quotaFill', lua: quotaFill, numberOfKeys: 2 },
   { name: 'quotaRelease', lua: quotaRelease, numberOfKeys: 2 },
-  { name: 'blocksCheck', lua: blocksCheck },
   { name: 'blocksFill', lua: blocksFill, numberOfKeys: 2 },
   { name: 'blocksInvalidate', lua: blocksInvalidate, numberOfKeys: 2 },
   { name: 'presenceUpdate', lua: presenceUpdate, numberOfKeys: 2 },
   { name: 'lockRelease', lua: lockRelease, numberOfKeys: 1 },
 ];
+
+/**
+ * The scripts whose keys are counted at call time (first argument). ioredis' Cluster cannot route
+ * these through auto-pipelining (it reads the slot from a fixed key position), so they are sent on
+ * their own; all of their keys share one slot.
+ */
+export const VARIABLE_KEY_SCRIPTS: readonly string[] = SCRIPTS.filter((s) => s.numberOfKeys === undefined).map((s) => s.name);
 
 /**
  * Makes every script a method of every ioredis client and pipeline (idempotent; returns `redis`).
@@ -345,7 +348,7 @@ const SCRIPTS: ReadonlyArray<{ name: keyof ScriptCommands<ClientContext>; lua: s
  * (2.5 µs without), about 4 points of a node's CPU at 1,000 msg/s and twice the minor GC. The method
  * still sends EVAL the first time on a connection, EVALSHA after, and reloads on NOSCRIPT.
  */
-export function defineScripts(redis: Redis): Redis {
+export function defineScripts<T extends Redis | Cluster>(redis: T): T {
   if (!installed) {
     const donor = new IORedis({ lazyConnect: true });
     const shared = Object.getPrototypeOf(IORedis.prototype) as Record<string, unknown>;
@@ -367,7 +370,7 @@ interface ScriptCommands<Context extends ClientContext> {
   leaseClaim(nodeKey: string, nodesKey: string, info: string, ttlSeconds: number, nodeId: number): Result<number, Context>;
   leaseRefresh(nodeKey: string, info: string, instance: string, ttlSeconds: number): Result<number, Context>;
   leaseRelease(nodeKey: string, instance: string): Result<number, Context>;
-  recommendNode(loadKey: string, nodePrefix: string, picksPrefix: string, pickTtlMs: number): Result<string | null, Context>;
+  recommendNode(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<string | null, Context>;
   loadReport(loadKey: string, picksKey: string, connections: number, nodeId: string, pickTtlMs: number): Result<number, Context>;
   routeUnregister(routesKey: string, deviceId: string, value: string): Result<number, Context>;
   connectionSlotReserve(slotsKey: string, deviceId: string, slot: string, max: number, ttlSeconds: number): Result<number, Context>;
@@ -378,13 +381,12 @@ interface ScriptCommands<Context extends ClientContext> {
   sequenceVoid(linksKey: string, ttlSeconds: number, linksKept: number, id: string): Result<number, Context>;
   claimSwap(claimKey: string, expected: string, next: string, ttlSeconds: number): Result<number, Context>;
   groupVersionRaise(versionKey: string, version: string): Result<number, Context>;
-  quotaReserve(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<number[], Context>;
+  quotaReserve(setKey: string, cap: number, now: number, reloadAfterMs: number, ttlSeconds: number, conversationId: string): Result<number, Context>;
   quotaFill(setKey: string, generationKey: string, generationSeen: string, now: number, inFlightSince: number, ttlSeconds: number, ...conversationIds: string[]): Result<number, Context>;
   quotaRelease(setKey: string, generationKey: string, conversationId: string, ttlSeconds: number): Result<number, Context>;
-  blocksCheck(numberOfKeys: number, ...keysThenArgs: string[]): Result<number[], Context>;
   blocksFill(setKey: string, generationKey: string, generationSeen: string, ttlSeconds: number, ...blockedIds: string[]): Result<number, Context>;
   blocksInvalidate(setKey: string, generationKey: string, ttlSeconds: number): Result<number, Context>;
-  presenceUpdate(routesKey: string, presenceKey: string, nodePrefix: string, now: number): Result<[number, string, string], Context>;
+  presenceUpdate(routesKey: string, presenceKey: string, now: number, liveCount: number, ...instances: string[]): Result<Array<number | string>, Context>;
   lockRelease(lockKey: string, token: string): Result<number, Context>;
 }
 

@@ -10,6 +10,8 @@ import { z } from 'zod';
 /** An origin as browsers send it: scheme://host[:port], no path. */
 const ORIGIN = /^https?:\/\/[A-Za-z0-9.\-[\]:]+$/;
 const HOST_PORT = /^[A-Za-z0-9.\-:[\]]+:\d{1,5}$/;
+/** A Redis Cluster seed: host:port, or a redis:// or rediss:// URL with a port (credentials allowed). */
+const CLUSTER_SEED = /^(rediss?:\/\/([^@/\s]+@)?)?[A-Za-z0-9.\-[\]:]+:\d{1,5}\/?$/;
 
 export const CONSISTENCIES = ['one', 'localOne', 'quorum', 'localQuorum', 'eachQuorum', 'all'] as const;
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -37,9 +39,11 @@ const sections = {
       .describe('bcrypt hashes and compares running at once on one node (each holds a libuv thread); the rest queue.'),
   }),
   redis: z.object({
-    url: z.string().regex(/^rediss?:\/\/.+/).default('redis://127.0.0.1:6379').describe('Redis (7.0+: Streams, consumer groups).'),
-    keyPrefix: z.string().regex(/^[A-Za-z0-9:_.\-{}]{1,64}$/).default('chat:')
-      .describe('Prefix of every Redis key this cluster writes; several clusters can share one Redis.'),
+    url: z.string().regex(/^rediss?:\/\/.+/).default('redis://127.0.0.1:6379').describe('Redis (7.0+: Streams, consumer groups), standalone; ignored when `redis.clusterNodes` is set.'),
+    clusterNodes: z.array(z.string().regex(CLUSTER_SEED)).default([])
+      .describe('Redis Cluster seeds, comma-separated, each `host:port` or `redis://[user:pass@]host:port` (`rediss://` for TLS); set = cluster mode (ioredis Cluster), and `redis.url` is ignored.'),
+    keyPrefix: z.string().regex(/^[A-Za-z0-9:_.\-]{1,64}$/).default('chat:')
+      .describe('Prefix of every Redis key this cluster writes; several clusters can share one Redis. No braces: each key carries its own hash tag after it.'),
   }),
   cassandra: z.object({
     contactPoints: z.array(z.string().regex(HOST_PORT)).min(1).default(['127.0.0.1:9042']).describe('Comma-separated `host:port` list.'),

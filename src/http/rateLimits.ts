@@ -1,5 +1,5 @@
 import type { Request, RequestHandler } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../cluster/redis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config/config';
 import { ChatError } from '../errors';
@@ -25,7 +25,7 @@ export class RateLimits {
   private readonly requests: RateLimiterRedis;
   private readonly enabled: boolean;
 
-  constructor(redis: Redis, keyPrefix: string, limits: Config['rateLimit']) {
+  constructor(redis: RedisClient, keyPrefix: string, limits: Config['rateLimit']) {
     this.enabled = limits.enabled;
     const make = (name: string, points: number, duration: number) =>
       new RateLimiterRedis({ storeClient: redis, keyPrefix: `${keyPrefix}rl:${name}`, points, duration });

@@ -1,10 +1,10 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../cluster/redis';
 import type { BlockService } from '../chat/BlockService';
 import type { Contacts } from '../chat/Contacts';
 import type { ConversationAccess } from '../chat/ConversationAccess';
 import type { EventFanout, LastActiveStore } from '../chat/ports';
 import type { Keys } from '../cluster/keys';
-import type { NodeInfo } from '../cluster/NodeLease';
+import type { NodeInfo, NodeLease } from '../cluster/NodeLease';
 import { ChatError } from '../errors';
 import type { Logger } from '../log';
 
@@ -29,7 +29,7 @@ export class PresenceService {
   private readonly contactsCache = new Map<string, { at: number; ids: string[] }>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly lastActive: LastActiveStore,
     private readonly contacts: Contacts,
@@ -38,12 +38,12 @@ export class PresenceService {
     private readonly typingIntervalMs: number,
     private readonly log: Logger,
     private readonly blocks: BlockService,
+    private readonly lease: NodeLease,
   ) {}
 
   /** Re-evaluates the user's status (after a device connected or left) and announces a change. */
   async refresh(userId: string): Promise<void> {
-    const [changed, status, at] = (await this.redis.presenceUpdate(this.keys.routes(userId), this.keys.presence(userId),
-      this.keys.nodePrefix(), Date.now())) as [number, Status, string];
+    const [changed, status, at] = await this.update(userId);
     if (changed !== 1) return;
     const lastActiveAt = new Date(Number(at));
     // The change is recorded in Redis: announce it whatever happens to the Cassandra write.
@@ -53,6 +53,27 @@ export class PresenceService {
     ]);
     if (stored.status === 'rejected') this.log.warn({ userId, err: stored.reason }, 'lastActiveAt not stored');
     if (announced.status === 'rejected') throw announced.reason;
+  }
+
+  /**
+   * Runs the presence script with the live node instances as this node sees them (the lease keys are
+   * in another slot, so the script cannot read them). An instance the script finds in the routes but
+   * not in that view is newer than the view, or dead: after a fresh lease read, one still missing is
+   * dead (a node takes its lease before it writes any route, so a live one that wrote the route the
+   * script saw is in any later read), and only those are pruned.
+   */
+  private async update(userId: string): Promise<[number, Status, string]> {
+    let view = await this.lease.liveNodes(1000);
+    const dead = new Set<string>();
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const live = [...view.values()].map((n) => `${n.nodeId}/${n.instance}`);
+      const r = await this.redis.presenceUpdate(this.keys.routes(userId), this.keys.presence(userId), Date.now(), live.length, ...live, ...dead);
+      if (Number(r[0]) !== -1) return [Number(r[0]), r[1] as Status, String(r[2])];
+      view = await this.lease.liveNodes(0);
+      const liveNow = new Set([...view.values()].map((n) => `${n.nodeId}/${n.instance}`));
+      for (const instance of r.slice(1) as string[]) if (!liveNow.has(instance)) dead.add(instance);
+    }
+    throw new Error('presence: node instances kept changing during the update');
   }
 
   private async announce(view: PresenceView): Promise<void> {
@@ -78,11 +99,10 @@ export class PresenceService {
     const contacts = new Set(await this.contacts.contactsOf(asker));
     const strangers = userIds.filter((u) => u !== asker && !contacts.has(u));
     if (strangers.length) throw new ChatError('forbidden', `not a contact: ${strangers.slice(0, 5).join(', ')}`);
-    const pipe = this.redis.pipeline();
-    for (const u of userIds) pipe.hgetall(this.keys.presence(u));
-    const results = (await pipe.exec()) ?? [];
+    // One read per user (each in its own slot; auto-pipelining batches them).
+    const hashes = await Promise.all(userIds.map((u) => this.redis.hgetall(this.keys.presence(u))));
     return Promise.all(userIds.map(async (userId, i) => {
-      const h = (results[i]?.[1] ?? {}) as { status?: Status; at?: string };
+      const h = hashes[i] as { status?: Status; at?: string };
       if (h.status === 'online') return { userId, status: 'online' as const, lastActiveAt: new Date().toISOString() };
       if (h.status === 'offline' && h.at) return { userId, status: 'offline' as const, lastActiveAt: new Date(Number(h.at)).toISOString() };
       const at = await this.lastActive.lastActive(userId);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../cluster/redis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { MessageView } from '../chat/views';
 import type { Keys } from '../cluster/keys';
@@ -32,7 +32,7 @@ const MAX_JOBS = 100_000;
 export class PushQueue {
   private readonly quota: RateLimiterRedis;
 
-  constructor(private readonly redis: Redis, private readonly keys: Keys, private readonly settings: PushQueueSettings) {
+  constructor(private readonly redis: RedisClient, private readonly keys: Keys, private readonly settings: PushQueueSettings) {
     this.quota = new RateLimiterRedis({
       storeClient: redis, keyPrefix: `${keys.prefix}push-quota`, points: settings.maxJobsPerSenderPerMinute, duration: 60,
     });

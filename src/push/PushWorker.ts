@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../cluster/redis';
 import type { Keys } from '../cluster/keys';
 import { StreamConsumer, type StreamEntry } from '../cluster/StreamConsumer';
 import type { ConversationCache } from '../chat/ConversationCache';
@@ -32,8 +32,8 @@ export class PushWorker {
   static readonly MAX_IN_FLIGHT = 200;
 
   constructor(
-    private readonly redis: Redis,
-    private readonly blocking: Redis,
+    private readonly redis: RedisClient,
+    private readonly blocking: RedisClient,
     private readonly keys: Keys,
     private readonly deps: {
       devices: DeviceStore;

@@ -47,7 +47,7 @@ export class ConversationRepository {
   async compareAndSetMembers(c: Conversation, members: string[], ownerId: string): Promise<boolean> {
     const rs = await this.db.execute(
       'UPDATE conversations SET members = ?, owner_id = ?, version = ? WHERE conversation_id = ? IF version = ?',
-      [members, ownerId, c.version + 1, c.conversationId, c.version]);
+      [members, ownerId, c.version + 1, c.conversationId, c.version], { isIdempotent: false });
     return rs.wasApplied();
   }
 

@@ -12,7 +12,7 @@ export class UserRepository {
     await this.db.execute('INSERT INTO users (user_id, username, password_hash, created_at) VALUES (?, ?, ?, ?)',
       [user.userId, user.username, user.passwordHash, user.createdAt]);
     const claim = await this.db.execute('INSERT INTO users_by_username (username_key, user_id) VALUES (?, ?) IF NOT EXISTS',
-      [usernameKey(user.username), user.userId]);
+      [usernameKey(user.username), user.userId], { isIdempotent: false });
     if (claim.wasApplied()) return true;
     await this.db.execute('DELETE FROM users WHERE user_id = ?', [user.userId]);
     return false;

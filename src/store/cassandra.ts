@@ -16,11 +16,18 @@ const CONSISTENCY: Record<Consistency, number> = {
  */
 export function createCassandraClient(config: Config, withKeyspace = true, requestTracker?: tracker.RequestTracker): Client {
   const { cassandra } = config;
+  // The driver connects to the peers it discovers on `protocolOptions.port` (9042 unless told): the
+  // native port of the contact points, so a cluster on other ports is used whole, not just its seed.
+  const port = Number(cassandra.contactPoints[0].slice(cassandra.contactPoints[0].lastIndexOf(':') + 1));
   return new Client({
     contactPoints: cassandra.contactPoints,
     localDataCenter: cassandra.localDataCenter,
     keyspace: withKeyspace ? cassandra.keyspace : undefined,
-    queryOptions: { consistency: CONSISTENCY[cassandra.consistency], prepare: true },
+    protocolOptions: { port },
+    // Every statement is idempotent (plain inserts, updates and deletes of fixed values; no counters
+    // or list appends) except the two lightweight transactions, which say so themselves: so a
+    // request that met a node going down is retried on another replica instead of failing.
+    queryOptions: { consistency: CONSISTENCY[cassandra.consistency], serialConsistency: types.consistencies.serial, prepare: true, isIdempotent: true },
     socketOptions: { connectTimeout: 5000, readTimeout: 12000 },
     pooling: { warmup: true },
     ...(requestTracker ? { requestTracker } : {}),

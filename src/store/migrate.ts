@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Client } from 'cassandra-driver';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../cluster/redis';
 import { createRedis } from '../cluster/redis';
 import type { Config } from '../config/config';
 import type { Logger } from '../log';
@@ -33,7 +33,7 @@ export function readMigrations(dir = CQL_DIR): Migration[] {
  * migration not yet recorded. Several nodes starting at once take turns through a Redis lock, since
  * concurrent DDL from different coordinators can leave Cassandra with conflicting table ids.
  */
-export async function migrate(client: Client, redis: Redis, config: Config, log: Logger): Promise<number> {
+export async function migrate(client: Client, redis: RedisClient, config: Config, log: Logger): Promise<number> {
   const ks = config.cassandra.keyspace;
   const lockKey = `${config.redis.keyPrefix}migrate-lock:${ks}`;
   const token = `${process.pid}-${Math.random()}`;

@@ -64,8 +64,8 @@ describe('service discovery', () => {
       const redis = new Redis(process.env.CHAT_REDIS_URL!);
       try {
         await eventually(async () => {
-          for (const node of cluster.nodes) if (Number(await redis.zscore(`${cluster.prefix}load`, String(node.nodeId))) < 3) return false;
-          return Number(await redis.zscore(`${cluster.prefix}load`, String(joined.nodeId))) === 0;
+          for (const node of cluster.nodes) if (Number(await redis.zscore(new Keys(cluster.prefix).load(), String(node.nodeId))) < 3) return false;
+          return Number(await redis.zscore(new Keys(cluster.prefix).load(), String(joined.nodeId))) === 0;
         }, 10000);
       } finally {
         await redis.quit();

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import Redis from 'ioredis';
+import { Keys } from '../../src/cluster/keys';
 import WebSocket from 'ws';
 import {
   api, eventually, FAST_FAILOVER, newDevice, newUser, privateRedis, startCluster, startNodeProcess, uniqueName, WsClient,
@@ -278,7 +279,7 @@ describe('WebSocket admission', () => {
       // and a socket whose set-up meets the outage is closed rather than counted.
       await (await connect(node, u, d1)).next((f) => f.type === 'sync.complete');
       await redis.restart();
-      const slots = `${process.env.CHAT_REDIS_KEY_PREFIX}conn-slots:${u.userId}`;
+      const slots = new Keys(String(process.env.CHAT_REDIS_KEY_PREFIX)).connSlots(u.userId);
       await eventually(async () => (await client.hlen(slots)) === 1, 20000);
       // Tokens went with Redis too: log in again, then the second device finds the first one counted.
       const again = await eventually(async () => {

@@ -1,4 +1,5 @@
 import Redis from 'ioredis';
+import { Keys } from '../../src/cluster/keys';
 import {
   api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER, itRepeated, newDevice, newUser, startCluster, startNodeProcess, withNodesOnPrivateRedis, WsClient,
 } from '../support/helpers';
@@ -36,7 +37,7 @@ describe('a node killed with SIGKILL mid-burst', () => {
       const dm = await b0.sendAll({ to: carol.userId }, ['dm0', 'dm1', 'dm2']);
       const dmIds = [...dm.values()].map((f) => f.messageId);
       expect([...dm.values()].every((f) => f.type === 'message.ack')).toBe(true);
-      const victimStream = `${cluster.prefix}stream:${victim.nodeId}`;
+      const victimStream = new Keys(cluster.prefix).stream(victim.nodeId);
       const left = await redisClient.xlen(victimStream);
       expect(left).toBeGreaterThanOrEqual(1);
 

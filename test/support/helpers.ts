@@ -111,7 +111,8 @@ export function parseLogLines(out: string): LogLine[] {
  */
 export function startNodeProcess(env: Record<string, string>, port = 0): Promise<NodeProc> {
   const proc = spawn(process.execPath, [path.join(ROOT, 'dist', 'main.js'), String(port)], {
-    env: { ...process.env, CHAT_LOG_LEVEL: 'info', ...env },
+    // A test that names its own Redis (CHAT_REDIS_URL) means it, in the clustered topology too.
+    env: { ...process.env, CHAT_LOG_LEVEL: 'info', ...(env.CHAT_REDIS_URL ? { CHAT_REDIS_CLUSTER_NODES: '' } : {}), ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let out = '';

@@ -80,6 +80,16 @@ describe('toChatError', () => {
     expectInternal(new Reply("ERR Error running script (call to f_0123): @user_script:1: Script attempted to access nonexistent global variable 'x'"));
   });
 
+  it('reports a Redis Cluster without a master for a slot, or out of reach, as unavailable; CROSSSLOT (a bug) as internal', () => {
+    const Reply = ReplyError as new (message: string) => Error;
+    expectUnavailable(new Reply('TRYAGAIN Multiple keys request during rehashing of slot'));
+    expectUnavailable(new Reply('CLUSTERDOWN Hash slot not served'));
+    expectUnavailable(new Error('Too many Cluster redirections. Last error: Error: Connection is closed.'));
+    expectUnavailable(new Error('Failed to refresh slots cache.'));
+    expectUnavailable(Object.assign(new Error('Failed to refresh slots cache.'), { name: 'ClusterAllFailedError' }));
+    expectInternal(new Reply("CROSSSLOT Keys in request don't hash to the same slot"));
+  });
+
   it('an error wrapping a transient cause is unavailable', () => {
     expectUnavailable(new Error('routing failed', { cause: new cassandraErrors.NoHostAvailableError({}) }));
   });

@@ -58,9 +58,19 @@ async function scale(run, dir) {
     },
     /** How the run's keys spread over the masters (printed at teardown: the hash tags at work). */
     keyDistribution: () => {
-      const counts = redis.masters().map((m) => Number(infra.redisCli(m.port, 'dbsize').trim()));
-      const total = counts.reduce((a, b) => a + b, 0);
-      return `keys per master at the end of the run: ${counts.join(' / ')} (${counts.map((c) => `${Math.round((100 * c) / total)} %`).join(' / ')} of ${total})`;
+      // Per master, the keys by the kind of their hash tag: {u:…} users, {c:…} conversations, {n:…} node streams, …
+      const kinds = ['u', 'c', 'n', 'i', 'nodes', 'untagged'];
+      const perMaster = redis.masters().map((m) => {
+        const counts = Object.fromEntries(kinds.map((k) => [k, 0]));
+        for (const key of infra.redisCli(m.port, '--scan').split('\n').filter(Boolean)) {
+          const tag = /\{([a-z]+)(:|\})/.exec(key);
+          counts[tag && kinds.includes(tag[1]) ? tag[1] : 'untagged']++;
+        }
+        return counts;
+      });
+      const row = (k) => `${k} ${perMaster.map((c) => c[k]).join('/')}`;
+      const totals = perMaster.map((c) => kinds.reduce((n, k) => n + c[k], 0));
+      return `keys per master at the end of the run: ${totals.join(' / ')}; by tag: ${kinds.map(row).join(', ')}`;
     },
     summary: `Redis Cluster :${ports.slice(0, 6).join(',')} (3 masters + 3 replicas), Cassandra ${CASSANDRA_ADDRESSES.join(',')} :${nativePort} (RF 3)`,
     topology: {

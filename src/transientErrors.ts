@@ -11,6 +11,8 @@ const TRANSIENT_CQL_CODES: ReadonlySet<number> = new Set([
 /** Redis replies (their first word) from a server that is loading, failing over or out of reach of its replicas. */
 const TRANSIENT_REDIS_REPLIES: ReadonlySet<string> = new Set([
   'LOADING', 'CLUSTERDOWN', 'MASTERDOWN', 'TRYAGAIN', 'BUSY', 'READONLY', 'NOREPLICAS', 'MISCONF', 'OOM',
+  // Slots moving (a failover, a resharding) that the cluster client did not follow itself.
+  'MOVED', 'ASK',
 ]);
 
 /** Messages of plain Errors ioredis rejects commands with when its connection is gone or slow. */

@@ -23,9 +23,12 @@ export interface QuotaLimits {
  * created per user per hour (chat.groupsPerUserPerHour). Active conversations are counted in Redis
  * (`convs:<user>`, a sorted set of conversation ids), loaded from the user's index in Cassandra
  * and reloaded hourly. A reservation is one script per user (each set is in its user's Redis
- * slot), atomic against the cap across nodes; all-or-none over several users by giving back what
- * was taken when one of them is refused. So a cap is never passed; a concurrent create may at worst
- * be refused for a slot that is given back a moment later. Past a cap: 409 `limit_reached`.
+ * slot), atomic against the cap across nodes; all-or-none over several users by giving back, when
+ * one of them is refused, the entries this call added. So a new group never passes a cap (its id is
+ * fresh: no other call shares its entries); a concurrent create may at worst be refused for a slot
+ * given back a moment later. One edge: two first messages of the same DM racing, one refused while
+ * the other counted on the entry the refused one gives back, leave that DM uncounted for one user
+ * until the hourly reload. Past a cap: 409 `limit_reached`.
  */
 export class ConversationQuota implements ConversationQuotaStore {
   private readonly creations: RateLimiterRedis | null;
@@ -64,21 +67,37 @@ export class ConversationQuota implements ConversationQuotaStore {
    */
   async reserve(userIds: readonly string[], conversationId: string): Promise<void> {
     const users = [...new Set(userIds)];
-    if (!users.length) return;
-    for (let attempt = 1; attempt <= LOAD_ATTEMPTS + 1; attempt++) {
-      const now = Date.now();
-      const results = await Promise.all(users.map(async (u) => Number(await this.redis.quotaReserve(this.keys.activeConversations(u),
-        this.limits.maxConversationsPerUser, now, RELOAD_AFTER_MS, KEY_TTL_SECONDS, conversationId))));
-      if (results.every((r) => r > 0)) return;
-      // Not all: give back what this attempt took (1 = newly reserved here; 2 was held before and stays).
-      await Promise.all(users.filter((_, i) => results[i] === 1).map((u) => this.redis.zrem(this.keys.activeConversations(u), conversationId)));
-      const full = results.indexOf(0);
-      if (full >= 0) {
-        throw new ChatError('limit_reached', `${users[full]} is in ${this.limits.maxConversationsPerUser} conversations already (the limit)`);
+    /** Users whose entry this call added (it gives them back unless it succeeds), and users not holding it yet. */
+    const taken = new Set<string>();
+    const pending = new Set(users);
+    try {
+      for (let attempt = 1; attempt <= LOAD_ATTEMPTS + 1 && pending.size > 0; attempt++) {
+        const now = Date.now();
+        const asked = [...pending];
+        const results = await Promise.allSettled(asked.map((u) => this.redis.quotaReserve(this.keys.activeConversations(u),
+          this.limits.maxConversationsPerUser, now, RELOAD_AFTER_MS, KEY_TTL_SECONDS, conversationId)));
+        const toLoad: string[] = [];
+        let full: string | null = null;
+        asked.forEach((u, i) => {
+          const r = results[i];
+          const status = r.status === 'fulfilled' ? Number(r.value) : null;
+          if (status === 1) taken.add(u);
+          if (status === 1 || status === 2) pending.delete(u);
+          else if (status === 0) full ??= u;
+          else if (status === -1) toLoad.push(u);
+        });
+        const failed = results.find((r) => r.status === 'rejected');
+        if (failed) throw (failed as PromiseRejectedResult).reason;
+        if (full !== null) throw new ChatError('limit_reached', `${full} is in ${this.limits.maxConversationsPerUser} conversations already (the limit)`);
+        // A reload keeps the reservations of the last minutes (quotaFill): this call's stay taken.
+        await Promise.all(toLoad.map((u) => this.load(u)));
       }
-      await Promise.all(users.filter((_, i) => results[i] === -1).map((u) => this.load(u)));
+      if (pending.size > 0) throw new ChatError('unavailable', 'conversation count busy; retry');
+    } catch (err) {
+      // All or none: what this call took is given back.
+      await Promise.allSettled([...taken].map((u) => this.redis.zrem(this.keys.activeConversations(u), conversationId)));
+      throw err;
     }
-    throw new ChatError('unavailable', 'conversation count busy; retry');
   }
 
   /** A leave, or a create that failed after reserving. */

@@ -75,8 +75,9 @@ export class RouteRegistry {
       }
     }
     if (dead.length) {
-      // Compare-and-delete: the device may have reconnected to a live node since we read it.
-      await Promise.all(dead.map(([u, d, v]) => this.redis.routeUnregister(this.keys.routes(u), d, v)));
+      // Compare-and-delete: the device may have reconnected to a live node since we read it. Best
+      // effort: the next reader prunes what this one could not.
+      await Promise.all(dead.map(([u, d, v]) => this.redis.routeUnregister(this.keys.routes(u), d, v).catch(() => 0)));
     }
     return routes;
   }

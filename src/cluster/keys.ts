@@ -4,11 +4,11 @@
  * Each key is `<prefix>{<tag>}<name>`: the hash tag in braces is what Redis Cluster hashes, so keys
  * that one script or transaction touches together share a tag and land in one slot, while
  * different users, conversations and nodes spread over all slots. The tags:
- * - `{u:<userId>}` a user's keys (routes, presence, blocks, conversation quota, slots, typing, token generation);
+ * - `{u:<userId>}` a user's keys (routes, presence, blocks, conversation quota, slots, typing);
  * - `{c:<conversationId>}` a conversation's keys (sequence, links, group version, clientMsgId claims);
  * - `{n:<nodeId>}` a node's stream and its trim flag; `{i:<nodeId>/<instance>}` a node instance's user set;
  * - `{nodes}` the node registry and discovery load (one slot: small, and read together).
- * Keys used alone (tokens, push streams, rate limits) have no tag. On a standalone Redis the braces
+ * Keys used alone (tokens, token generations, push streams, rate limits) have no tag. On a standalone Redis the braces
  * are just part of the name.
  */
 export class Keys {
@@ -71,6 +71,12 @@ export class Keys {
   connSlots(userId: string): string { return `${this.user(userId)}conn-slots`; }
   /** String userId, EX token TTL, keyed by the SHA-256 of the bearer token. */
   token(tokenHash: string): string { return `${this.prefix}token:${tokenHash}`; }
-  /** String integer, no TTL: the user's token generation; raising it revokes every token issued under an older one. */
-  tokenGeneration(userId: string): string { return `${this.user(userId)}token-gen`; }
+  /**
+   * String integer, no TTL: the user's token generation; raising it revokes every token issued under
+   * an older one. Untagged (used alone), and so still the name of earlier releases: an upgrade must
+   * not forget a revocation.
+   */
+  tokenGeneration(userId: string): string { return `${this.prefix}token-gen:${userId}`; }
+  /** String: the key layout this Redis holds (src/cluster/keyLayout.ts). */
+  keyLayout(): string { return `${this.prefix}key-layout`; }
 }

@@ -67,5 +67,7 @@ export function createRedis(config: Config, name: string): RedisClient {
     retryDelayOnFailover: 200,
     retryDelayOnTryAgain: 200,
     slotsRefreshTimeout: 2000,
+    // Re-read the slot map every few seconds too, not only when a redirection says it moved.
+    slotsRefreshInterval: 5000,
   }));
 }

@@ -99,8 +99,8 @@ export class PresenceService {
     const contacts = new Set(await this.contacts.contactsOf(asker));
     const strangers = userIds.filter((u) => u !== asker && !contacts.has(u));
     if (strangers.length) throw new ChatError('forbidden', `not a contact: ${strangers.slice(0, 5).join(', ')}`);
-    // One read per user (each in its own slot; auto-pipelining batches them).
-    const hashes = await Promise.all(userIds.map((u) => this.redis.hgetall(this.keys.presence(u))));
+    // One read per user (each in its own slot; auto-pipelining batches them); one that fails falls back to Cassandra's last-active time.
+    const hashes = await Promise.all(userIds.map((u) => this.redis.hgetall(this.keys.presence(u)).catch(() => ({}))));
     return Promise.all(userIds.map(async (userId, i) => {
       const h = hashes[i] as { status?: Status; at?: string };
       if (h.status === 'online') return { userId, status: 'online' as const, lastActiveAt: new Date().toISOString() };

@@ -1,6 +1,6 @@
 import type { Client, types } from 'cassandra-driver';
 import { idTimestamp } from '../chat/snowflake';
-import { fromLong, toLong } from './cassandra';
+import { fromLong, lightweightTransaction, toLong } from './cassandra';
 import type { WriteBatcher } from './WriteBatcher';
 import type { Conversation, Membership } from '../chat/model';
 
@@ -45,10 +45,14 @@ export class ConversationRepository {
 
   /** Replaces the member set if nobody changed it since `expectedVersion` (a lightweight transaction). */
   async compareAndSetMembers(c: Conversation, members: string[], ownerId: string): Promise<boolean> {
-    const rs = await this.db.execute(
-      'UPDATE conversations SET members = ?, owner_id = ?, version = ? WHERE conversation_id = ? IF version = ?',
-      [members, ownerId, c.version + 1, c.conversationId, c.version], { isIdempotent: false });
-    return rs.wasApplied();
+    return lightweightTransaction(this.db, 'UPDATE conversations SET members = ?, owner_id = ?, version = ? WHERE conversation_id = ? IF version = ?',
+      [members, ownerId, c.version + 1, c.conversationId, c.version], async (serial) => {
+        const row = (await this.db.execute('SELECT members, owner_id, version FROM conversations WHERE conversation_id = ?', [c.conversationId], serial)).first();
+        if (!row || row.version === c.version) return null; // nothing changed it: run again
+        const same = row.version === c.version + 1 && row.owner_id === ownerId
+          && [...(row.members ?? [])].sort().join(',') === [...members].sort().join(',');
+        return same;
+      });
   }
 
   /**

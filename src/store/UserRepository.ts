@@ -1,5 +1,6 @@
 import type { Client } from 'cassandra-driver';
 import type { UserRecord } from '../chat/model';
+import { lightweightTransaction } from './cassandra';
 
 export class UserRepository {
   constructor(private readonly db: Client) {}
@@ -11,9 +12,13 @@ export class UserRepository {
   async create(user: UserRecord): Promise<boolean> {
     await this.db.execute('INSERT INTO users (user_id, username, password_hash, created_at) VALUES (?, ?, ?, ?)',
       [user.userId, user.username, user.passwordHash, user.createdAt]);
-    const claim = await this.db.execute('INSERT INTO users_by_username (username_key, user_id) VALUES (?, ?) IF NOT EXISTS',
-      [usernameKey(user.username), user.userId], { isIdempotent: false });
-    if (claim.wasApplied()) return true;
+    const key = usernameKey(user.username);
+    const claimed = await lightweightTransaction(this.db, 'INSERT INTO users_by_username (username_key, user_id) VALUES (?, ?) IF NOT EXISTS',
+      [key, user.userId], async (serial) => {
+        const holder = (await this.db.execute('SELECT user_id FROM users_by_username WHERE username_key = ?', [key], serial)).first();
+        return holder ? holder.user_id === user.userId : null;
+      });
+    if (claimed) return true;
     await this.db.execute('DELETE FROM users WHERE user_id = ?', [user.userId]);
     return false;
   }

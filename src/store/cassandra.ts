@@ -1,4 +1,5 @@
-import { Client, types, type tracker } from 'cassandra-driver';
+import { Client, types, type QueryOptions, type tracker } from 'cassandra-driver';
+import { isTransient } from '../transientErrors';
 import type { Config, Consistency } from '../config/config';
 
 const CONSISTENCY: Record<Consistency, number> = {
@@ -32,6 +33,26 @@ export function createCassandraClient(config: Config, withKeyspace = true, reque
     pooling: { warmup: true },
     ...(requestTracker ? { requestTracker } : {}),
   });
+}
+
+/**
+ * Runs a lightweight transaction and says whether it took effect. Its outcome is unknown when it
+ * fails as transient (Paxos contention timed out, a replica lost mid-round, the connection dropped):
+ * then `settle` reads the row at SERIAL (which completes any round still in progress) and says
+ * whether this transaction took effect (true or false), or that nothing did (null: it runs again).
+ * Without this, racing LWTs on a cluster answer 503 although one of them may have won.
+ */
+export async function lightweightTransaction(db: Client, query: string, params: unknown[],
+  settle: (serial: QueryOptions) => Promise<boolean | null>, attempts = 3): Promise<boolean> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return (await db.execute(query, params, { isIdempotent: false })).wasApplied();
+    } catch (err) {
+      if (!isTransient(err) || attempt >= attempts) throw err;
+      const outcome = await settle({ consistency: types.consistencies.serial });
+      if (outcome !== null) return outcome;
+    }
+  }
 }
 
 export const Long = types.Long;

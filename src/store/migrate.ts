@@ -6,6 +6,8 @@ import { createRedis } from '../cluster/redis';
 import type { Config } from '../config/config';
 import type { Logger } from '../log';
 import { createCassandraClient } from './cassandra';
+import { Keys } from '../cluster/keys';
+import { upgradeKeyLayout } from '../cluster/keyLayout';
 
 export const CQL_DIR = path.resolve(__dirname, '..', '..', 'cql');
 
@@ -42,10 +44,14 @@ export async function migrate(client: Client, redis: RedisClient, config: Config
     if (Date.now() > deadline) throw new Error(`migration lock ${lockKey} still held after 120 s`);
     await new Promise((r) => setTimeout(r, 250));
   }
+  // DDL is never sent twice: a retry on another coordinator while the first still runs is the
+  // conflicting-table-id case the lock is for.
+  const ddl = { isIdempotent: false };
   try {
     await client.execute(
-      `CREATE KEYSPACE IF NOT EXISTS ${ks} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': ${config.cassandra.replicationFactor}}`);
-    await client.execute(`CREATE TABLE IF NOT EXISTS ${ks}.schema_migrations (id int PRIMARY KEY, name text, applied_at timestamp)`);
+      `CREATE KEYSPACE IF NOT EXISTS ${ks} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': ${config.cassandra.replicationFactor}}`,
+      [], ddl);
+    await client.execute(`CREATE TABLE IF NOT EXISTS ${ks}.schema_migrations (id int PRIMARY KEY, name text, applied_at timestamp)`, [], ddl);
     const done = new Set((await client.execute(`SELECT id FROM ${ks}.schema_migrations`)).rows.map((r) => r.id as number));
     let applied = 0;
     for (const m of readMigrations()) {
@@ -53,7 +59,7 @@ export async function migrate(client: Client, redis: RedisClient, config: Config
       log.info({ keyspace: ks, migration: m.name }, 'applying migration');
       for (const stmt of m.statements) {
         try {
-          await client.execute(qualify(stmt, ks));
+          await client.execute(qualify(stmt, ks), [], ddl);
         } catch (err) {
           // A re-run after a crash half-way: the column is already there (2.1 has no ADD IF NOT EXISTS).
           if (!(/^ALTER TABLE/i.test(stmt) && /already exist|conflicts with an existing column/i.test(String(err)))) throw err;
@@ -63,6 +69,7 @@ export async function migrate(client: Client, redis: RedisClient, config: Config
         [m.id, m.name, new Date()], { prepare: true });
       applied++;
     }
+    await upgradeKeyLayout(redis, new Keys(config.redis.keyPrefix), log);
     return applied;
   } finally {
     await redis.lockRelease(lockKey, token);

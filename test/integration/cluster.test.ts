@@ -4,8 +4,10 @@ import { GapResolver } from '../../src/chat/GapResolver';
 import { OrderedCommits } from '../../src/chat/OrderedCommits';
 import { Sequencer, type Placed } from '../../src/chat/Sequencer';
 import { SnowflakeGenerator } from '../../src/chat/snowflake';
+import { ConversationQuota } from '../../src/cluster/ConversationQuota';
 import { ConversationSequence } from '../../src/cluster/ConversationSequence';
 import { GroupVersions } from '../../src/cluster/GroupVersions';
+import { upgradeKeyLayout } from '../../src/cluster/keyLayout';
 import { Keys } from '../../src/cluster/keys';
 import type { ClusterMessage } from '../../src/cluster/messages';
 import { NodeLease } from '../../src/cluster/NodeLease';
@@ -336,6 +338,50 @@ describe('GapResolver', () => {
       await conversations.join('late', { conversationId: c, type: 'group' }, join);
       expect(await resolver.resolve('late', c, stored)).toEqual({ kind: 'before', floor: join });
       await live.release();
+    } finally {
+      await db.shutdown();
+    }
+  });
+});
+
+describe('upgradeKeyLayout', () => {
+  it('carries clientMsgId claims of the untagged layout over to their conversation key, with their TTL, once', async () => {
+    const r = redis();
+    const keys = new Keys(uniquePrefix());
+    const old = `${keys.prefix}cmid:u-1:c:with:colons`;
+    await r.set(old, '123|g_9', 'EX', 3600);
+    await r.set(`${keys.prefix}cmid:u-2:gone`, 'not a claim');
+    await upgradeKeyLayout(r, keys, log);
+    const moved = keys.clientMsg('g_9', 'u-1', 'c:with:colons');
+    expect(await r.get(moved)).toBe('123|g_9');
+    expect(await r.ttl(moved)).toBeGreaterThan(3500);
+    expect(await r.get(keys.keyLayout())).toBe('2');
+    // Once per prefix: a claim written in the old form afterwards is not looked at again.
+    await r.set(`${keys.prefix}cmid:u-3:c`, '5|g_1', 'EX', 3600);
+    await upgradeKeyLayout(r, keys, log);
+    expect(await r.exists(keys.clientMsg('g_1', 'u-3', 'c'))).toBe(0);
+  });
+});
+
+describe('ConversationQuota', () => {
+  it('is all or none: when one member is at the cap, the others get back the slot this call took', async () => {
+    const r = redis();
+    const keys = new Keys(uniquePrefix());
+    const db = createCassandraClient(testConfig());
+    await db.connect();
+    try {
+      const quota = new ConversationQuota(r, keys, new ConversationRepository(db, new WriteBatcher(db)),
+        { maxConversationsPerUser: 2, groupsPerUserPerHour: null });
+      const [a, b] = [crypto.randomUUID(), crypto.randomUUID()];
+      await quota.reserve([a], 'g_0'); // a's set is loaded: a's part of the next call is taken, then given back
+      await quota.reserve([b], 'g_1');
+      await quota.reserve([b], 'g_2');
+      await expect(quota.reserve([a, b], 'g_3')).rejects.toMatchObject({ code: 'limit_reached' });
+      expect(await r.zscore(keys.activeConversations(a), 'g_3')).toBeNull();
+      // A held slot costs nothing and stays: b is in g_1 already.
+      await quota.reserve([a, b], 'g_1');
+      expect(await r.zscore(keys.activeConversations(a), 'g_1')).not.toBeNull();
+      expect(await r.zcard(keys.activeConversations(b))).toBe(3); // g_1, g_2 and the loaded marker
     } finally {
       await db.shutdown();
     }

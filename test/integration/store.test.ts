@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Client } from 'cassandra-driver';
+import { errors as cassandraErrors, type Client } from 'cassandra-driver';
 import Redis from 'ioredis';
 import { ClientMessageIds } from '../../src/chat/ClientMessageIds';
 import { ClientMessageClaims } from '../../src/cluster/ClientMessageClaims';
@@ -9,6 +9,7 @@ import { Keys } from '../../src/cluster/keys';
 import { ClientMessageRepository } from '../../src/store/ClientMessageRepository';
 import { EPOCH_MS, SnowflakeGenerator } from '../../src/chat/snowflake';
 import { createCassandraClient } from '../../src/store/cassandra';
+import { ConversationRepository } from '../../src/store/ConversationRepository';
 import { DeviceRepository } from '../../src/store/DeviceRepository';
 import type { StoredMessage } from '../../src/chat/model';
 import { BUCKET_MS, bucketOf, MessageRepository } from '../../src/store/MessageRepository';
@@ -38,6 +39,58 @@ describe('UserRepository', () => {
     // The losers' rows were removed: only the winner exists by id.
     const byId = await Promise.all(ids.map((id) => users.findById(id)));
     expect(byId.map((u) => u?.userId ?? null)).toEqual(ids.map((id, i) => (results[i] ? id : null)));
+  });
+});
+
+/**
+ * The same real client, but each lightweight transaction (`IF …`) fails the way a CAS timeout does:
+ * `when` says whether it fails after it ran (its outcome unknown to the caller) or before.
+ */
+function casTimingOut(client: Client, when: 'after' | 'before', times = 1): Client {
+  let left = times;
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver);
+      if (prop !== 'execute') return typeof v === 'function' ? v.bind(target) : v;
+      return async (query: string, ...rest: unknown[]) => {
+        const isLwt = / IF (NOT EXISTS|\w+ =)/.test(query);
+        if (!isLwt || left <= 0) return (target.execute as (...a: unknown[]) => unknown)(query, ...rest);
+        left--;
+        if (when === 'after') await (target.execute as (...a: unknown[]) => Promise<unknown>)(query, ...rest);
+        throw new cassandraErrors.OperationTimedOutError('CAS operation timed out (injected)');
+      };
+    },
+  });
+}
+
+describe('lightweight transactions whose outcome is unknown (a CAS timeout) are settled by a SERIAL read', () => {
+  it('a signup whose claim timed out after it was applied succeeds; a rival then gets false, not an error', async () => {
+    const name = uniqueName('cas');
+    const first = crypto.randomUUID();
+    expect(await new UserRepository(casTimingOut(db, 'after')).create({ userId: first, username: name, passwordHash: 'h', createdAt: new Date() })).toBe(true);
+    expect((await new UserRepository(db).findByUsername(name))?.userId).toBe(first);
+    const rival = crypto.randomUUID();
+    expect(await new UserRepository(casTimingOut(db, 'after')).create({ userId: rival, username: name, passwordHash: 'h', createdAt: new Date() })).toBe(false);
+    expect(await new UserRepository(db).findById(rival)).toBeNull();
+  });
+
+  it('a claim that timed out before it ran runs again', async () => {
+    const name = uniqueName('cas');
+    const id = crypto.randomUUID();
+    expect(await new UserRepository(casTimingOut(db, 'before')).create({ userId: id, username: name, passwordHash: 'h', createdAt: new Date() })).toBe(true);
+    expect((await new UserRepository(db).findByUsername(name))?.userId).toBe(id);
+  });
+
+  it('a group membership change that timed out after it was applied is reported applied; a stale one is not', async () => {
+    const repo = new ConversationRepository(db, new WriteBatcher(db));
+    const c = { conversationId: `g_${crypto.randomUUID()}`, type: 'group' as const, name: 'g', ownerId: 'o', members: ['a', 'o'], version: 1, createdAt: new Date() };
+    await repo.create(c, 1n);
+    const racing = new ConversationRepository(casTimingOut(db, 'after'), new WriteBatcher(db));
+    expect(await racing.compareAndSetMembers(c, ['a', 'b', 'o'], 'o')).toBe(true);
+    expect((await repo.get(c.conversationId))).toMatchObject({ members: ['a', 'b', 'o'], version: 2 });
+    // Still at version 1 in the caller's eyes: someone else's change won; reported not applied.
+    expect(await new ConversationRepository(casTimingOut(db, 'after'), new WriteBatcher(db)).compareAndSetMembers(c, ['a', 'c', 'o'], 'o')).toBe(false);
+    expect((await repo.get(c.conversationId))?.members).toEqual(['a', 'b', 'o']);
   });
 });
 

@@ -30,10 +30,21 @@ async function standalone(run, dir) {
 }
 
 async function scale(run, dir) {
+  // Distinct ports: each was free when asked, but the OS may hand the same one out twice.
+  const taken = new Set();
+  const distinct = async (next) => {
+    for (;;) {
+      const port = await next();
+      if (!taken.has(port)) {
+        taken.add(port);
+        return port;
+      }
+    }
+  };
   const ports = [];
-  for (let i = 0; i < 12; i++) ports.push(await infra.freePort());
-  const [nativePort, storagePort, sslStoragePort] = [
-    await infra.portFreeOn(CASSANDRA_ADDRESSES), await infra.portFreeOn(CASSANDRA_ADDRESSES), await infra.portFreeOn(CASSANDRA_ADDRESSES)];
+  for (let i = 0; i < 12; i++) ports.push(await distinct(infra.freePort));
+  const cassandraPort = () => infra.portFreeOn(CASSANDRA_ADDRESSES);
+  const [nativePort, storagePort, sslStoragePort] = [await distinct(cassandraPort), await distinct(cassandraPort), await distinct(cassandraPort)];
   // Redis Cluster nodes that lose their master for 2 s elect a replica (the failover tests wait on it).
   const settled = await Promise.allSettled([
     infra.startRedisCluster({ dir: path.join(dir, 'redis-cluster'), ports: ports.slice(0, 6), busPorts: ports.slice(6), nodeTimeoutMs: 2000 }),

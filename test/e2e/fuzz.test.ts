@@ -67,8 +67,10 @@ function bystander(): { stop(): Promise<number[]> } {
     // The first message creates the DM (conversation rows, both users' conversation counts loaded
     // from Cassandra): a one-time cost of the pair, not what an attack does to a bystander. It is
     // sent and acked before the timed loop.
+    const firstAt = performance.now();
     b.send({ type: 'message.send', clientMsgId: 'by-first', to: carol.userId, content: 'bystander: first message' });
     await b.next((f) => f.type === 'message.ack' && f.clientMsgId === 'by-first', 10000);
+    process.stderr.write(`[fuzz] bystander's first message (creates the DM): acked in ${(performance.now() - firstAt).toFixed(1)} ms\n`);
     const sentAt = new Map<string, number>();
     b.ws.on('message', (d: WebSocket.RawData) => {
       const f = JSON.parse(d.toString());

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
-import type { RedisClient } from './redis';
+import type { Redis } from 'ioredis';
+import { sendTogether, type RedisClient } from './redis';
 import { ChatError } from '../errors';
 import type { Keys } from './keys';
 import type { NodeLease } from './NodeLease';
@@ -36,16 +37,16 @@ export class ConnectionSlots {
 
   /** Writes the slots of open sockets back, without a limit check (Redis lost its data; they are open already). */
   async restore(slots: ReadonlyArray<{ userId: string; deviceId: string; slot: string }>): Promise<void> {
-    // One command per key (each user's hash is in its own slot); auto-pipelining sends them together.
-    await Promise.all(slots.flatMap((s) => [
-      this.redis.hset(this.keys.connSlots(s.userId), s.deviceId, s.slot),
-      this.redis.expire(this.keys.connSlots(s.userId), this.ttlSeconds),
+    // One command per key (each user's hash is in its own slot), sent together.
+    await sendTogether(this.redis, slots.flatMap((s) => [
+      (c: Redis) => c.hset(this.keys.connSlots(s.userId), s.deviceId, s.slot),
+      (c: Redis) => c.expire(this.keys.connSlots(s.userId), this.ttlSeconds),
     ]));
   }
 
   /** Keeps the hashes of users with sockets here from expiring (called with the route refresh). */
   async refresh(userIds: Iterable<string>): Promise<void> {
-    await Promise.all([...userIds].map((u) => this.redis.expire(this.keys.connSlots(u), this.ttlSeconds)));
+    await sendTogether(this.redis, [...userIds].map((u) => (c: Redis) => c.expire(this.keys.connSlots(u), this.ttlSeconds)));
   }
 
   private async tryReserve(key: string, deviceId: string, slot: string): Promise<boolean> {

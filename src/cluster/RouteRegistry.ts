@@ -1,4 +1,5 @@
-import type { RedisClient } from './redis';
+import type { Redis } from 'ioredis';
+import { sendTogether, type RedisClient } from './redis';
 import type { Keys } from './keys';
 import type { NodeLease } from './NodeLease';
 
@@ -32,17 +33,18 @@ export class RouteRegistry {
 
   /**
    * Registers devices (one on connect; all of them after Redis lost its data). One command per key:
-   * each user's routes are in that user's slot, so they cannot share a transaction, and
-   * auto-pipelining sends them together anyway.
+   * each user's routes are in that user's slot, so they share no transaction, but go together.
    */
   async registerMany(devices: ReadonlyArray<{ userId: string; deviceId: string }>): Promise<void> {
+    if (devices.length === 0) return;
     const users = this.keys.nodeUsers(this.self);
-    await Promise.all([
+    await sendTogether(this.redis, [
       ...devices.flatMap((d) => [
-        this.redis.hset(this.keys.routes(d.userId), d.deviceId, this.self),
-        this.redis.expire(this.keys.routes(d.userId), this.routeTtlSeconds),
+        (c: Redis) => c.hset(this.keys.routes(d.userId), d.deviceId, this.self),
+        (c: Redis) => c.expire(this.keys.routes(d.userId), this.routeTtlSeconds),
       ]),
-      ...(devices.length ? [this.redis.sadd(users, ...devices.map((d) => d.userId)), this.redis.expire(users, 2 * 86400)] : []),
+      (c) => c.sadd(users, ...devices.map((d) => d.userId)),
+      (c) => c.expire(users, 2 * 86400),
     ]);
   }
 
@@ -53,7 +55,7 @@ export class RouteRegistry {
 
   /** Keeps the route hashes of this node's users from expiring (called periodically by their node). */
   async refresh(userIds: Iterable<string>): Promise<void> {
-    await Promise.all([...userIds].map((u) => this.redis.expire(this.keys.routes(u), this.routeTtlSeconds)));
+    await sendTogether(this.redis, [...userIds].map((u) => (c: Redis) => c.expire(this.keys.routes(u), this.routeTtlSeconds)));
   }
 
   async unregister(userId: string, deviceId: string): Promise<void> {
@@ -63,7 +65,7 @@ export class RouteRegistry {
   /** Connected devices of these users on live nodes, in one round trip per master (plus one lease read if stale). */
   async lookup(userIds: readonly string[]): Promise<DeviceRoute[]> {
     if (userIds.length === 0) return [];
-    const hashes = await Promise.all(userIds.map((u) => this.redis.hgetall(this.keys.routes(u))));
+    const hashes = await sendTogether(this.redis, userIds.map((u) => (c: Redis) => c.hgetall(this.keys.routes(u)))) as Array<Record<string, string>>;
     const routes: DeviceRoute[] = [];
     const dead: Array<[string, string, string]> = [];
     for (let i = 0; i < userIds.length; i++) {

@@ -1,4 +1,5 @@
-import type { RedisClient } from './redis';
+import type { Redis } from 'ioredis';
+import { sendTogether, type RedisClient } from './redis';
 import type { Logger } from '../log';
 import type { Keys } from './keys';
 import { decode, encode, type ClusterMessage } from './messages';
@@ -52,17 +53,18 @@ export class StreamRouter {
   async publish(batch: ReadonlyArray<{ nodeId: number; message: ClusterMessage }>): Promise<void> {
     if (batch.length === 0) return;
     const targets = new Set<number>();
-    const adds: Array<Promise<unknown>> = [];
-    // Issued in this order in one event-loop turn: auto-pipelining writes them in it, per master, and
-    // each stream lives on one master, so a stream's entries keep their numbering order.
+    const ops: Array<(c: Redis) => unknown> = [];
+    // Sent in this order (one pipeline, or per master in cluster mode): each stream lives on one
+    // master, so a stream's entries keep their numbering order.
     for (const { nodeId, message } of batch) {
       const n = (this.issued.get(nodeId) ?? (this.skipFirst ? 1 : 0)) + 1;
       this.issued.set(nodeId, n);
       targets.add(nodeId);
-      adds.push(this.redis.xadd(this.keys.stream(nodeId), '*', 'm', encode(message), 'n', `${this.source}:${n}`));
+      const entry = encode(message);
+      ops.push((c) => c.xadd(this.keys.stream(nodeId), '*', 'm', entry, 'n', `${this.source}:${n}`));
     }
-    for (const nodeId of targets) adds.push(this.redis.xlen(this.keys.stream(nodeId)));
-    const lengths = (await Promise.all(adds)).slice(batch.length);
+    for (const nodeId of targets) ops.push((c) => c.xlen(this.keys.stream(nodeId)));
+    const lengths = (await sendTogether(this.redis, ops)).slice(batch.length);
     let i = 0;
     for (const nodeId of targets) {
       if (Number(lengths[i++]) > this.maxLen) await this.trim(nodeId);

@@ -5,6 +5,26 @@ import { defineScripts, VARIABLE_KEY_SCRIPTS } from './scripts';
 /** A standalone Redis or a Redis Cluster: every key operation this code runs works on both (src/cluster/keys.ts). */
 export type RedisClient = Redis | Cluster;
 
+/**
+ * Sends independent single-key commands together and returns their replies in order (throws the
+ * first error). Each op issues one command on the client it is given. Standalone: they go as one
+ * explicit pipeline, written at once: ioredis runs one auto-pipeline at a time per connection, so
+ * commands that joined it would wait behind the one in flight (a round trip more under load). Redis
+ * Cluster: a pipeline must stay in one slot, so each command goes alone and auto-pipelining groups
+ * them per master.
+ */
+export async function sendTogether(redis: RedisClient, ops: ReadonlyArray<(client: Redis) => unknown>): Promise<unknown[]> {
+  if (ops.length === 0) return [];
+  if (redis instanceof Cluster) return Promise.all(ops.map((op) => op(redis as unknown as Redis)));
+  // A pipeline has the same command methods as the client (they queue instead of returning promises).
+  const pipe = redis.pipeline();
+  for (const op of ops) op(pipe as unknown as Redis);
+  const results = (await pipe.exec()) ?? [];
+  const failed = results.find(([err]) => err);
+  if (failed) throw failed[0];
+  return results.map(([, value]) => value);
+}
+
 /** One seed of `redis.clusterNodes`: `host:port`, or a redis:// / rediss:// URL whose credentials and TLS apply to every node. */
 export interface ClusterSeed {
   node: ClusterNode & { host: string; port: number };

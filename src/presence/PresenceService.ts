@@ -1,4 +1,5 @@
-import type { RedisClient } from '../cluster/redis';
+import type { Redis } from 'ioredis';
+import { sendTogether, type RedisClient } from '../cluster/redis';
 import type { BlockService } from '../chat/BlockService';
 import type { Contacts } from '../chat/Contacts';
 import type { ConversationAccess } from '../chat/ConversationAccess';
@@ -99,8 +100,7 @@ export class PresenceService {
     const contacts = new Set(await this.contacts.contactsOf(asker));
     const strangers = userIds.filter((u) => u !== asker && !contacts.has(u));
     if (strangers.length) throw new ChatError('forbidden', `not a contact: ${strangers.slice(0, 5).join(', ')}`);
-    // One read per user (each in its own slot; auto-pipelining batches them); one that fails falls back to Cassandra's last-active time.
-    const hashes = await Promise.all(userIds.map((u) => this.redis.hgetall(this.keys.presence(u)).catch(() => ({}))));
+    const hashes = await sendTogether(this.redis, userIds.map((u) => (c: Redis) => c.hgetall(this.keys.presence(u)))) as Array<Record<string, string>>;
     return Promise.all(userIds.map(async (userId, i) => {
       const h = hashes[i] as { status?: Status; at?: string };
       if (h.status === 'online') return { userId, status: 'online' as const, lastActiveAt: new Date().toISOString() };

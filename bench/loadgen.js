@@ -170,8 +170,7 @@ async function groupScenario() {
  * the process holds them until stdin closes (the orchestrator measures the node's memory meanwhile).
  */
 async function idleScenario() {
-  const { count, node = 0, localAddress } = args;
-  const perUser = 100;
+  const { count, node = 0, localAddress, perUser = 100 } = args;
   const users = await client.users(Math.ceil(count / perUser), perUser, `i${process.pid}`);
   const devices = [];
   for (const u of users) for (let d = 0; d < u.devices.length && devices.length < count; d++) devices.push([u, d]);
@@ -179,9 +178,14 @@ async function idleScenario() {
   await new Promise((r) => process.stdin.once('data', r)); // the orchestrator says "go"
   const t0 = now();
   let failed = 0;
-  const conns = await pool(devices, 500, ([u, d]) => client.connect(u, d, node, { localAddress }).catch(() => { failed++; return null; }));
+  let firstError = null;
+  const conns = await pool(devices, 500, ([u, d]) => client.connect(u, d, node, { localAddress }).catch((err) => {
+    failed++;
+    firstError ??= String(err?.message ?? err);
+    return null;
+  }));
   const seconds = (now() - t0) / 1000;
-  process.stdout.write(JSON.stringify({ phase: 'connected', connected: conns.filter(Boolean).length, failed, seconds }) + '\n');
+  process.stdout.write(JSON.stringify({ phase: 'connected', connected: conns.filter(Boolean).length, failed, firstError, seconds }) + '\n');
   await new Promise((r) => process.stdin.once('end', r));
   for (const c of conns) c?.close();
   return { done: true };
@@ -271,7 +275,26 @@ async function historyScenario() {
 
 const scenarios = { rate: rateScenario, group: groupScenario, idle: idleScenario, storm: stormScenario, history: historyScenario };
 
+/**
+ * Load shedding (the retryable `unavailable`) is a measured outcome, shown in the table; any other
+ * refusal (a limit, a rejected connection, a failed read) means the harness asked for something the
+ * nodes were not set up to allow, and the run fails instead of printing a smaller number.
+ */
+const SHED = new Set(['unavailable']);
+function checkRefusals(result) {
+  const problems = [];
+  for (const s of [result, result.writes].filter(Boolean)) {
+    const other = Object.entries(s.errors ?? {}).filter(([code]) => !SHED.has(code));
+    if (other.length) problems.push(`sends refused: ${other.map(([c, n]) => `${n} ${c}`).join(', ')}`);
+  }
+  if (result.readErrors) problems.push(`${result.readErrors} history reads failed`);
+  if (result.initialConnectFailures) problems.push(`${result.initialConnectFailures} connections refused`);
+  if (result.failedReconnects) problems.push(`${result.failedReconnects} reconnects refused`);
+  if (problems.length) throw new Error(`${scenario}: ${problems.join('; ')}`);
+}
+
 scenarios[scenario]().then((result) => {
+  checkRefusals(result);
   process.stdout.write(JSON.stringify({ phase: 'result', result }) + '\n');
   setTimeout(() => process.exit(0), 100);
 }, (err) => {

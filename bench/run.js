@@ -24,6 +24,8 @@ const QUICK = process.argv.includes('--quick');
 const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
 const RUNS = QUICK ? 1 : 3;
 const MEASURE_MS = QUICK ? 4000 : 8000;
+/** Devices per user in the idle scenario (bench/loadgen.js); the bench's nodes allow that many sockets per user. */
+const IDLE_DEVICES_PER_USER = 100;
 const RATES = (process.env.BENCH_RATES ?? '1000,2000,5000').split(',').map(Number);
 const ROOT = infra.ROOT;
 const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
@@ -137,6 +139,8 @@ async function startOurs(config, prefix, keyspace) {
   const env = {
     CHAT_CASSANDRA_KEYSPACE: keyspace, CHAT_REDIS_KEY_PREFIX: prefix, CHAT_AUTH_BCRYPT_ROUNDS: '4',
     CHAT_WS_MAX_FRAMES_PER_SECOND: '100000', CHAT_RATE_LIMIT_ENABLED: 'false', CHAT_LOG_LEVEL: 'warn',
+    // The idle scenario connects 100 devices per user (the default allows 20 sockets per user).
+    CHAT_WS_MAX_CONNECTIONS_PER_USER: String(IDLE_DEVICES_PER_USER),
   };
   const nodes = [];
   for (let i = 0; i < 2; i++) {
@@ -223,7 +227,7 @@ async function idleSuite(nodes, target) {
   const children = [];
   for (let i = 0; i < procsN; i++) {
     const child = spawn(process.execPath, [path.join(__dirname, 'loadgen.js'), 'idle', JSON.stringify({
-      target, nodes, count: Math.floor(total / procsN), node: 0, localAddress: `127.0.0.${2 + i}`,
+      target, nodes, count: Math.floor(total / procsN), node: 0, localAddress: `127.0.0.${2 + i}`, perUser: IDLE_DEVICES_PER_USER,
     })], { stdio: ['pipe', 'pipe', 'inherit'] });
     children.push(child);
   }
@@ -253,6 +257,9 @@ async function idleSuite(nodes, target) {
   const n = connected.reduce((s, c) => s + c.connected, 0);
   for (const c of children) c.stdin.end();
   await Promise.all(children.map((c) => new Promise((r) => c.once('exit', r))));
+  const failed = connected.reduce((s, c) => s + c.failed, 0);
+  // A refused connection is a harness or product fault, not a smaller figure to print.
+  if (failed > 0) throw new Error(`${target} idle: ${failed} of ${failed + n} connections refused (${connected.map((c) => c.firstError).filter(Boolean)[0]})`);
   return {
     connections: n, failed: connected.reduce((s, c) => s + c.failed, 0), connectSeconds: seconds,
     connectsPerSecond: Math.round(n / seconds), rssBeforeMb: Math.round(rss0 / 1024), rssAfterMb: Math.round(rss1 / 1024),

@@ -18,7 +18,6 @@ export interface PresenceView {
   lastActiveAt: string | null;
 }
 
-const CONTACTS_TTL_MS = 30_000;
 const SWEEP_BATCH = 200;
 
 /**
@@ -27,8 +26,6 @@ const SWEEP_BATCH = 200;
  * route lookup for all of them; the event is `{"type":"presence","userId","status","lastActiveAt"}`.
  */
 export class PresenceService {
-  private readonly contactsCache = new Map<string, { at: number; ids: string[] }>();
-
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
@@ -78,20 +75,12 @@ export class PresenceService {
   }
 
   private async announce(view: PresenceView): Promise<void> {
-    const [contacts, blocked] = await Promise.all([this.contactsOf(view.userId), this.blocks.blockedBy(view.userId)]);
+    // Read at the change, not cached: a contact made since the user connected hears it too. A change
+    // is one read of the user's conversation index (group member sets come from ConversationCache).
+    const [contacts, blocked] = await Promise.all([this.contacts.contactsOf(view.userId), this.blocks.blockedBy(view.userId)]);
     // Whom the user blocked does not learn their status.
     const audience = blocked.size ? contacts.filter((c) => !blocked.has(c)) : contacts;
     if (audience.length) await this.events.fanout({ type: 'presence', ...view }, audience);
-  }
-
-  /** Everyone sharing a conversation with the user (cached briefly: membership changes are rare). */
-  async contactsOf(userId: string): Promise<string[]> {
-    const cached = this.contactsCache.get(userId);
-    if (cached && Date.now() - cached.at < CONTACTS_TTL_MS) return cached.ids;
-    const ids = await this.contacts.contactsOf(userId);
-    if (this.contactsCache.size > 100_000) this.contactsCache.clear();
-    this.contactsCache.set(userId, { at: Date.now(), ids });
-    return ids;
   }
 
   /** Presence of these users, for `asker`: none may have blocked the asker (403 blocked), and each must be the asker or one of their contacts (else 403). */

@@ -49,6 +49,18 @@ describe('presence', () => {
     expect(presenceOf(watcher, alice.userId).map((f) => f.status)).toEqual(['online', 'offline']);
   });
 
+  it('reaches a contact made after the user came online (a DM opened meanwhile, on another node)', async () => {
+    const [alice, bob] = await Promise.all([newUser(A), newUser(A)]);
+    // Bob comes online with no contacts at all; then alice opens a DM with him from the other node.
+    const b1 = await connect(1, bob);
+    const a1 = await connect(0, alice);
+    await a1.sendUntilAcked({ to: bob.userId }, 'hello');
+    await b1.next((f) => f.type === 'message.new' && f.message.senderId === alice.userId);
+    await b1.close();
+    const offline = await a1.next((f) => f.type === 'presence' && f.userId === bob.userId && f.status === 'offline', 6000);
+    expect(offline.lastActiveAt).toEqual(expect.any(String));
+  });
+
   it('answers presence queries for contacts only', async () => {
     const [alice, bob, carol] = await contacts();
     await connect(0, alice);

@@ -178,14 +178,30 @@ async function idleScenario() {
   await new Promise((r) => process.stdin.once('data', r)); // the orchestrator says "go"
   const t0 = now();
   let failed = 0;
+  let shed = 0;
   let firstError = null;
-  const conns = await pool(devices, 500, ([u, d]) => client.connect(u, d, node, { localAddress }).catch((err) => {
-    failed++;
-    firstError ??= String(err?.message ?? err);
-    return null;
-  }));
+  // A 503 is the node shedding load (the retryable `unavailable`): a client tries again after a
+  // backoff, as the SDK does, and the retries are counted. Any other refusal, or a 503 five times
+  // over, is a failure.
+  const connect = async ([u, d]) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await client.connect(u, d, node, { localAddress });
+      } catch (err) {
+        if (/refused 503/.test(String(err?.message)) && attempt < 5) {
+          shed++;
+          await sleep(100 * 2 ** attempt);
+          continue;
+        }
+        failed++;
+        firstError ??= String(err?.message ?? err);
+        return null;
+      }
+    }
+  };
+  const conns = await pool(devices, 500, connect);
   const seconds = (now() - t0) / 1000;
-  process.stdout.write(JSON.stringify({ phase: 'connected', connected: conns.filter(Boolean).length, failed, firstError, seconds }) + '\n');
+  process.stdout.write(JSON.stringify({ phase: 'connected', connected: conns.filter(Boolean).length, failed, shed, firstError, seconds }) + '\n');
   await new Promise((r) => process.stdin.once('end', r));
   for (const c of conns) c?.close();
   return { done: true };

@@ -10,6 +10,8 @@
  *   npm run bench -- --quick   one short run per scenario (to try the harness)
  *   npm run bench -- --only rate   just our 1:1 rate points
  *   npm run bench -- --only groups just our group fan-out points
+ *   npm run bench -- --only ours   all of our scenarios, no peer; written to bench/results/<date>-ours.*
+ * A run that fails part-way writes what it measured so far to bench/results/<date>-partial.json.
  */
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -261,7 +263,7 @@ async function idleSuite(nodes, target) {
   // A refused connection is a harness or product fault, not a smaller figure to print.
   if (failed > 0) throw new Error(`${target} idle: ${failed} of ${failed + n} connections refused (${connected.map((c) => c.firstError).filter(Boolean)[0]})`);
   return {
-    connections: n, failed: connected.reduce((s, c) => s + c.failed, 0), connectSeconds: seconds,
+    connections: n, failed, shedAndRetried: connected.reduce((s, c) => s + (c.shed ?? 0), 0), connectSeconds: seconds,
     connectsPerSecond: Math.round(n / seconds), rssBeforeMb: Math.round(rss0 / 1024), rssAfterMb: Math.round(rss1 / 1024),
     kbPerConnection: Math.round(((rss1 - rss0) / n) * 10) / 10,
   };
@@ -288,7 +290,7 @@ async function main() {
   const results = {
     date: new Date().toISOString(), quick: QUICK, runsPerPoint: RUNS, measureSeconds: MEASURE_MS / 1000,
     machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGb: Math.round(os.totalmem() / 2 ** 30) },
-    versions: { node: process.version, cassandra: '2.1.0', redis: require('node:child_process').execFileSync('redis-server', ['--version']).toString().trim(), socketio: require('socket.io/package.json').version },
+    versions: { node: process.version, cassandra: infra.cassandraVersion, redis: require('node:child_process').execFileSync('redis-server', ['--version']).toString().trim(), socketio: require('socket.io/package.json').version },
     ours: {}, peer: {},
   };
   try {
@@ -322,6 +324,10 @@ async function main() {
       await saveMetrics(nodes);
       await stopAll(nodes);
     }
+    if (ONLY === 'ours') {
+      write(results, '-ours');
+      return;
+    }
     if (ONLY) return;
 
     nodes = await startPeer(base.redis.url);
@@ -334,23 +340,31 @@ async function main() {
     } finally {
       await stopAll(nodes);
     }
+  } catch (err) {
+    const partial = path.join(__dirname, 'results', `${stamp.slice(0, 10)}-partial.json`);
+    fs.mkdirSync(path.dirname(partial), { recursive: true });
+    fs.writeFileSync(partial, JSON.stringify({ ...results, failed: String(err) }, null, 2));
+    log(`what was measured before the failure: ${path.relative(ROOT, partial)}`);
+    throw err;
   } finally {
     await local.stopAll();
   }
   write(results);
 }
 
-function write(results) {
+/** Writes the results; a full run (no suffix, not quick) also replaces the README's table and chart. */
+function write(results, suffix = '') {
   const dir = path.join(__dirname, 'results');
   fs.mkdirSync(dir, { recursive: true });
-  const name = stamp.slice(0, 10) + (results.quick ? '-quick' : '');
+  const name = stamp.slice(0, 10) + (results.quick ? '-quick' : '') + suffix;
   fs.writeFileSync(path.join(dir, `${name}.json`), JSON.stringify(results, null, 2));
   const md = require('./lib/report').markdown(results);
   fs.writeFileSync(path.join(dir, `${name}.md`), md);
   // A quick run never replaces the chart of the last full run (the one the README shows).
-  const chart = results.quick ? 'latency-quick.svg' : 'latency.svg';
+  const full = !results.quick && !suffix;
+  const chart = full ? 'latency.svg' : `latency${results.quick ? '-quick' : ''}${suffix}.svg`;
   fs.writeFileSync(path.join(dir, chart), latencyChart(results));
-  if (!results.quick) {
+  if (full) {
     const readme = path.join(ROOT, 'README.md');
     const text = fs.readFileSync(readme, 'utf8');
     const start = '<!-- bench:start -->';

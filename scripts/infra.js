@@ -25,7 +25,4 @@ async function main() {
   setInterval(() => undefined, 1 << 30);
 }
 
-main().catch((err) => {
-  process.stderr.write(`npm run infra failed: ${err.message}\n`);
-  process.exit(1);
-});
+infra.runMain('npm run infra', main);

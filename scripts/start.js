@@ -2,7 +2,7 @@
 'use strict';
 /**
  * npm start: a local cluster on one machine.
- *   installs what is missing (npm packages, Redis, Java, Cassandra 2.1), starts Redis and Cassandra on
+ *   installs what is missing (npm packages, Redis, Java and Maven, Cassandra 5.0 from Maven Central), starts Redis and Cassandra on
  *   loopback (data kept under .local/data), applies the schema, builds, and starts N nodes.
  *
  *   npm start                      2 nodes on 8080, 8081
@@ -133,10 +133,10 @@ async function startClustered(opts) {
     }
     if (opts.cassandraNodes) {
       const addresses = Array.from({ length: opts.cassandraNodes }, (_, i) => `127.0.0.${i + 1}`);
-      infra.log(`starting ${opts.cassandraNodes} Cassandra 2.1 nodes on ${addresses.join(', ')} port ${opts.cassandraPort} (data in .local/data/cassandra-cluster; ~30 s)`);
+      infra.log(`starting ${opts.cassandraNodes} Cassandra ${infra.cassandraVersion} nodes on ${addresses.join(', ')} port ${opts.cassandraPort} (data in .local/data/cassandra-cluster; ~30 s)`);
       const cassandra = await infra.startCassandraCluster({
         dir: path.join(infra.LOCAL, 'data', 'cassandra-cluster'), addresses, nativePort: opts.cassandraPort,
-        storagePort: opts.cassandraStoragePort, sslStoragePort: opts.cassandraStoragePort + 1, heapMb: Number(process.env.CASSANDRA_HEAP_MB ?? 1024),
+        storagePort: opts.cassandraStoragePort, heapMb: Number(process.env.CASSANDRA_HEAP_MB ?? 1024),
       });
       started.push(cassandra);
       process.env.CHAT_CASSANDRA_CONTACT_POINTS = cassandra.contactPoints.join(',');
@@ -169,7 +169,4 @@ function run(cmd, args) {
   });
 }
 
-main().catch((err) => {
-  process.stderr.write(`npm start failed: ${err.message}\n`);
-  process.exit(1);
-});
+infra.runMain('npm start', main);

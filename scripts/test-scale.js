@@ -13,10 +13,12 @@ const fs = require('node:fs');
 const path = require('node:path');
 const infra = require('./lib/infra');
 
-infra.ensureNodeModules();
-infra.ensureRedisInstalled();
-infra.ensureCassandraInstalled();
-infra.build();
+function setUp() {
+  infra.ensureNodeModules();
+  infra.ensureRedisInstalled();
+  infra.ensureCassandraInstalled();
+  infra.build();
+}
 const jest = path.join(infra.ROOT, 'node_modules', 'jest', 'bin', 'jest.js');
 
 function runJest(args, name) {
@@ -30,14 +32,19 @@ function runJest(args, name) {
   return { ok: r.status === 0, passed: j?.numPassedTests ?? 0, failed: j?.numFailedTests ?? 0 };
 }
 
-const extra = process.argv.slice(2);
-const runs = [];
-if (extra.length) runs.push(runJest(extra, 'selected'));
-else {
-  runs.push(runJest(['--testPathIgnorePatterns', '/test/scale/'], 'e2e-on-cluster'));
-  runs.push(runJest(['--runInBand', 'test/scale/'], 'failures'));
+function main() {
+  setUp();
+  const extra = process.argv.slice(2);
+  const runs = [];
+  if (extra.length) runs.push(runJest(extra, 'selected'));
+  else {
+    runs.push(runJest(['--testPathIgnorePatterns', '/test/scale/'], 'e2e-on-cluster'));
+    runs.push(runJest(['--runInBand', 'test/scale/'], 'failures'));
+  }
+  const passed = runs.reduce((n, r) => n + r.passed, 0);
+  const failed = runs.reduce((n, r) => n + r.failed, 0);
+  process.stdout.write(`\ntest:scale: ${passed} passed, ${failed} failed\n`);
+  process.exit(runs.every((r) => r.ok) ? 0 : 1);
 }
-const passed = runs.reduce((n, r) => n + r.passed, 0);
-const failed = runs.reduce((n, r) => n + r.failed, 0);
-process.stdout.write(`\ntest:scale: ${passed} passed, ${failed} failed\n`);
-process.exit(runs.every((r) => r.ok) ? 0 : 1);
+
+infra.runMain('npm run test:scale', main);

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 'use strict';
 /**
- * npm test: everything from a fresh clone. Installs npm packages, Redis, Java, Cassandra and
- * chromium if missing, builds dist/ (end-to-end tests run node processes from dist/main.js), then runs jest.
- * Jest's global setup starts Redis and Cassandra once for the run on ephemeral loopback ports.
+ * npm test: everything from a fresh clone. Installs npm packages, Redis, Java and Maven, Cassandra 5.0
+ * (from Maven Central) and chromium if missing, builds dist/ (end-to-end tests run node processes from
+ * dist/main.js), then runs jest. Jest's global setup starts Redis and Cassandra once for the run on
+ * ephemeral loopback ports; with CHAT_CASSANDRA_CONTACT_POINTS set it uses that Cassandra instead
+ * (a keyspace of the run's own), and nothing is fetched.
  * Extra arguments go to jest: npm test -- test/unit
  */
 const { spawnSync } = require('node:child_process');
@@ -11,12 +13,14 @@ const fs = require('node:fs');
 const path = require('node:path');
 const infra = require('./lib/infra');
 
-infra.ensureNodeModules();
-infra.ensureRedisInstalled();
-infra.ensureCassandraInstalled();
-// The web client's tests drive a real chromium (test/e2e/web.test.ts); CHROMIUM_PATH tells them where it is.
-process.env.CHROMIUM_PATH ??= infra.ensureChromiumInstalled();
-infra.build();
+function setUp() {
+  infra.ensureNodeModules();
+  infra.ensureRedisInstalled();
+  if (!process.env.CHAT_CASSANDRA_CONTACT_POINTS) infra.ensureCassandraInstalled();
+  // The web client's tests drive a real chromium (test/e2e/web.test.ts); CHROMIUM_PATH tells them where it is.
+  process.env.CHROMIUM_PATH ??= infra.ensureChromiumInstalled();
+  infra.build();
+}
 const jest = path.join(infra.ROOT, 'node_modules', 'jest', 'bin', 'jest.js');
 const results = path.join(infra.LOCAL, 'jest-results.json');
 const quietResults = path.join(infra.LOCAL, 'jest-results-quiet.json');
@@ -35,12 +39,17 @@ function runJest(args, outputFile) {
   return { ok: r.status === 0, passed: j?.numPassedTests ?? 0, failed: j?.numFailedTests ?? 0 };
 }
 
-const extra = process.argv.slice(2);
-// With arguments (files, -t, ...), one jest run of exactly what was asked.
-const runs = extra.length ? [runJest(extra, results)]
-  : [runJest(['--testPathIgnorePatterns', quietPattern, '/test/scale/'], results), runJest(['--runInBand', ...QUIET], quietResults)];
-// A plain summary line that any CI can read.
-const passed = runs.reduce((n, r) => n + r.passed, 0);
-const failed = runs.reduce((n, r) => n + r.failed, 0);
-process.stdout.write(`\ntests: ${passed} passed, ${failed} failed\n`);
-process.exit(runs.every((r) => r.ok) ? 0 : 1);
+function main() {
+  setUp();
+  const extra = process.argv.slice(2);
+  // With arguments (files, -t, ...), one jest run of exactly what was asked.
+  const runs = extra.length ? [runJest(extra, results)]
+    : [runJest(['--testPathIgnorePatterns', quietPattern, '/test/scale/'], results), runJest(['--runInBand', ...QUIET], quietResults)];
+  // A plain summary line that any CI can read.
+  const passed = runs.reduce((n, r) => n + r.passed, 0);
+  const failed = runs.reduce((n, r) => n + r.failed, 0);
+  process.stdout.write(`\ntests: ${passed} passed, ${failed} failed\n`);
+  process.exit(runs.every((r) => r.ok) ? 0 : 1);
+}
+
+infra.runMain('npm test', main);

@@ -45,8 +45,10 @@ export class ConversationList {
     const rows = index.filter((r) => r.leftAt === null || (since !== null && r.leftAt > since));
     const seen = new Set(rows.map((r) => r.conversationId));
     for (const r of removed) if (!seen.has(r.conversationId)) rows.push(r);
+    // Current memberships in batches; ended ones (few: only those after `since`) each up to their end.
+    const newest = await this.messages.newestOfEach(rows.filter((r) => r.leftAt === null).map((r) => r.conversationId));
     return mapLimited(rows, 16, async (r) => {
-      const last = await this.messages.newest(r.conversationId, r.leftAt);
+      const last = r.leftAt === null ? newest.get(r.conversationId) ?? null : await this.messages.newest(r.conversationId, r.leftAt);
       return { row: { ...r, lastMessageId: last?.messageId ?? null }, last };
     });
   }

@@ -45,6 +45,8 @@ export interface MessageStore {
   pageForward(conversationId: string, after: bigint, limit: number, ceiling?: bigint | null): Promise<Page>;
   /** The conversation's newest message at or below `ceiling` (null = none). */
   newest(conversationId: string, ceiling: bigint | null): Promise<StoredMessage | null>;
+  /** The newest message of each conversation (no ceiling), by conversation id. */
+  newestOfEach(conversationIds: string[]): Promise<Map<string, StoredMessage | null>>;
   /** Unread messages for `readerId` above `after`, counted up to `cap`. */
   countUnread(conversationId: string, after: bigint, ceiling: bigint | null, readerId: string, cap: number): Promise<number>;
 }

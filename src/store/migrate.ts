@@ -57,14 +57,9 @@ export async function migrate(client: Client, redis: RedisClient, config: Config
     for (const m of readMigrations()) {
       if (done.has(m.id)) continue;
       log.info({ keyspace: ks, migration: m.name }, 'applying migration');
-      for (const stmt of m.statements) {
-        try {
-          await client.execute(qualify(stmt, ks), [], ddl);
-        } catch (err) {
-          // A re-run after a crash half-way: the column is already there (2.1 has no ADD IF NOT EXISTS).
-          if (!(/^ALTER TABLE/i.test(stmt) && /already exist|conflicts with an existing column/i.test(String(err)))) throw err;
-        }
-      }
+      // Every statement is IF NOT EXISTS (CQL 4.1+ has it for ALTER TABLE ... ADD too), so a re-run
+      // after a crash half-way through a migration applies the rest.
+      for (const stmt of m.statements) await client.execute(qualify(stmt, ks), [], ddl);
       await client.execute(`INSERT INTO ${ks}.schema_migrations (id, name, applied_at) VALUES (?, ?, ?)`,
         [m.id, m.name, new Date()], { prepare: true });
       applied++;

@@ -178,6 +178,26 @@ describe('MessageRepository', () => {
     return ids;
   }
 
+  it('finds the newest message of many conversations at once, past a newest bucket whose messages were all buried', async () => {
+    const repo = new MessageRepository(db, new WriteBatcher(db));
+    const [seeded, buried, empty] = [uniqueName('c'), uniqueName('c'), uniqueName('c')];
+    const ids = await seed(seeded);
+    // `buried`: a message on day 0, and one a day later that is then buried (its bucket keeps its index row).
+    const day0 = ids[0];
+    const gen = new SnowflakeGenerator(6, () => EPOCH_MS + 701 * BUCKET_MS + 5);
+    const gone = gen.next();
+    const message = (conversationId: string, messageId: bigint): StoredMessage => ({ messageId, conversationId, senderId: 's', senderDeviceId: 'd', kind: 'text', content: 'x', prevId: null });
+    await repo.insert(message(buried, day0));
+    await repo.insert(message(buried, gone));
+    await repo.bury(buried, gone);
+    const newest = await repo.newestOfEach([seeded, buried, empty]);
+    expect(newest.get(seeded)?.messageId).toBe(ids[ids.length - 1]);
+    expect(newest.get(buried)?.messageId).toBe(day0);
+    expect(newest.get(empty)).toBeNull();
+    // The same as one conversation at a time.
+    for (const id of [seeded, buried, empty]) expect((await repo.newest(id, null))?.messageId ?? null).toBe(newest.get(id)?.messageId ?? null);
+  });
+
   it('spreads messages over time buckets', async () => {
     const cid = uniqueName('c');
     const ids = await seed(cid);

@@ -15,16 +15,17 @@ const infra = require('../../scripts/lib/infra');
 const CASSANDRA_ADDRESSES = ['127.0.0.1', '127.0.0.2', '127.0.0.3'];
 
 async function standalone(run, dir) {
-  const [redisPort, nativePort, storagePort, sslStoragePort] =
-    [await infra.freePort(), await infra.freePort(), await infra.freePort(), await infra.freePort()];
+  const [redisPort, nativePort, storagePort] = [await infra.freePort(), await infra.freePort(), await infra.freePort()];
+  // A Cassandra named by the caller (npm test with CHAT_CASSANDRA_CONTACT_POINTS) is used as it is.
+  const external = process.env.CHAT_CASSANDRA_CONTACT_POINTS;
   const [redis, cassandra] = await Promise.all([
     infra.startRedis({ port: redisPort, dir: path.join(dir, 'redis'), persist: false }),
-    infra.startCassandra({ dir: path.join(dir, 'cassandra'), nativePort, storagePort, sslStoragePort, clusterName: `test-${run}`, heapMb: 768 }),
+    external ? null : infra.startCassandra({ dir: path.join(dir, 'cassandra'), nativePort, storagePort, clusterName: `test-${run}`, heapMb: 768 }),
   ]);
   return {
-    handles: [redis, cassandra],
-    env: { CHAT_REDIS_URL: `redis://127.0.0.1:${redisPort}`, CHAT_CASSANDRA_CONTACT_POINTS: `127.0.0.1:${nativePort}` },
-    summary: `Redis :${redisPort}, Cassandra :${nativePort}`,
+    handles: [redis, cassandra].filter(Boolean),
+    env: { CHAT_REDIS_URL: `redis://127.0.0.1:${redisPort}`, CHAT_CASSANDRA_CONTACT_POINTS: external ?? `127.0.0.1:${nativePort}` },
+    summary: `Redis :${redisPort}, Cassandra ${external ?? `:${nativePort}`}`,
     topology: { redisPort, nativePort },
   };
 }
@@ -44,11 +45,11 @@ async function scale(run, dir) {
   const ports = [];
   for (let i = 0; i < 12; i++) ports.push(await distinct(infra.freePort));
   const cassandraPort = () => infra.portFreeOn(CASSANDRA_ADDRESSES);
-  const [nativePort, storagePort, sslStoragePort] = [await distinct(cassandraPort), await distinct(cassandraPort), await distinct(cassandraPort)];
+  const [nativePort, storagePort] = [await distinct(cassandraPort), await distinct(cassandraPort)];
   // Redis Cluster nodes that lose their master for 2 s elect a replica (the failover tests wait on it).
   const settled = await Promise.allSettled([
     infra.startRedisCluster({ dir: path.join(dir, 'redis-cluster'), ports: ports.slice(0, 6), busPorts: ports.slice(6), nodeTimeoutMs: 2000 }),
-    infra.startCassandraCluster({ dir: path.join(dir, 'cassandra'), addresses: CASSANDRA_ADDRESSES, nativePort, storagePort, sslStoragePort,
+    infra.startCassandraCluster({ dir: path.join(dir, 'cassandra'), addresses: CASSANDRA_ADDRESSES, nativePort, storagePort,
       clusterName: `test-${run}`, heapMb: 640 }),
   ]);
   const failed = settled.find((s) => s.status === 'rejected');
@@ -86,7 +87,7 @@ async function scale(run, dir) {
     summary: `Redis Cluster :${ports.slice(0, 6).join(',')} (3 masters + 3 replicas), Cassandra ${CASSANDRA_ADDRESSES.join(',')} :${nativePort} (RF 3)`,
     topology: {
       redisPorts: ports.slice(0, 6), busPorts: ports.slice(6), redisDir: path.join(dir, 'redis-cluster'), nodeTimeoutMs: 2000,
-      cassandraAddresses: CASSANDRA_ADDRESSES, nativePort, storagePort, sslStoragePort, cassandraDir: path.join(dir, 'cassandra'),
+      cassandraAddresses: CASSANDRA_ADDRESSES, nativePort, storagePort, cassandraDir: path.join(dir, 'cassandra'),
       clusterName: `test-${run}`, heapMb: 640,
     },
   };

@@ -19,7 +19,6 @@ export interface ScaleTopology {
   cassandraAddresses: string[];
   nativePort: number;
   storagePort: number;
-  sslStoragePort: number;
   cassandraDir: string;
   clusterName: string;
   heapMb: number;
@@ -127,12 +126,12 @@ export async function restartCassandra(address: string, t = scaleTopology()): Pr
   const logOf = (a: string) => path.join(t.cassandraDir, a, 'log', 'system.log');
   const offsets = new Map(others.map((a) => [a, fs.existsSync(logOf(a)) ? fs.statSync(logOf(a)).size : 0]));
   const node = await infra.startCassandra({
-    dir: path.join(t.cassandraDir, address), address, seeds: t.cassandraAddresses[0], joinAtOnce: true,
-    nativePort: t.nativePort, storagePort: t.storagePort, sslStoragePort: t.sslStoragePort, clusterName: t.clusterName, heapMb: t.heapMb,
+    dir: path.join(t.cassandraDir, address), address, seeds: [t.cassandraAddresses[0]], joinAtOnce: true,
+    nativePort: t.nativePort, storagePort: t.storagePort, clusterName: t.clusterName, heapMb: t.heapMb,
   });
   adopt(node.child.pid);
   await infra.waitFor(`the other Cassandra nodes to see ${address} UP`, () => others.every((a) => {
     const text = fs.readFileSync(logOf(a), 'utf8').slice(offsets.get(a));
-    return text.includes(`/${address} is now UP`);
+    return text.includes(`/${address}:${t.storagePort} is now UP`);
   }), { timeoutMs: 60000 });
 }

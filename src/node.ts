@@ -157,7 +157,7 @@ async function buildNode(d: {
   const userDirectory = new UserDirectory(users);
   const chat = new MessageSender(conversationRepo, conversations, access, messages, clientIds, ids, sequence, sequencer, pipeline,
     cluster, userDirectory, chatLog, blocks, quota);
-  const presence = new PresenceService(redis, keys, new PresenceRepository(db), new Contacts(conversationRepo, conversations), access, cluster, config.presence.typingIntervalMs, log.child({ component: 'presence' }), blocks, lease);
+  const presence = new PresenceService(redis, keys, new PresenceRepository(db, writes), new Contacts(conversationRepo, conversations), access, cluster, config.presence.typingIntervalMs, log.child({ component: 'presence' }), blocks, lease);
   const discovery = new Discovery(redis, keys, lease);
   const deviceRepo = new DeviceRepository(db);
   const pushWorker = new PushWorker(redis, pushBlocking, keys, {

@@ -8,6 +8,7 @@ import type { Keys } from '../cluster/keys';
 import type { NodeInfo, NodeLease } from '../cluster/NodeLease';
 import { ChatError } from '../errors';
 import type { Logger } from '../log';
+import { ConcurrencyGate } from '../chat/mapLimited';
 
 export type Status = 'online' | 'offline';
 
@@ -19,6 +20,11 @@ export interface PresenceView {
 }
 
 const SWEEP_BATCH = 200;
+/**
+ * Status changes whose Cassandra work (the contacts read, the lastActiveAt write) runs at once: a
+ * reconnect storm of thousands must queue here, not flood the driver every send shares.
+ */
+const CONCURRENT_ANNOUNCEMENTS = 32;
 
 /**
  * Presence (online while at least one device is connected anywhere) and typing. A status change is
@@ -26,6 +32,8 @@ const SWEEP_BATCH = 200;
  * route lookup for all of them; the event is `{"type":"presence","userId","status","lastActiveAt"}`.
  */
 export class PresenceService {
+  private readonly gate = new ConcurrencyGate(CONCURRENT_ANNOUNCEMENTS);
+
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
@@ -45,10 +53,10 @@ export class PresenceService {
     if (changed !== 1) return;
     const lastActiveAt = new Date(Number(at));
     // The change is recorded in Redis: announce it whatever happens to the Cassandra write.
-    const [announced, stored] = await Promise.allSettled([
+    const [announced, stored] = await this.gate.run(() => Promise.allSettled([
       this.announce({ userId, status, lastActiveAt: status === 'online' ? new Date().toISOString() : lastActiveAt.toISOString() }),
       this.lastActive.record(userId, lastActiveAt),
-    ]);
+    ]));
     if (stored.status === 'rejected') this.log.warn({ userId, err: stored.reason }, 'lastActiveAt not stored');
     if (announced.status === 'rejected') throw announced.reason;
   }

@@ -260,8 +260,9 @@ async function idleSuite(nodes, target) {
   for (const c of children) c.stdin.end();
   await Promise.all(children.map((c) => new Promise((r) => c.once('exit', r))));
   const failed = connected.reduce((s, c) => s + c.failed, 0);
-  // A refused connection is a harness or product fault, not a smaller figure to print.
-  if (failed > 0) throw new Error(`${target} idle: ${failed} of ${failed + n} connections refused (${connected.map((c) => c.firstError).filter(Boolean)[0]})`);
+  // A refused connection of ours is a harness or product fault, not a smaller figure to print; the
+  // peer's are its own result (shown in the table).
+  if (failed > 0 && target === 'ours') throw new Error(`${target} idle: ${failed} of ${failed + n} connections refused (${connected.map((c) => c.firstError).filter(Boolean)[0]})`);
   return {
     connections: n, failed, shedAndRetried: connected.reduce((s, c) => s + (c.shed ?? 0), 0), connectSeconds: seconds,
     connectsPerSecond: Math.round(n / seconds), rssBeforeMb: Math.round(rss0 / 1024), rssAfterMb: Math.round(rss1 / 1024),

@@ -48,7 +48,7 @@ function markdown(r) {
   lines.push('|---|---|---|---|---|');
   for (const sys of ['ours', 'peer']) {
     const i = r[sys].idle;
-    if (i) lines.push(`| ${sys === 'ours' ? 'streamchat' : 'Socket.IO'} | ${i.connections}${i.shedAndRetried ? ` (${i.shedAndRetried} shed with 503 and retried)` : ''} | ${i.connectsPerSecond} | ${i.rssBeforeMb} → ${i.rssAfterMb} MB | ${i.kbPerConnection} KB |`);
+    if (i) lines.push(`| ${sys === 'ours' ? 'streamchat' : 'Socket.IO'} | ${i.connections}${i.shedAndRetried ? ` (${i.shedAndRetried} shed with 503 and retried)` : ''}${i.failed ? ` (${i.failed} failed)` : ''} | ${i.connectsPerSecond} | ${i.rssBeforeMb} → ${i.rssAfterMb} MB | ${i.kbPerConnection} KB |`);
   }
   const h = r.ours.history;
   if (h) {

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import bcrypt from 'bcrypt';
+import { Semaphore } from '../chat/mapLimited';
 
 /**
  * Marks a stored hash as bcrypt over the pre-hash below. Hashes without it are plain bcrypt over the
@@ -36,25 +37,4 @@ export class PasswordHasher {
 
 function prehash(password: string): string {
   return crypto.createHmac('sha256', PREHASH_KEY).update(password, 'utf8').digest('base64');
-}
-
-/** At most `limit` tasks running at once; the others wait in arrival order. */
-export class Semaphore {
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
-
-  constructor(private readonly limit: number) {}
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.active++;
-    try {
-      return await task();
-    } finally {
-      // The slot passes straight to the next waiter (active stays the same), so no newcomer can overtake it.
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active--;
-    }
-  }
 }

@@ -12,22 +12,20 @@ export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (
   return out;
 }
 
-/**
- * At most `limit` calls at once through `run`; the others wait their turn, in order. A finishing
- * call hands its place straight to the next waiter, so the limit is never passed.
- */
-export class ConcurrencyGate {
+/** At most `limit` tasks running at once; the others wait in arrival order. */
+export class Semaphore {
   private active = 0;
   private readonly waiting: Array<() => void> = [];
 
   constructor(private readonly limit: number) {}
 
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active < this.limit) this.active++;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active++;
     try {
-      return await fn();
+      return await task();
     } finally {
+      // The slot passes straight to the next waiter (active stays the same), so no newcomer can overtake it.
       const next = this.waiting.shift();
       if (next) next();
       else this.active--;

@@ -8,7 +8,7 @@ import type { Keys } from '../cluster/keys';
 import type { NodeInfo, NodeLease } from '../cluster/NodeLease';
 import { ChatError } from '../errors';
 import type { Logger } from '../log';
-import { ConcurrencyGate } from '../chat/mapLimited';
+import { Semaphore } from '../chat/mapLimited';
 
 export type Status = 'online' | 'offline';
 
@@ -32,7 +32,7 @@ const CONCURRENT_ANNOUNCEMENTS = 32;
  * route lookup for all of them; the event is `{"type":"presence","userId","status","lastActiveAt"}`.
  */
 export class PresenceService {
-  private readonly gate = new ConcurrencyGate(CONCURRENT_ANNOUNCEMENTS);
+  private readonly gate = new Semaphore(CONCURRENT_ANNOUNCEMENTS);
 
   constructor(
     private readonly redis: RedisClient,

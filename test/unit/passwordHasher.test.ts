@@ -1,5 +1,6 @@
 import bcrypt from 'bcrypt';
-import { PasswordHasher, Semaphore } from '../../src/auth/PasswordHasher';
+import { PasswordHasher } from '../../src/auth/PasswordHasher';
+import { Semaphore } from '../../src/chat/mapLimited';
 
 describe('PasswordHasher', () => {
   const hasher = new PasswordHasher(4, 2);

@@ -19,6 +19,8 @@ function setUp() {
   if (!process.env.CHAT_CASSANDRA_CONTACT_POINTS) infra.ensureCassandraInstalled();
   // The web client's tests drive a real chromium (test/e2e/web.test.ts); CHROMIUM_PATH tells them where it is.
   process.env.CHROMIUM_PATH ??= infra.ensureChromiumInstalled();
+  // Skewed clocks in test/e2e/skew.test.ts come from Debian's libfaketime.
+  infra.ensureFaketimeInstalled();
   infra.build();
 }
 const jest = path.join(infra.ROOT, 'node_modules', 'jest', 'bin', 'jest.js');
@@ -29,7 +31,9 @@ const quietResults = path.join(infra.LOCAL, 'jest-results-quiet.json');
  * they measure what the attack does to a node, and on a 2-core machine another test file running
  * beside them (its nodes, its load) would be in the measurement too.
  */
-const QUIET = ['test/e2e/fuzz.test.ts', 'test/e2e/limits-frames.test.ts', 'test/e2e/limits-reads.test.ts'];
+const QUIET = ['test/e2e/fuzz.test.ts', 'test/e2e/limits-frames.test.ts', 'test/e2e/limits-reads.test.ts',
+  // Pauses the run's one Cassandra: nothing else may run meanwhile.
+  'test/e2e/slow-cassandra.test.ts'];
 const quietPattern = QUIET.map((f) => f.replace(/[.]/g, '\\.')).join('|');
 
 function runJest(args, outputFile) {

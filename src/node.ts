@@ -9,7 +9,7 @@ import { PasswordHasher } from './auth/PasswordHasher';
 import { TokenStore } from './auth/TokenStore';
 import { ClientMessageIds } from './chat/ClientMessageIds';
 import { IDEMPOTENCY_TTL_SECONDS } from './chat/model';
-import { CommitPipeline } from './chat/CommitPipeline';
+import { CommitPipeline, settleAfterMs } from './chat/CommitPipeline';
 import { Contacts } from './chat/Contacts';
 import { ConversationAccess } from './chat/ConversationAccess';
 import { ConversationCache } from './chat/ConversationCache';
@@ -38,6 +38,7 @@ import { GroupVersions } from './cluster/GroupVersions';
 import { Keys } from './cluster/keys';
 import { Discovery } from './cluster/Discovery';
 import { NodeLease, type NodeInfo } from './cluster/NodeLease';
+import { ClockSkew } from './cluster/ClockSkew';
 import { createRedis } from './cluster/redis';
 import { RouteRegistry } from './cluster/RouteRegistry';
 import { StreamRouter } from './cluster/StreamRouter';
@@ -122,20 +123,26 @@ async function buildNode(d: {
     () => d.onFatal('node lease lost: another process now holds this node id'),
     () => onRedisReset(),
     (gone) => onPeersGone(gone));
+  const clock = new ClockSkew(redis, config.node.maxClockSkewMs, log.child({ component: 'clock' }), (ms) => metrics.clockOffset.set(ms / 1000));
+  lease.useClock(clock);
   const nodeId = await lease.acquire(config.node.id);
+  await clock.measure();
   d.onNodeId(nodeId);
   metrics.observe({ connections: () => connections.count, streamPending: () => redis.xlen(keys.stream(nodeId)) });
 
   const users = new UserRepository(db);
-  const writes = new WriteBatcher(db);
+  // Two write queues: messages never wait behind cursor saves and receipts (a slow Cassandra lets
+  // those pile up), and each is bounded so a backlog is refused at once instead of growing.
+  const messageWrites = new WriteBatcher(db, 2, 64, 40 * 1024, config.cassandra.maxQueuedWrites);
+  const writes = new WriteBatcher(db, 2, 64, 40 * 1024, config.cassandra.maxQueuedWrites);
   const conversationRepo = new ConversationRepository(db, writes);
-  const messages = new MessageRepository(db, writes);
+  const messages = new MessageRepository(db, messageWrites);
   const cursors = new CursorRepository(db, writes);
   const routeTtlSeconds = 3600;
   const routes = new RouteRegistry(redis, keys, lease, routeTtlSeconds);
   const router = new StreamRouter(redis, blocking, keys, config.stream.maxLen, log.child({ component: 'stream' }), lease.instance);
   const cluster = new Cluster(lease, routes, router, connections, log.child({ component: 'cluster' }));
-  const clientIds = new ClientMessageIds(new ClientMessageClaims(redis, keys), new ClientMessageRepository(db, writes, IDEMPOTENCY_TTL_SECONDS));
+  const clientIds = new ClientMessageIds(new ClientMessageClaims(redis, keys), new ClientMessageRepository(db, messageWrites, IDEMPOTENCY_TTL_SECONDS));
   const groupVersions = new GroupVersions(redis, keys);
   const conversations = new ConversationCache(conversationRepo, groupVersions);
   const access = new ConversationAccess(conversations, conversationRepo);
@@ -150,13 +157,14 @@ async function buildNode(d: {
     groupsPerUserPerHour: config.rateLimit.enabled ? config.chat.groupsPerUserPerHour : null,
   });
   const ids = new SnowflakeGenerator(nodeId);
+  lease.useIds(ids);
   const commits = new OrderedCommits();
-  const sequencer = new Sequencer(sequence, ids, commits);
+  const sequencer = new Sequencer(sequence, ids, commits, messages, clock);
   const chatLog = log.child({ component: 'chat' });
-  const pipeline = new CommitPipeline(commits, messages, clientIds, sequence, conversations, cluster, pushQueue, chatLog);
+  const pipeline = new CommitPipeline(commits, messages, clientIds, sequence, conversations, cluster, pushQueue, cluster, chatLog);
   const userDirectory = new UserDirectory(users);
   const chat = new MessageSender(conversationRepo, conversations, access, messages, clientIds, ids, sequence, sequencer, pipeline,
-    cluster, userDirectory, chatLog, blocks, quota);
+    cluster, userDirectory, chatLog, blocks, quota, settleAfterMs(config.node.maxClockSkewMs));
   const presence = new PresenceService(redis, keys, new PresenceRepository(db, writes), new Contacts(conversationRepo, conversations), access, cluster, config.presence.typingIntervalMs, log.child({ component: 'presence' }), blocks, lease);
   const discovery = new Discovery(redis, keys, lease);
   const deviceRepo = new DeviceRepository(db);
@@ -175,7 +183,7 @@ async function buildNode(d: {
   const gateway = new WsGateway(auth, devices, cluster, routes, connections, {
     chat, receipts, sync, cursors, presence,
     safetyLagMs: config.sync.safetyLagMs,
-    gaps: new GapResolver(messages, conversationRepo, sequence, cluster),
+    gaps: new GapResolver(messages, conversationRepo, sequence, cluster, settleAfterMs(config.node.maxClockSkewMs)),
     log: log.child({ component: 'ws' }),
     metrics,
     limits: {
@@ -222,7 +230,7 @@ async function buildNode(d: {
     health: {
       nodeId: () => nodeId,
       connections: () => connections.count,
-      unready: () => unready(redis, db),
+      unready: async () => [...await unready(redis, db), ...(clock.inSync ? [] : ['clock'])],
     },
   });
   const server = http.createServer(app);

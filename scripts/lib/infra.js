@@ -36,6 +36,13 @@ function ensureChromiumInstalled() {
   return chromiumPath();
 }
 
+/** Debian's libfaketime (LD_PRELOAD), for nodes started with a skewed clock. */
+const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+function ensureFaketimeInstalled() {
+  if (!fs.existsSync(FAKETIME_LIB)) aptInstall(['faketime']);
+  return FAKETIME_LIB;
+}
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -241,7 +248,7 @@ async function bringUpLocal(config, want = { redis: true, cassandra: true }) {
 module.exports = {
   bringUpLocal,
   ROOT, LOCAL, log, SetupError, runMain, freePort, redisAnswers, waitFor, stopChild,
-  ensureNodeModules, ensureRedisInstalled, ensureChromiumInstalled, chromiumPath, build,
+  ensureNodeModules, ensureRedisInstalled, ensureChromiumInstalled, chromiumPath, ensureFaketimeInstalled, FAKETIME_LIB, build,
   startRedis, startRedisCluster, startClusterRedis, clusterMasters, clusterReady, redisCli, portFreeOn,
   cassandraVersion: cassandra.VERSION, cassandraAnswers: cassandra.cassandraAnswers, ensureJavaInstalled: cassandra.ensureJavaInstalled,
   ensureCassandraInstalled: cassandra.ensureCassandraInstalled, startCassandra: cassandra.startCassandra,

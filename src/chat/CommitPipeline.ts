@@ -5,13 +5,23 @@ import type { ClientMessageIds } from './ClientMessageIds';
 import type { ConversationCache } from './ConversationCache';
 import type { ClientMessageRef, StoredMessage } from './model';
 import type { CommitSlot, OrderedCommits } from './OrderedCommits';
-import type { MessageRouter, MessageStore, OfflineNotifier, SequenceStore } from './ports';
+import type { IdOwners, MessageRouter, MessageStore, OfflineNotifier, SequenceStore } from './ports';
 import type { Placed } from './Sequencer';
 import { idTimestamp } from './snowflake';
 import { toMessageView } from './views';
 
 /** How long a first attempt may still be writing on a live node (the driver's timeouts and retries, with room). */
 export const IN_FLIGHT_BOUND_MS = 30_000;
+/**
+ * Past this age (by any node's clock) an id can no longer be acked by the node that made it: that
+ * node counts a write finishing after IN_FLIGHT_BOUND_MS (its own clock) as failed, and no node
+ * places ids with its clock off by more than `maxClockSkewMs` (ClockSkew). So another node may
+ * settle an unstored id this old itself (bury it and record it void), even while its owner runs:
+ * no device waits longer than this for an id.
+ */
+export function settleAfterMs(maxClockSkewMs: number): number {
+  return IN_FLIGHT_BOUND_MS + 2 * maxClockSkewMs + 1000;
+}
 
 /**
  * The ordered commit of placed ids: a message is stored in Cassandra first, then routed to every
@@ -30,6 +40,7 @@ export class CommitPipeline {
     private readonly conversations: ConversationCache,
     private readonly delivery: MessageRouter,
     private readonly notifier: OfflineNotifier,
+    private readonly owners: IdOwners,
     private readonly log: Logger,
   ) {}
 
@@ -44,16 +55,26 @@ export class CommitPipeline {
     // The message row is the whole write: a conversation's last message is its newest row (no pointer to keep).
     // A write that took longer than the in-flight bound counts as failed (buried, void, retryable):
     // others may by then have settled the id as never to be a message (GapResolver, resends).
-    const written = this.messages.insert(stored).then(() => {
+    const inserted = this.messages.insert(stored).then(() => {
       if (Date.now() - idTimestamp(stored.messageId) > IN_FLIGHT_BOUND_MS) {
         throw new ChatError('unavailable', 'storing the message took too long; send it again');
+      }
+    });
+    // Then the fence: the node's lease must still cover the id after the write. A node paused past its
+    // lease may find the id settled by peers meanwhile (buried, or delivered as a dead node's stored
+    // message): it is theirs to settle now, so it is neither routed nor acked here, nor buried, and
+    // its claim stays (a resend finds what the peers decided).
+    const written = inserted.then(async () => {
+      if (!(await this.owners.stillOwns(stored.messageId))) {
+        this.log.warn({ messageId: stored.messageId }, 'lease lost while storing a message: left to the other nodes to settle');
+        throw new ChatError('unavailable', 'this node lost its lease while storing the message; send it again');
       }
     });
     if (clientMsgId !== null) {
       this.clientIds.record(stored.senderId, clientMsgId, ref)
         .catch((err) => this.log.warn({ messageId: stored.messageId, err }, 'durable clientMsgId record failed'));
     }
-    written.catch((err) => this.abandon(ref, stored.prevId, members, stored.senderId, clientMsgId, err));
+    inserted.catch((err) => this.abandon(ref, stored.prevId, members, stored.senderId, clientMsgId, err));
     const view = toMessageView(stored);
     const durable = slot.commit(written, async () => {
       try {
@@ -71,12 +92,20 @@ export class CommitPipeline {
     return durable;
   }
 
-  /** A message row that could not be written: bury its id (retried while this node runs), announce it void, then free its clientMsgId. */
+  /**
+   * A message row that could not be written: bury its id (retried while this node runs), announce it
+   * void, then free its clientMsgId. Only while this node's lease still covers the id: otherwise the
+   * other nodes settle it (they may have found the row stored and delivered it).
+   */
   private async abandon(ref: ClientMessageRef, prevId: bigint | null, members: readonly string[], senderId: string,
     clientMsgId: string | null, cause: unknown): Promise<void> {
+    if (!(await this.owners.stillOwns(ref.messageId).catch(() => false))) {
+      this.log.warn({ messageId: ref.messageId, err: cause }, 'message write failed after the lease lapsed: left to the other nodes to settle');
+      return;
+    }
     this.log.warn({ messageId: ref.messageId, err: cause }, 'message write failed: burying its id');
     try {
-      await withRetries(() => this.messages.bury(ref.conversationId, ref.messageId), 9, 200);
+      await withRetries(() => this.messages.bury(ref.conversationId, ref.messageId, prevId), 9, 200);
     } catch (err) {
       this.log.error({ messageId: ref.messageId, err }, 'could not bury a failed message id');
       return; // the claim stays: a resend finds the id unstored and buries it itself
@@ -109,6 +138,8 @@ export class CommitPipeline {
 
   private announceVoid(conversationId: string, messageId: bigint, prevId: bigint | null, members: readonly string[] | null): void {
     const warn = (err: unknown) => this.log.warn({ messageId, err }, 'could not announce a void id');
+    // The durable record (Cassandra), for devices that come back after the Redis hint and the live item are gone.
+    withRetries(() => this.messages.recordVoid(conversationId, messageId, prevId), 9, 200).catch(warn);
     withRetries(() => this.sequence.voided(conversationId, messageId), 5, 200).catch(warn);
     void (async () => {
       const audience = members ?? (await this.conversations.get(conversationId))?.members ?? [];

@@ -1,4 +1,5 @@
 import type { StoredMessage } from './model';
+import { idTimestamp } from './snowflake';
 import type { ConversationStore, IdOwners, MessageStore, SequenceStore } from './ports';
 
 /** What a missing predecessor turned out to be, for one user. */
@@ -19,12 +20,13 @@ const CACHE_LIMIT = 10_000;
 
 /**
  * Settles an id that devices wait for (ConversationChains): the message, if it is stored; void, if
- * its node recorded it so; void too, after burying it, if the node instance that placed it is gone
- * (the tombstone shadows a write that lands later, so the answer is final everywhere). Otherwise
- * that node is running and settles the id itself — it stores and routes the message, or records
- * and routes a void (CommitPipeline, also for a write that finishes past the in-flight bound): null,
- * ask again later. A stored message from before the asking user's join is not theirs: the answer
- * is where their conversation starts.
+ * it is recorded void (durably in Cassandra, or in the recent links beside the sequence); void too,
+ * after burying it, if the node instance that placed it is gone or the id is older than
+ * `settleAfterMs` (the tombstone shadows a write that lands later, so the answer is final
+ * everywhere, and no owner acks an id that old). Otherwise its node is running and settles the id
+ * itself within that bound — it stores and routes the message, or records and routes a void
+ * (CommitPipeline): null, ask again later. A stored message from before the asking user's join is
+ * not theirs: the answer is where their conversation starts.
  */
 export class GapResolver {
   private readonly recent = new Map<string, { until: number; answer: Promise<Settled | null> }>();
@@ -34,6 +36,8 @@ export class GapResolver {
     private readonly memberships: ConversationStore,
     private readonly sequence: SequenceStore,
     private readonly owners: IdOwners,
+    /** settleAfterMs(node.maxClockSkewMs): an unstored id older than this is buried whoever owns it. */
+    private readonly settleAfterMs: number,
   ) {}
 
   async resolve(userId: string, conversationId: string, id: bigint): Promise<Resolution | null> {
@@ -58,14 +62,24 @@ export class GapResolver {
   }
 
   private async settle(conversationId: string, id: bigint): Promise<Settled | null> {
-    const stored = await this.messages.get(conversationId, id);
+    const [stored, recorded, links] = await Promise.all([
+      this.messages.get(conversationId, id), this.messages.voidOf(conversationId, id), this.sequence.links(conversationId),
+    ]);
     if (stored) return { kind: 'stored', message: stored };
-    const link = (await this.sequence.links(conversationId)).get(id);
-    if (link?.void) return { kind: 'void', prevId: link.prev };
-    if (await this.owners.idOwnerAlive(id)) return null;
-    await this.messages.bury(conversationId, id);
-    // Stored just before the bury (a dead node's write landing late)? Then it is gone now, for every
-    // reader alike; nobody was acked for it (its node was dead).
-    return { kind: 'void', prevId: link?.prev ?? null };
+    // The predecessor: from the durable record, else from the recent links beside the sequence (Redis).
+    const link = links.get(id);
+    const prevId = recorded?.prevId ?? link?.prev ?? null;
+    if (recorded || link?.void) return { kind: 'void', prevId };
+    // Unstored and not void: its owner settles it while it runs and the id is young enough to be
+    // acked. Past that, or once the owner is gone, nobody will ack it: bury it and record it void.
+    if (Date.now() - idTimestamp(id) <= this.settleAfterMs && await this.owners.idOwnerAlive(id)) return null;
+    // Read again now that its owner can no longer ack it: a write that landed before that moment is
+    // seen here (the owner's fence: NodeLease.holds), so an acked message is never buried.
+    const landed = await this.messages.get(conversationId, id);
+    if (landed) return { kind: 'stored', message: landed };
+    await this.messages.bury(conversationId, id, prevId);
+    // Stored just before the bury (a write landing late)? Then it is gone now, for every reader
+    // alike; nobody was acked for it (its owner was gone, or the write came past the bound).
+    return { kind: 'void', prevId };
   }
 }

@@ -2,7 +2,7 @@ import { ChatError } from '../errors';
 import type { Logger } from '../log';
 import type { BlockService } from './BlockService';
 import type { ClientMessageIds } from './ClientMessageIds';
-import { IN_FLIGHT_BOUND_MS, type CommitPipeline } from './CommitPipeline';
+import type { CommitPipeline } from './CommitPipeline';
 import type { ConversationAccess } from './ConversationAccess';
 import type { ConversationCache } from './ConversationCache';
 import { directConversationId, type ClientMessageRef, type Conversation, type StoredMessage } from './model';
@@ -59,6 +59,8 @@ export class MessageSender {
     private readonly log: Logger,
     private readonly blocks: BlockService,
     private readonly quota: ConversationQuotaStore,
+    /** settleAfterMs(node.maxClockSkewMs): a first attempt older than this will never be acked. */
+    private readonly settleAfterMs: number,
   ) {}
 
   /**
@@ -181,20 +183,23 @@ export class MessageSender {
   private async resend(sender: Sender, input: SendInput, claimed: ClientMessageRef): Promise<Accepted> {
     const { conversationId, messageId: claimedId } = claimed;
     const conversation = await this.access.requireMember(sender.userId, conversationId);
-    const found = await this.messages.get(conversationId, claimedId);
     // This process knows its own attempts: one no longer in flight here is settled (routed, or buried).
     const flightKey = inFlightKey(sender.userId, conversationId, input.clientMsgId);
     const madeHere = this.ids.madeHere(claimedId);
     const ownerAlive = madeHere ? this.inFlight.has(flightKey) : await this.owners.idOwnerAlive(claimedId);
+    // Read after the owner check: a write that landed before the owner stopped covering the id is seen (NodeLease.holds).
+    const found = await this.messages.get(conversationId, claimedId);
     if (found) {
       const view = toMessageView(found);
-      if (madeHere || ownerAlive) return { message: view, duplicate: true, durable: Promise.resolve() };
+      // Routed by its node already, unless that node is gone or (made here, no longer in flight) it
+      // stopped before routing it (its lease lapsed after the write): then routed once more here.
+      if (ownerAlive) return { message: view, duplicate: true, durable: Promise.resolve() };
       return { message: view, duplicate: true, durable: this.pipeline.redeliver(found, conversation.members) };
     }
-    if (ownerAlive && idTimestamp(claimedId) > Date.now() - IN_FLIGHT_BOUND_MS) {
+    if (ownerAlive && idTimestamp(claimedId) > Date.now() - this.settleAfterMs) {
       throw new ChatError('unavailable', 'the first attempt of this message is still being stored; send it again shortly');
     }
-    await this.messages.bury(conversationId, claimedId);
+    await this.messages.bury(conversationId, claimedId, null);
     // Devices waiting for it find it void beside the sequence (GapResolver), with its predecessor.
     this.sequence.voided(conversationId, claimedId)
       .catch((err) => this.log.warn({ messageId: claimedId, err }, 'could not record a buried id as void'));

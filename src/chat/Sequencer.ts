@@ -1,7 +1,7 @@
 import { ChatError } from '../errors';
 import { withRetries } from '../retry';
 import type { ClientMessageRef } from './model';
-import type { Claim, SequenceStore } from './ports';
+import type { Claim, ClockCheck, MessageStore, SequenceStore } from './ports';
 import type { CommitSlot, OrderedCommits } from './OrderedCommits';
 import type { SnowflakeGenerator } from './snowflake';
 
@@ -40,7 +40,8 @@ const MAX_ATTEMPTS = 8;
 export class Sequencer {
   private readonly queues = new Map<string, Waiter[]>();
 
-  constructor(private readonly store: SequenceStore, private readonly ids: SnowflakeGenerator, private readonly commits: OrderedCommits) {}
+  constructor(private readonly store: SequenceStore, private readonly ids: SnowflakeGenerator, private readonly commits: OrderedCommits,
+    private readonly voids: Pick<MessageStore, 'recordVoid'>, private readonly clock: ClockCheck) {}
 
   /** Places an id that claims no clientMsgId (a membership event; a resend, which moves its claim itself). */
   async placeUnclaimed(conversationId: string): Promise<Placed> {
@@ -49,6 +50,12 @@ export class Sequencer {
 
   /** Places an id for a send and claims its clientMsgId, or returns the earlier send's message if it was claimed. */
   place(conversationId: string, claim: Claim | null): Promise<Placed | Claimed> {
+    // Ids carry this node's clock: none is placed while it is off (ClockSkew).
+    try {
+      this.clock.assertInSync();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
       const waiter = { claim, resolve, reject };
       const queue = this.queues.get(conversationId);
@@ -80,7 +87,10 @@ export class Sequencer {
       } catch (err) {
         // The script may have run and only its reply been lost: the ids may be placed. Recorded as
         // void, devices waiting for them go on (a void mark for an id never placed is never read).
-        for (const id of attempted) void withRetries(() => this.store.voided(conversationId, id), 5, 200).catch(() => undefined);
+        for (const id of attempted) {
+          void withRetries(() => this.voids.recordVoid(conversationId, id, null), 9, 200).catch(() => undefined);
+          void withRetries(() => this.store.voided(conversationId, id), 5, 200).catch(() => undefined);
+        }
         for (const w of batch) w.reject(err);
       }
       batch = this.queues.get(conversationId) ?? [];

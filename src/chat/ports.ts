@@ -36,8 +36,15 @@ export interface ConversationStore {
 /** Messages (src/store/MessageRepository.ts). */
 export interface MessageStore {
   insert(m: StoredMessage): Promise<void>;
-  /** Makes sure a message id never shows up, even if a write of it lands later (a tombstone). */
-  bury(conversationId: string, messageId: bigint): Promise<void>;
+  /**
+   * Makes sure a message id never shows up, even if a write of it lands later (a tombstone), and
+   * records it void with its predecessor (null when unknown).
+   */
+  bury(conversationId: string, messageId: bigint, prevId: bigint | null): Promise<void>;
+  /** Records durably that a placed id will never be a message (no write of it was started), with its predecessor (null when unknown). */
+  recordVoid(conversationId: string, messageId: bigint, prevId: bigint | null): Promise<void>;
+  /** The durable void record of an id (its predecessor, null when unknown), or null when it is not recorded void. */
+  voidOf(conversationId: string, messageId: bigint): Promise<{ prevId: bigint | null } | null>;
   get(conversationId: string, messageId: bigint): Promise<StoredMessage | null>;
   /** Newest first: ids below `before` (from the newest when null) and at or above `floor`. */
   pageBackward(conversationId: string, before: bigint | null, limit: number, floor?: bigint | null): Promise<Page>;
@@ -113,6 +120,12 @@ export interface Link {
   prev: bigint | null;
   /** Recorded as never to be a message (refused after placement, or its write failed). */
   void: boolean;
+}
+
+/** Whether this node's clock is close enough to the cluster's to place message ids (src/cluster/ClockSkew.ts). */
+export interface ClockCheck {
+  /** Throws the retryable `unavailable` while the clock is off by more than the bound. */
+  assertInSync(): void;
 }
 
 /** The per-conversation sequence shared by all nodes (src/cluster/ConversationSequence.ts). */
@@ -205,6 +218,11 @@ export interface ConnectionKicker {
 export interface IdOwners {
   /** Whether the node instance that made this message id may still be running (it then settles the message itself). */
   idOwnerAlive(messageId: bigint): Promise<boolean>;
+  /**
+   * Whether this node's lease, read after the call, still covers an id this node made: the fencing
+   * step between a message's write and its routing and ack. False means peers may have buried it.
+   */
+  stillOwns(messageId: bigint): Promise<boolean>;
 }
 
 /** Push notifications for recipients with no connected device (src/push/PushQueue.ts). */

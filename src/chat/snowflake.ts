@@ -41,6 +41,18 @@ export class SnowflakeGenerator {
     }
   }
 
+  /**
+   * Starts an epoch: every id made before is below the returned millisecond, every id made after is
+   * at or above it (NodeLease stamps a re-claimed lease with it, so ids of the lapsed lease stay
+   * distinguishable from the new one's even when the generator ran ahead of the clock).
+   */
+  startEpoch(): number {
+    const ms = Math.max(this.now(), this.lastMs + 1);
+    this.lastMs = ms;
+    this.seq = -1; // the next id, in that millisecond, has sequence 0
+    return ms;
+  }
+
   /** The next id. A clock that steps back never yields a smaller id: we keep counting on the last millisecond. */
   next(): bigint {
     let ms = this.now();

@@ -199,6 +199,10 @@ export class Cluster implements MessageRouter, EventFanout, ConnectionKicker, Id
     return this.lease.madeByLiveInstance(messageId);
   }
 
+  stillOwns(messageId: bigint): Promise<boolean> {
+    return this.lease.holds(messageId);
+  }
+
   /** Whether this device has a live connection anywhere. */
   async isConnected(userId: string, deviceId: string): Promise<boolean> {
     return (await this.routes.lookup([userId])).some((r) => r.deviceId === deviceId);

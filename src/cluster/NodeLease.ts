@@ -1,13 +1,19 @@
 import crypto from 'node:crypto';
 import type { RedisClient } from './redis';
-import { idNode, idTimestamp, MAX_NODE_ID } from '../chat/snowflake';
+import { idNode, idTimestamp, MAX_NODE_ID, type SnowflakeGenerator } from '../chat/snowflake';
 import type { Logger } from '../log';
 import type { Keys } from './keys';
+import type { ClockSkew } from './ClockSkew';
 
 export interface NodeInfo {
   nodeId: number;
   /** Random per process: a restarted node with the same id is a different instance. */
   instance: string;
+  /**
+   * When this instance last claimed the lease (ms, its own clock and id generator): ids made before
+   * are of an earlier claim, which lapsed (absent from older nodes' leases: `startedAt` stands in).
+   */
+  claimedAt?: number;
   wsUrl: string;
   startedAt: string;
   connections: number;
@@ -21,6 +27,11 @@ export interface NodeInfo {
 export class NodeLease {
   readonly instance = crypto.randomBytes(8).toString('hex');
   private nodeIdValue = -1;
+  private claimedAt = Date.now();
+  private ids: SnowflakeGenerator | null = null;
+  /** The fencing read not sent yet (callers join it), and the last one sent (the next waits for it). */
+  private queuedRead: Promise<NodeInfo | null> | null = null;
+  private lastRead: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private live = new Map<number, NodeInfo>();
   private liveReadAt = 0;
@@ -49,7 +60,19 @@ export class NodeLease {
   private readonly startedAt = new Date().toISOString();
 
   private info(nodeId: number): NodeInfo {
-    return { nodeId, instance: this.instance, startedAt: this.startedAt, ...this.describe() };
+    return { nodeId, instance: this.instance, startedAt: this.startedAt, claimedAt: this.claimedAt, ...this.describe() };
+  }
+
+  private clock: ClockSkew | null = null;
+
+  /** Measured at each refresh (Redis TIME against this node's clock). */
+  useClock(clock: ClockSkew): void {
+    this.clock = clock;
+  }
+
+  /** The node's id generator (made once the node id is known): a re-claim starts an epoch in it. */
+  useIds(ids: SnowflakeGenerator): void {
+    this.ids = ids;
   }
 
   /** Claims `wanted`, or the first free id when null. Throws if a fixed id is held by a live node. */
@@ -89,7 +112,10 @@ export class NodeLease {
       const key = this.keys.node(this.nodeIdValue);
       let r = await this.redis.leaseRefresh(key, JSON.stringify(this.info(this.nodeIdValue)), this.instance, this.ttlSeconds);
       if (r === 0) {
-        // The key is gone (Redis restarted empty, or we were too slow and nobody took the id): take it back.
+        // The key is gone (Redis restarted empty, or we were too slow and nobody took the id): take it
+        // back as a new claim. Ids made under the lapsed one are dead to everyone from now on: peers
+        // may have buried those they found unstored, so this node must not route or ack them (`holds`).
+        this.claimedAt = this.ids?.startEpoch() ?? Date.now();
         const ok = await this.redis.leaseClaim(key, this.keys.nodes(),
           JSON.stringify(this.info(this.nodeIdValue)), this.ttlSeconds, this.nodeIdValue);
         if (ok === 1) {
@@ -109,6 +135,7 @@ export class NodeLease {
         return;
       }
       await this.watchPeers();
+      await this.clock?.measure();
     } catch (err) {
       // Redis unreachable: keep trying; the lease survives as long as one refresh lands within the TTL.
       this.log.warn({ err }, 'node lease refresh failed');
@@ -160,7 +187,32 @@ export class NodeLease {
    */
   async madeByLiveInstance(id: bigint): Promise<boolean> {
     const info = (await this.liveNodes(0)).get(idNode(id));
-    return info !== undefined && Date.parse(info.startedAt) <= idTimestamp(id);
+    return info !== undefined && coversId(info, id);
+  }
+
+  /**
+   * The fencing step before this node routes and acks a stored message: whether its lease, read
+   * from Redis by a GET sent after this call, still covers the id (ours, and claimed no later than
+   * the id was made). Peers bury an unstored id only once they saw it uncovered (`madeByLiveInstance`),
+   * and a lease never covers an id again once it stopped (a re-claim is later than every id before
+   * it): so a write that finished before a "yes" here is seen by any peer's read after its "no".
+   * Concurrent callers share one read.
+   */
+  async holds(id: bigint): Promise<boolean> {
+    const info = await this.readOwn();
+    return info !== null && info.instance === this.instance && coversId(info, id);
+  }
+
+  private readOwn(): Promise<NodeInfo | null> {
+    if (this.queuedRead) return this.queuedRead;
+    const read: Promise<NodeInfo | null> = this.lastRead.then(async () => {
+      if (this.queuedRead === read) this.queuedRead = null; // sent now: later callers need the next read
+      const v = await this.redis.get(this.keys.node(this.nodeIdValue));
+      return v ? JSON.parse(v) as NodeInfo : null;
+    });
+    this.queuedRead = read;
+    this.lastRead = read.catch(() => undefined);
+    return read;
   }
 
   stopRefresh(): void {
@@ -172,4 +224,9 @@ export class NodeLease {
     this.stopRefresh();
     if (this.nodeIdValue >= 0) await this.redis.leaseRelease(this.keys.node(this.nodeIdValue), this.instance);
   }
+}
+
+/** Whether the lease `info` covers the id: made by that instance after its current claim began. */
+function coversId(info: NodeInfo, id: bigint): boolean {
+  return (info.claimedAt ?? Date.parse(info.startedAt)) <= idTimestamp(id);
 }

@@ -51,12 +51,16 @@ const sections = {
     keyspace: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/).default('streamchat').describe('Keyspace; created if missing.'),
     replicationFactor: z.int().min(1).max(9).default(1).describe('Used when the keyspace is created (SimpleStrategy).'),
     consistency: z.enum(CONSISTENCIES).default('localQuorum').describe('Consistency of reads and writes.'),
+    maxQueuedWrites: z.int().min(100).max(10_000_000).default(10000)
+      .describe('Writes that may wait for Cassandra per queue (messages; cursors and receipts) while it is slow; past it, a send gets the retryable `unavailable` at once.'),
   }),
   node: z.object({
     id: z.int().min(0).max(1023).nullable().default(null)
       .describe('Snowflake node id; empty = the lowest free id among live nodes, allocated through Redis.'),
     leaseTtlSeconds: z.int().min(3).max(3600).default(15)
       .describe("Seconds a node's lease (id, routes, discovery entry) lives without a refresh: a crashed node's entries expire after this."),
+    maxClockSkewMs: z.int().min(100).max(600_000).default(1000)
+      .describe("How far this node's clock may be from Redis's (`TIME`, measured at each lease refresh) before it stops placing message ids: sends get the retryable `unavailable` and `/ready` answers 503 (`clock`). Raise it only with `sync.safetyLagMs` covering the skew."),
   }),
   auth: z.object({
     bcryptRounds: z.int().min(4).max(15).default(10).describe('bcrypt cost.'),

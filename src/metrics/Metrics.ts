@@ -32,6 +32,7 @@ export class Metrics {
   readonly wsCloses: Counter<'code'>;
   readonly httpSeconds: Histogram<'method' | 'route' | 'status'>;
   readonly pushJobs: Counter<'outcome'>;
+  readonly clockOffset: Gauge;
 
   constructor() {
     const registers = [this.registry];
@@ -63,6 +64,7 @@ export class Metrics {
       labelNames: ['method', 'route', 'status'], buckets: FAST, registers,
     });
     this.pushJobs = new Counter({ name: 'chat_push_jobs_total', help: 'Push notifications by outcome (per device: sent, retried, dead, throttled, skipped; per job: failed).', labelNames: ['outcome'], registers });
+    this.clockOffset = new Gauge({ name: 'chat_clock_offset_seconds', help: "Redis's clock minus this node's, at the last lease refresh (node.maxClockSkewMs bounds it).", registers });
     collectDefaultMetrics({ register: this.registry });
   }
 

@@ -66,9 +66,24 @@ export class MessageRepository {
    * by a dead node): a row delete with a timestamp far in the future, which shadows any write of that
    * row that might still land, whenever it lands.
    */
-  async bury(conversationId: string, messageId: bigint): Promise<void> {
+  async bury(conversationId: string, messageId: bigint, prevId: bigint | null): Promise<void> {
     await this.db.execute('DELETE FROM messages USING TIMESTAMP ? WHERE conversation_id = ? AND bucket = ? AND message_id = ?',
       [BURIED_AT, conversationId, bucketOf(messageId), toLong(messageId)], { prepare: true });
+    await this.recordVoid(conversationId, messageId, prevId);
+  }
+
+  /** The void record: no null written (an unknown predecessor leaves prev_id out, so a known one written by another never gets erased). */
+  async recordVoid(conversationId: string, messageId: bigint, prevId: bigint | null): Promise<void> {
+    const key = [conversationId, bucketOf(messageId), toLong(messageId)];
+    await (prevId === null
+      ? this.db.execute('INSERT INTO message_voids (conversation_id, bucket, message_id) VALUES (?, ?, ?)', key)
+      : this.db.execute('INSERT INTO message_voids (conversation_id, bucket, message_id, prev_id) VALUES (?, ?, ?, ?)', [...key, toLong(prevId)]));
+  }
+
+  async voidOf(conversationId: string, messageId: bigint): Promise<{ prevId: bigint | null } | null> {
+    const row = (await this.db.execute('SELECT prev_id FROM message_voids WHERE conversation_id = ? AND bucket = ? AND message_id = ?',
+      [conversationId, bucketOf(messageId), toLong(messageId)])).first();
+    return row ? { prevId: row.prev_id ? fromLong(row.prev_id as types.Long) : null } : null;
   }
 
   async get(conversationId: string, messageId: bigint): Promise<StoredMessage | null> {

@@ -10,6 +10,11 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+/** A write refused at once because `maxQueued` writes already wait (Cassandra is slow): retryable (src/transientErrors.ts). */
+export class WriteQueueFull extends Error {
+  override readonly name = 'WriteQueueFull';
+}
+
 /** The part of the Cassandra client the batcher uses (a test can hand in one whose round trips it controls). */
 export type BatchClient = Pick<Client, 'execute' | 'batch'>;
 
@@ -28,6 +33,9 @@ export type BatchClient = Pick<Client, 'execute' | 'batch'>;
  * batch applies each partition on its own, so two partitions of one batch can become visible in
  * either order). Two batches in flight can finish in either order; these rules mean a reader never
  * sees a key's later write without its earlier ones.
+ *
+ * The queue is bounded: past `maxQueued` waiting writes, a write is refused at once (WriteQueueFull)
+ * instead of waiting behind a backlog a slow Cassandra cannot drain.
  */
 export class WriteBatcher {
   private queue: Pending[] = [];
@@ -41,7 +49,13 @@ export class WriteBatcher {
     private readonly maxInFlight = 2,
     private readonly maxStatements = 64,
     private readonly maxBytes = 40 * 1024,
+    private readonly maxQueued = Infinity,
   ) {}
+
+  /** Writes waiting to be sent. */
+  get queued(): number {
+    return this.queue.length;
+  }
 
   /**
    * Writes one statement (prepared); `bytes` is a size estimate of its values. With `order`, the
@@ -49,6 +63,9 @@ export class WriteBatcher {
    * partition it writes (none: it may share a batch with any partition of the key).
    */
   execute(query: string, params: unknown[], bytes = 200, order?: { key: string; partition?: string }): Promise<void> {
+    if (this.queue.length >= this.maxQueued) {
+      return Promise.reject(new WriteQueueFull(`${this.queue.length} writes already wait for Cassandra`));
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ query, params, bytes, key: order?.key, partition: order?.partition, resolve, reject });
       if (!this.scheduled && this.inFlight < this.maxInFlight) {

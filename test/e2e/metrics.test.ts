@@ -20,6 +20,7 @@ const TABLE: Record<string, string> = {
   chat_ws_close_total: 'counter',
   chat_http_request_seconds: 'histogram',
   chat_push_jobs_total: 'counter',
+  chat_clock_offset_seconds: 'gauge',
 };
 
 let cluster: TestCluster;

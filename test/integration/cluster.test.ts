@@ -1,9 +1,11 @@
 import crypto from 'node:crypto';
 import Redis from 'ioredis';
+import { settleAfterMs } from '../../src/chat/CommitPipeline';
 import { GapResolver } from '../../src/chat/GapResolver';
 import { OrderedCommits } from '../../src/chat/OrderedCommits';
 import { Sequencer, type Placed } from '../../src/chat/Sequencer';
 import { SnowflakeGenerator } from '../../src/chat/snowflake';
+import { ClockSkew } from '../../src/cluster/ClockSkew';
 import { ConversationQuota } from '../../src/cluster/ConversationQuota';
 import { ConversationSequence } from '../../src/cluster/ConversationSequence';
 import { GroupVersions } from '../../src/cluster/GroupVersions';
@@ -286,18 +288,26 @@ describe('ConversationSequence and Sequencer', () => {
 
   it('gives two nodes placing into one conversation at once one chain of increasing ids, each node in its own order', async () => {
     const store = new ConversationSequence(redis(), new Keys(uniquePrefix()));
-    const nodes = [1, 2].map((n) => new Sequencer(store, new SnowflakeGenerator(n), new OrderedCommits()));
-    const placedBy = await Promise.all(nodes.map((s, n) => Promise.all(Array.from({ length: 200 }, (_, k) => s.place('g', { userId: `u${n}`, clientMsgId: `m${k}` })))))
-      .then((all) => all.map((mine) => mine.map((p) => p as Placed)));
-    const all = placedBy.flat();
-    for (const p of all) p.slot.cancel();
-    // Each node's placements come back in the order asked, with increasing ids.
-    for (const mine of placedBy) for (let i = 1; i < mine.length; i++) expect(mine[i].messageId > mine[i - 1].messageId).toBe(true);
-    // Together: one chain, every id's predecessor the next smaller id placed.
-    const sorted = [...all].sort((a, b) => (a.messageId < b.messageId ? -1 : 1));
-    expect(new Set(all.map((p) => p.messageId)).size).toBe(400);
-    expect(sorted[0].prevId).toBeNull();
-    for (let i = 1; i < sorted.length; i++) expect(sorted[i].prevId).toBe(sorted[i - 1].messageId);
+    const db = createCassandraClient(testConfig());
+    try {
+      const voids = new MessageRepository(db, new WriteBatcher(db));
+      const clock = new ClockSkew(redis(), 1000, log);
+      await clock.measure();
+      const nodes = [1, 2].map((n) => new Sequencer(store, new SnowflakeGenerator(n), new OrderedCommits(), voids, clock));
+      const placedBy = await Promise.all(nodes.map((s, n) => Promise.all(Array.from({ length: 200 }, (_, k) => s.place('g', { userId: `u${n}`, clientMsgId: `m${k}` })))))
+        .then((all) => all.map((mine) => mine.map((p) => p as Placed)));
+      const all = placedBy.flat();
+      for (const p of all) p.slot.cancel();
+      // Each node's placements come back in the order asked, with increasing ids.
+      for (const mine of placedBy) for (let i = 1; i < mine.length; i++) expect(mine[i].messageId > mine[i - 1].messageId).toBe(true);
+      // Together: one chain, every id's predecessor the next smaller id placed.
+      const sorted = [...all].sort((a, b) => (a.messageId < b.messageId ? -1 : 1));
+      expect(new Set(all.map((p) => p.messageId)).size).toBe(400);
+      expect(sorted[0].prevId).toBeNull();
+      for (let i = 1; i < sorted.length; i++) expect(sorted[i].prevId).toBe(sorted[i - 1].messageId);
+    } finally {
+      await db.shutdown();
+    }
   });
 });
 
@@ -311,27 +321,33 @@ describe('GapResolver', () => {
       const sequence = new ConversationSequence(redis(), keys);
       const live = lease(keys);
       const liveNode = await live.acquire(11);
-      const owners = { idOwnerAlive: (id: bigint) => live.madeByLiveInstance(id) };
+      const owners = { idOwnerAlive: (id: bigint) => live.madeByLiveInstance(id), stillOwns: (id: bigint) => live.holds(id) };
       const c = `gap_${crypto.randomBytes(4).toString('hex')}`;
       const mine = new SnowflakeGenerator(liveNode);
       const gone = new SnowflakeGenerator(12); // a node id with no lease: its instance is gone
       const message = (messageId: bigint, prevId: bigint | null): StoredMessage => ({
         messageId, conversationId: c, senderId: 's', senderDeviceId: 'd', kind: 'text', content: String(messageId), prevId,
       });
-      const [stored, voided, inFlight, lost] = [mine.next(), mine.next(), mine.next(), gone.next()];
+      const [stored, voided, inFlight, lost, durable] = [mine.next(), mine.next(), mine.next(), gone.next(), mine.next()];
       expect(await sequence.place(c, [{ id: stored, claim: null }, { id: voided, claim: null }])).toMatchObject({ placed: true });
       await messages.insert(message(stored, null));
       await sequence.voided(c, voided);
 
-      const resolver = new GapResolver(messages, new ConversationRepository(db, new WriteBatcher(db)), sequence, owners);
+      const settle = settleAfterMs(1000);
+      const resolver = new GapResolver(messages, new ConversationRepository(db, new WriteBatcher(db)), sequence, owners, settle);
       expect(await resolver.resolve('u', c, stored)).toEqual({ kind: 'stored', message: message(stored, null) });
       expect(await resolver.resolve('u', c, voided)).toEqual({ kind: 'void', prevId: stored });
+      // Recorded void in Cassandra only (the Redis links trimmed, expired or lost): still void, with its predecessor.
+      await messages.recordVoid(c, durable, voided);
+      expect(await resolver.resolve('u', c, durable)).toEqual({ kind: 'void', prevId: voided });
       // Placed by a live instance a moment ago and not stored yet: it may still come.
       expect(await resolver.resolve('u', c, inFlight)).toBeNull();
       // Placed by an instance that is gone: settled as void for good, even if its write lands later.
-      expect(await new GapResolver(messages, new ConversationRepository(db, new WriteBatcher(db)), sequence, owners).resolve('u', c, lost)).toEqual({ kind: 'void', prevId: null });
+      expect(await new GapResolver(messages, new ConversationRepository(db, new WriteBatcher(db)), sequence, owners, settle).resolve('u', c, lost)).toEqual({ kind: 'void', prevId: null });
       await messages.insert(message(lost, voided));
       expect(await messages.get(c, lost)).toBeNull();
+      // ...and recorded void durably: a resolver that comes later reads it without asking the lease.
+      expect(await messages.voidOf(c, lost)).toEqual({ prevId: null });
       // A stored message from before the asking user's join is not theirs: their conversation starts at the join.
       const conversations = new ConversationRepository(db, new WriteBatcher(db));
       const join = mine.next();

@@ -152,7 +152,7 @@ describe('MessageRepository', () => {
     const gen = new SnowflakeGenerator(3);
     const [late, kept] = [gen.next(), gen.next()];
     const message = (messageId: bigint): StoredMessage => ({ messageId, conversationId, senderId: 's', senderDeviceId: 'd', kind: 'text', content: String(messageId), prevId: null });
-    await repo.bury(conversationId, late);
+    await repo.bury(conversationId, late, null);
     // A write that was still in flight when the id was buried lands now.
     await repo.insert(message(late));
     await repo.insert(message(kept));
@@ -189,7 +189,7 @@ describe('MessageRepository', () => {
     const message = (conversationId: string, messageId: bigint): StoredMessage => ({ messageId, conversationId, senderId: 's', senderDeviceId: 'd', kind: 'text', content: 'x', prevId: null });
     await repo.insert(message(buried, day0));
     await repo.insert(message(buried, gone));
-    await repo.bury(buried, gone);
+    await repo.bury(buried, gone, day0);
     const newest = await repo.newestOfEach([seeded, buried, empty]);
     expect(newest.get(seeded)?.messageId).toBe(ids[ids.length - 1]);
     expect(newest.get(buried)?.messageId).toBe(day0);

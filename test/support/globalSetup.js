@@ -24,7 +24,11 @@ async function standalone(run, dir) {
   ]);
   return {
     handles: [redis, cassandra].filter(Boolean),
-    env: { CHAT_REDIS_URL: `redis://127.0.0.1:${redisPort}`, CHAT_CASSANDRA_CONTACT_POINTS: external ?? `127.0.0.1:${nativePort}` },
+    env: {
+      CHAT_REDIS_URL: `redis://127.0.0.1:${redisPort}`, CHAT_CASSANDRA_CONTACT_POINTS: external ?? `127.0.0.1:${nativePort}`,
+      // Tests that pause the run's Cassandra cannot pause one they did not start.
+      ...(external ? { TEST_EXTERNAL_CASSANDRA: '1' } : {}),
+    },
     summary: `Redis :${redisPort}, Cassandra ${external ?? `:${nativePort}`}`,
     topology: { redisPort, nativePort },
   };

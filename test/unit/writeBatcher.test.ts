@@ -1,4 +1,5 @@
-import { WriteBatcher, type BatchClient } from '../../src/store/WriteBatcher';
+import { WriteBatcher, WriteQueueFull, type BatchClient } from '../../src/store/WriteBatcher';
+import { isTransient } from '../../src/transientErrors';
 
 interface Call {
   queries: string[];
@@ -32,6 +33,28 @@ describe('WriteBatcher', () => {
     expect(calls.map((c) => c.queries)).toEqual([['q1'], ['q2', 'q3', 'q4']]);
     calls.forEach((c) => c.resolve());
     await Promise.all([one, ...more]);
+  });
+
+  it('refuses a write at once, as retryable, while maxQueued writes wait (Cassandra slow), and takes writes again once the queue drains', async () => {
+    const { db, calls } = fakeDb();
+    const w = new WriteBatcher(db, 1, 64, 40 * 1024, 3);
+    const sent = w.execute('in flight', []);
+    await turn();
+    const waiting = ['w1', 'w2', 'w3'].map((q) => w.execute(q, []));
+    const refused = w.execute('one too many', []);
+    await expect(refused).rejects.toBeInstanceOf(WriteQueueFull);
+    expect(isTransient(await refused.catch((err: unknown) => err))).toBe(true);
+    expect(w.queued).toBe(3);
+    calls[0].resolve();
+    await sent;
+    await turn();
+    expect(calls.map((c) => c.queries)).toEqual([['in flight'], ['w1', 'w2', 'w3']]);
+    const later = w.execute('later', []);
+    calls[1].resolve();
+    await Promise.all(waiting);
+    await turn();
+    calls[2].resolve();
+    await later;
   });
 
   it('keeps at most maxInFlight batches out; what waits meanwhile goes out as the next batch', async () => {

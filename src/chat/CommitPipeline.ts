@@ -60,13 +60,18 @@ export class CommitPipeline {
         throw new ChatError('unavailable', 'storing the message took too long; send it again');
       }
     });
-    // Then the fence: the node's lease must still cover the id after the write. A node paused past its
-    // lease may find the id settled by peers meanwhile (buried, or delivered as a dead node's stored
-    // message): it is theirs to settle now, so it is neither routed nor acked here, nor buried, and
-    // its claim stays (a resend finds what the peers decided).
+    // Then the fence: the node's lease must still cover the id after the write (one coalesced Redis
+    // GET). If it lapsed meanwhile (a pause, Redis lost its data), peers may be settling the id: its
+    // fate is decided in one atomic step (an LWT) that a peer about to bury it takes too. The message
+    // is routed and acked only if 'stored' wins; if 'void' won, the peer buries and announces it.
     const written = inserted.then(async () => {
-      if (!(await this.owners.stillOwns(stored.messageId))) {
-        this.log.warn({ messageId: stored.messageId }, 'lease lost while storing a message: left to the other nodes to settle');
+      if (await this.owners.stillOwns(stored.messageId)) return;
+      const fate = await this.messages.decideFate(stored.conversationId, stored.messageId, 'stored');
+      this.log.warn({ messageId: stored.messageId, fate }, 'lease lapsed while storing a message: its fate decided by LWT');
+      if (fate === 'void') {
+        // The peer that won buries it; so do we, in case that peer dies before it can (idempotent).
+        await this.messages.bury(stored.conversationId, stored.messageId, stored.prevId)
+          .catch((err) => this.log.warn({ messageId: stored.messageId, err }, 'could not bury an id decided void'));
         throw new ChatError('unavailable', 'this node lost its lease while storing the message; send it again');
       }
     });
@@ -94,14 +99,18 @@ export class CommitPipeline {
 
   /**
    * A message row that could not be written: bury its id (retried while this node runs), announce it
-   * void, then free its clientMsgId. Only while this node's lease still covers the id: otherwise the
-   * other nodes settle it (they may have found the row stored and delivered it).
+   * void, then free its clientMsgId.
    */
   private async abandon(ref: ClientMessageRef, prevId: bigint | null, members: readonly string[], senderId: string,
     clientMsgId: string | null, cause: unknown): Promise<void> {
-    if (!(await this.owners.stillOwns(ref.messageId).catch(() => false))) {
-      this.log.warn({ messageId: ref.messageId, err: cause }, 'message write failed after the lease lapsed: left to the other nodes to settle');
-      return;
+    // Past the lease a peer may have found the row stored (the write may have landed) and delivered
+    // it: bury only if 'void' wins the fate.
+    try {
+      if (!(await this.owners.stillOwns(ref.messageId).catch(() => false))
+        && await withRetries(() => this.messages.decideFate(ref.conversationId, ref.messageId, 'void'), 9, 200) === 'stored') return;
+    } catch (err) {
+      this.log.error({ messageId: ref.messageId, err }, 'could not settle a failed message id');
+      return; // the claim stays: a resend or a waiting device settles it
     }
     this.log.warn({ messageId: ref.messageId, err: cause }, 'message write failed: burying its id');
     try {

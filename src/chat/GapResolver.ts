@@ -77,9 +77,14 @@ export class GapResolver {
     // seen here (the owner's fence: NodeLease.holds), so an acked message is never buried.
     const landed = await this.messages.get(conversationId, id);
     if (landed) return { kind: 'stored', message: landed };
+    // An owner whose lease lapsed while it wrote may be deciding too: one atomic step settles it.
+    if (await this.messages.decideFate(conversationId, id, 'void') === 'stored') {
+      const message = await this.messages.get(conversationId, id);
+      return message ? { kind: 'stored', message } : null;
+    }
     await this.messages.bury(conversationId, id, prevId);
     // Stored just before the bury (a write landing late)? Then it is gone now, for every reader
-    // alike; nobody was acked for it (its owner was gone, or the write came past the bound).
+    // alike; nobody was acked for it (its owner could no longer ack it, and 'void' won its fate).
     return { kind: 'void', prevId };
   }
 }

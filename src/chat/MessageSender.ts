@@ -199,6 +199,12 @@ export class MessageSender {
     if (ownerAlive && idTimestamp(claimedId) > Date.now() - this.settleAfterMs) {
       throw new ChatError('unavailable', 'the first attempt of this message is still being stored; send it again shortly');
     }
+    // Its owner may be deciding too (its lease lapsed while it wrote): one atomic step settles it.
+    if (await this.messages.decideFate(conversationId, claimedId, 'void') === 'stored') {
+      const message = await this.messages.get(conversationId, claimedId);
+      if (!message) throw new ChatError('unavailable', 'the first attempt of this message is being stored; send it again shortly');
+      return { message: toMessageView(message), duplicate: true, durable: ownerAlive ? Promise.resolve() : this.pipeline.redeliver(message, conversation.members) };
+    }
     await this.messages.bury(conversationId, claimedId, null);
     // Devices waiting for it find it void beside the sequence (GapResolver), with its predecessor.
     this.sequence.voided(conversationId, claimedId)

@@ -33,6 +33,9 @@ export interface ConversationStore {
   markRead(userId: string, conversationId: string, messageId: bigint): Promise<void>;
 }
 
+/** What a contested message id became: a message, or never one (MessageStore.decideFate). */
+export type Fate = 'stored' | 'void';
+
 /** Messages (src/store/MessageRepository.ts). */
 export interface MessageStore {
   insert(m: StoredMessage): Promise<void>;
@@ -45,6 +48,11 @@ export interface MessageStore {
   recordVoid(conversationId: string, messageId: bigint, prevId: bigint | null): Promise<void>;
   /** The durable void record of an id (its predecessor, null when unknown), or null when it is not recorded void. */
   voidOf(conversationId: string, messageId: bigint): Promise<{ prevId: bigint | null } | null>;
+  /**
+   * Decides a contested id's fate in one atomic step (whichever node asks first wins) and returns it:
+   * its owner asks for 'stored' once the message is written, a node about to bury it for 'void'.
+   */
+  decideFate(conversationId: string, messageId: bigint, fate: Fate): Promise<Fate>;
   get(conversationId: string, messageId: bigint): Promise<StoredMessage | null>;
   /** Newest first: ids below `before` (from the newest when null) and at or above `floor`. */
   pageBackward(conversationId: string, before: bigint | null, limit: number, floor?: bigint | null): Promise<Page>;

@@ -13,7 +13,11 @@ const HOST_PORT = /^[A-Za-z0-9.\-:[\]]+:\d{1,5}$/;
 /** A Redis Cluster seed: host:port, or a redis:// or rediss:// URL with a port (credentials allowed). */
 const CLUSTER_SEED = /^(rediss?:\/\/([^@/\s]+@)?)?[A-Za-z0-9.\-[\]:]+:\d{1,5}\/?$/;
 
-export const CONSISTENCIES = ['one', 'localOne', 'quorum', 'localQuorum', 'eachQuorum', 'all'] as const;
+/**
+ * Quorum or stronger only: a node settling a missing id reads it to decide whether it may bury it, so
+ * reads must see every acked write (with `one` a stale replica would get an acked message buried).
+ */
+export const CONSISTENCIES = ['quorum', 'localQuorum', 'eachQuorum', 'all'] as const;
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
 const origins = (doc: string) => z.array(z.string().regex(ORIGIN)).default([]).describe(doc);
@@ -50,7 +54,7 @@ const sections = {
     localDataCenter: z.string().default('datacenter1').describe("The driver's local data center."),
     keyspace: z.string().regex(/^[a-z][a-z0-9_]{0,47}$/).default('streamchat').describe('Keyspace; created if missing.'),
     replicationFactor: z.int().min(1).max(9).default(1).describe('Used when the keyspace is created (SimpleStrategy).'),
-    consistency: z.enum(CONSISTENCIES).default('localQuorum').describe('Consistency of reads and writes.'),
+    consistency: z.enum(CONSISTENCIES).default('localQuorum').describe('Consistency of reads and writes (quorum or stronger: settling a missing id must read every acked write).'),
     maxQueuedWrites: z.int().min(100).max(10_000_000).default(10000)
       .describe('Writes that may wait for Cassandra per queue (messages; cursors and receipts) while it is slow; past it, a send gets the retryable `unavailable` at once.'),
   }),

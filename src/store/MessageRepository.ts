@@ -1,9 +1,10 @@
-import type { Client, types } from 'cassandra-driver';
+import { types, type Client, type QueryOptions } from 'cassandra-driver';
 import { EPOCH_MS, idTimestamp } from '../chat/snowflake';
 import { mapLimited } from '../chat/mapLimited';
-import { fromLong, Long, toLong } from './cassandra';
+import { fromLong, lightweightTransaction, Long, toLong } from './cassandra';
 import type { WriteBatcher } from './WriteBatcher';
 import type { StoredMessage, Page } from '../chat/model';
+import type { Fate } from '../chat/ports';
 
 /** Width of a message partition in time. Part of the data layout: never change it on a live keyspace. */
 export const BUCKET_MS = 24 * 3600 * 1000;
@@ -78,6 +79,31 @@ export class MessageRepository {
     await (prevId === null
       ? this.db.execute('INSERT INTO message_voids (conversation_id, bucket, message_id) VALUES (?, ?, ?)', key)
       : this.db.execute('INSERT INTO message_voids (conversation_id, bucket, message_id, prev_id) VALUES (?, ?, ?, ?)', [...key, toLong(prevId)]));
+  }
+
+  /**
+   * Decides a contested id's fate once (a lightweight transaction): `fate` if nobody decided it
+   * yet, else what was decided first. Its owner asks for 'stored' after writing the message; a node
+   * about to bury an unstored id asks for 'void'.
+   */
+  async decideFate(conversationId: string, messageId: bigint, fate: Fate): Promise<Fate> {
+    const key = [conversationId, bucketOf(messageId), toLong(messageId)];
+    const read = async (options: QueryOptions): Promise<Fate | null> => {
+      const row = (await this.db.execute('SELECT fate FROM message_fates WHERE conversation_id = ? AND bucket = ? AND message_id = ?',
+        key, options)).first();
+      return row ? row.fate as Fate : null;
+    };
+    const applied = await lightweightTransaction(this.db,
+      'INSERT INTO message_fates (conversation_id, bucket, message_id, fate) VALUES (?, ?, ?, ?) IF NOT EXISTS', [...key, fate],
+      async (serial) => {
+        const found = await read(serial);
+        return found === null ? null : found === fate;
+      });
+    if (applied) return fate;
+    // Decided before (by another node, or by us in a round whose answer was lost): read it at SERIAL.
+    const decided = await read({ consistency: types.consistencies.serial });
+    if (decided === null) throw new Error(`fate of ${messageId} not applied yet not found`);
+    return decided;
   }
 
   async voidOf(conversationId: string, messageId: bigint): Promise<{ prevId: bigint | null } | null> {

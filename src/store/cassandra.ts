@@ -3,8 +3,6 @@ import { isTransient } from '../transientErrors';
 import type { Config, Consistency } from '../config/config';
 
 const CONSISTENCY: Record<Consistency, number> = {
-  one: types.consistencies.one,
-  localOne: types.consistencies.localOne,
   quorum: types.consistencies.quorum,
   localQuorum: types.consistencies.localQuorum,
   eachQuorum: types.consistencies.eachQuorum,

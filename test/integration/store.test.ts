@@ -160,6 +160,23 @@ describe('MessageRepository', () => {
     expect((await repo.pageForward(conversationId, 0n, 10)).messages.map((m) => m.messageId)).toEqual([kept]);
   });
 
+  it('decides a contested id\'s fate once: of racing owners and resolvers, the first wins and all see it', async () => {
+    const repo = new MessageRepository(db, new WriteBatcher(db));
+    const conversationId = `fate_${crypto.randomBytes(4).toString('hex')}`;
+    const gen = new SnowflakeGenerator(4);
+    for (let round = 0; round < 5; round++) {
+      const id = gen.next();
+      const asks: Array<'stored' | 'void'> = ['void', 'stored', 'void', 'void', 'stored', 'void'];
+      const decided = await Promise.all(asks.map((f) => repo.decideFate(conversationId, id, f)));
+      expect(new Set(decided).size).toBe(1);
+      expect(await repo.decideFate(conversationId, id, decided[0] === 'void' ? 'stored' : 'void')).toBe(decided[0]);
+    }
+    // A decision whose answer was lost (a CAS timeout after it was applied) still counts as won.
+    const id = gen.next();
+    expect(await new MessageRepository(casTimingOut(db, 'after'), new WriteBatcher(db)).decideFate(conversationId, id, 'stored')).toBe('stored');
+    expect(await repo.decideFate(conversationId, id, 'void')).toBe('stored');
+  });
+
   /** 100 messages spread over 5 daily buckets with empty days between them. */
   async function seed(conversationId: string): Promise<bigint[]> {
     const repo = new MessageRepository(db, new WriteBatcher(db));

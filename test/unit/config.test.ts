@@ -53,6 +53,7 @@ describe('parseConfig validation names the key', () => {
     [{ 'node.id': '1024' }, 'node.id'],
     [{ 'cassandra.contactPoints': 'localhost' }, 'cassandra.contactPoints'],
     [{ 'cassandra.consistency': 'most' }, 'cassandra.consistency'],
+    [{ 'cassandra.consistency': 'one' }, 'cassandra.consistency'],
     [{ 'cassandra.keyspace': 'Bad-Name' }, 'cassandra.keyspace'],
     [{ 'redis.url': 'http://x' }, 'redis.url'],
     [{ 'server.publicWsUrl': 'http://x' }, 'server.publicWsUrl'],
@@ -76,7 +77,7 @@ describe('parseConfig messages', () => {
   it.each([
     [{ 'auth.bcryptRounds': 'ten' }, 'config auth.bcryptRounds: "ten" is not an integer'],
     [{ 'auth.bcryptRounds': '40' }, 'config auth.bcryptRounds: 40 is outside 4..15'],
-    [{ 'cassandra.consistency': 'most' }, 'config cassandra.consistency: "most" is not one of one, localOne, quorum, localQuorum, eachQuorum, all'],
+    [{ 'cassandra.consistency': 'most' }, 'config cassandra.consistency: "most" is not one of quorum, localQuorum, eachQuorum, all'],
     [{ 'server.trustProxy': 'yes' }, 'config server.trustProxy: "yes" is not true or false'],
     [{ 'ws.allowedOrigins': 'https://a.example, ftp://b' }, 'config ws.allowedOrigins: "ftp://b" does not match'],
     [{ 'cassandra.contactPoints': ' , ' }, 'config cassandra.contactPoints: needs at least one value'],

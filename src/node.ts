@@ -32,7 +32,7 @@ import { ClientMessageClaims } from './cluster/ClientMessageClaims';
 import { Cluster } from './cluster/Cluster';
 import { ConnectionSlots } from './cluster/ConnectionSlots';
 import { ConversationQuota } from './cluster/ConversationQuota';
-import { ConversationSequence } from './cluster/ConversationSequence';
+import { ConversationSequence, SEQUENCE_TTL_SECONDS } from './cluster/ConversationSequence';
 import { DeviceSlots } from './cluster/DeviceSlots';
 import { GroupVersions } from './cluster/GroupVersions';
 import { Keys } from './cluster/keys';
@@ -140,7 +140,9 @@ async function buildNode(d: {
   const cursors = new CursorRepository(db, writes);
   const routeTtlSeconds = 3600;
   const routes = new RouteRegistry(redis, keys, lease, routeTtlSeconds);
-  const router = new StreamRouter(redis, blocking, keys, config.stream.maxLen, log.child({ component: 'stream' }), lease.instance);
+  // Tail marks as often as the lease refreshes: a lost stream tail shows well within sync.safetyLagMs.
+  const router = new StreamRouter(redis, blocking, keys, config.stream.maxLen, log.child({ component: 'stream' }), lease.instance,
+    Math.max(500, Math.floor((config.node.leaseTtlSeconds * 1000) / 3)));
   const cluster = new Cluster(lease, routes, router, connections, log.child({ component: 'cluster' }));
   const clientIds = new ClientMessageIds(new ClientMessageClaims(redis, keys), new ClientMessageRepository(db, messageWrites, IDEMPOTENCY_TTL_SECONDS));
   const groupVersions = new GroupVersions(redis, keys);
@@ -159,7 +161,15 @@ async function buildNode(d: {
   const ids = new SnowflakeGenerator(nodeId);
   lease.useIds(ids);
   const commits = new OrderedCommits();
-  const sequencer = new Sequencer(sequence, ids, commits, messages, clock);
+  // A sequence that went back (Redis lost its recent writes) is handled like a Redis reset, once per
+  // 10 s however many conversations show it: claims checked in Cassandra, routes registered again, resyncs.
+  let regressionSeenAt = 0;
+  const sequencer = new Sequencer(sequence, ids, commits, messages, clock, (conversationId) => {
+    if (Date.now() - regressionSeenAt < 10_000) return;
+    regressionSeenAt = Date.now();
+    log.warn({ conversationId }, 'a conversation sequence went back: Redis lost recent writes; recovering as after a reset');
+    onRedisReset();
+  }, (SEQUENCE_TTL_SECONDS * 1000) / 2);
   const chatLog = log.child({ component: 'chat' });
   const pipeline = new CommitPipeline(commits, messages, clientIds, sequence, conversations, cluster, pushQueue, cluster, chatLog);
   const userDirectory = new UserDirectory(users);

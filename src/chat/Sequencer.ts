@@ -25,6 +25,9 @@ interface Waiter {
   reject: (err: unknown) => void;
 }
 
+/** Conversations whose last placement here is remembered (to see Redis lose a sequence's recent writes). */
+const REMEMBERED = 100_000;
+
 /** A placement refused this often in a row (other nodes placing ahead each time) gives up as retryable. */
 const MAX_ATTEMPTS = 8;
 
@@ -39,9 +42,19 @@ const MAX_ATTEMPTS = 8;
  */
 export class Sequencer {
   private readonly queues = new Map<string, Waiter[]>();
+  /** The last id this node placed in each conversation, and when. */
+  private readonly lastPlaced = new Map<string, { id: bigint; at: number }>();
 
   constructor(private readonly store: SequenceStore, private readonly ids: SnowflakeGenerator, private readonly commits: OrderedCommits,
-    private readonly voids: Pick<MessageStore, 'recordVoid'>, private readonly clock: ClockCheck) {}
+    private readonly voids: Pick<MessageStore, 'recordVoid'>, private readonly clock: ClockCheck,
+    /**
+     * Told (before the placement's caller goes on) when a sequence answers with a predecessor below
+     * an id this node placed there within `regressionWindowMs` (well inside the sequence's TTL): Redis
+     * lost its recent writes (a restore from an older snapshot, a failover that lost the last
+     * writes), and the clientMsgId claims taken with them are gone too.
+     */
+    private readonly onRegression: (conversationId: string) => void = () => undefined,
+    private readonly regressionWindowMs = 0) {}
 
   /** Places an id that claims no clientMsgId (a membership event; a resend, which moves its claim itself). */
   async placeUnclaimed(conversationId: string): Promise<Placed> {
@@ -74,6 +87,7 @@ export class Sequencer {
       let attempted: bigint[] = [];
       try {
         const { ids, prev, groupVersion, earlier } = await this.placeBatch(conversationId, batch, (ids) => { attempted = ids; });
+        this.notePlaced(conversationId, prev, ids[ids.length - 1]);
         let last = prev;
         for (const [i, w] of batch.entries()) {
           const claimed = earlier[i];
@@ -97,6 +111,14 @@ export class Sequencer {
       if (batch.length > 0) this.queues.set(conversationId, []);
       else this.queues.delete(conversationId);
     }
+  }
+
+  private notePlaced(conversationId: string, prev: bigint | null, last: bigint): void {
+    const now = Date.now();
+    const known = this.lastPlaced.get(conversationId);
+    if (known && now - known.at < this.regressionWindowMs && (prev === null || prev < known.id)) this.onRegression(conversationId);
+    if (this.lastPlaced.size >= REMEMBERED) this.lastPlaced.clear();
+    this.lastPlaced.set(conversationId, { id: last, at: now });
   }
 
   private async placeBatch(conversationId: string, batch: readonly Waiter[], trying: (ids: bigint[]) => void) {

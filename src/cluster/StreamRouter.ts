@@ -10,6 +10,9 @@ const GROUP = 'delivery';
 /** A trim flag outlives any reader's pause it matters for (a longer-dead node's devices reconnect and catch up anyway). */
 const TRIM_FLAG_TTL_SECONDS = 86400;
 
+/** A destination this node sent to within this long gets a tail mark at each tick (a quiet source's lost tail shows). */
+const TAIL_WINDOW_MS = 10 * 60_000;
+
 /** Sources (sender instances) a node remembers the last entry number of; older ones are forgotten first. */
 const MAX_SOURCES = 10_000;
 
@@ -21,11 +24,18 @@ const MAX_SOURCES = 10_000;
  * Entries are numbered per (sender instance, destination node): 1, 2, 3, … in the order they are
  * issued, which is the order they enter the stream. A receiver that sees a number skipped knows
  * entries were lost (Redis lost its data, MAXLEN trimmed a lagging stream, an XADD failed) and calls
- * `onGap` before it handles the entry that revealed the gap.
+ * `onGap` before it handles the entry that revealed the gap. A source that goes quiet after entries
+ * were lost would reveal nothing; so each node also writes a *tail mark* (`t`: the number of the
+ * last entry it issued there) to every stream it wrote to recently, at each `markTails` tick. A
+ * mark is issued behind those entries on the same connection, so a receiver that reads a mark above
+ * the last number it read lost entries (Redis restored an older snapshot, a failover lost the last
+ * writes) and resyncs, within a tick of the loss rather than at the source's next send.
  */
 export class StreamRouter {
   /** Number of the last entry issued to each destination node. */
   private readonly issued = new Map<number, number>();
+  /** When this node last issued an entry to each destination (ms). */
+  private readonly issuedAt = new Map<number, number>();
   /** Set by `skipNumbers`: the next entry to a destination not yet written to starts with a gap too. */
   private skipFirst = false;
   /** Number of the last entry read from each source. */
@@ -43,7 +53,11 @@ export class StreamRouter {
     private readonly log: Logger,
     /** This process's instance id: the source its entries are numbered under. */
     private readonly source: string,
+    /** How often tail marks go out (0: never); a lost tail shows within this. */
+    private readonly tailMarkMs = 0,
   ) {}
+
+  private tailTimer: NodeJS.Timeout | null = null;
 
   /**
    * Sends each message to its node's stream, all in one pipeline, and reads each stream's length in
@@ -59,6 +73,7 @@ export class StreamRouter {
     for (const { nodeId, message } of batch) {
       const n = (this.issued.get(nodeId) ?? (this.skipFirst ? 1 : 0)) + 1;
       this.issued.set(nodeId, n);
+      this.issuedAt.set(nodeId, Date.now());
       targets.add(nodeId);
       const entry = encode(message);
       ops.push((c) => c.xadd(this.keys.stream(nodeId), '*', 'm', entry, 'n', `${this.source}:${n}`));
@@ -69,6 +84,25 @@ export class StreamRouter {
     for (const nodeId of targets) {
       if (Number(lengths[i++]) > this.maxLen) await this.trim(nodeId);
     }
+  }
+
+  /**
+   * Writes a tail mark to every stream this node wrote to in the last TAIL_WINDOW_MS: the number of
+   * the last entry issued there (no number of its own). Issued like `publish`, so it enters each
+   * stream behind every entry numbered up to it.
+   */
+  async markTails(): Promise<void> {
+    const now = Date.now();
+    const ops: Array<(c: Redis) => unknown> = [];
+    for (const [nodeId, at] of this.issuedAt) {
+      if (now - at > TAIL_WINDOW_MS) {
+        this.issuedAt.delete(nodeId);
+        continue;
+      }
+      const tag = `${this.source}:${this.issued.get(nodeId) ?? 0}`;
+      ops.push((c) => c.xadd(this.keys.stream(nodeId), 'MAXLEN', '~', this.maxLen, '*', 't', tag));
+    }
+    if (ops.length) await sendTogether(this.redis, ops);
   }
 
   private async trim(nodeId: number): Promise<void> {
@@ -112,6 +146,12 @@ export class StreamRouter {
     consumer.start(async () => {
       await this.read(consumer, '>');
     });
+    if (this.tailMarkMs > 0) {
+      this.tailTimer = setInterval(() => {
+        this.markTails().catch((err) => this.log.warn({ err }, 'tail marks failed'));
+      }, this.tailMarkMs);
+      this.tailTimer.unref();
+    }
   }
 
   private handler: ((m: ClusterMessage) => void) | null = null;
@@ -137,6 +177,10 @@ export class StreamRouter {
           ids.push(entryId);
           // A pending entry that MAXLEN trimmed away comes back with no fields: nothing to deliver.
           if (!fields) continue;
+          if (fields[0] === 't') {
+            this.checkTail(fields[1] ?? '');
+            continue;
+          }
           // An entry numbered at or below the last one read from its source is a repeat (a command
           // re-sent after a reconnect): its messages were handled with the first copy.
           if (!this.checkNumber(fields)) continue;
@@ -168,20 +212,38 @@ export class StreamRouter {
   private checkNumber(fields: string[]): boolean {
     const tag = fields[2] === 'n' ? fields[3] : undefined;
     if (tag === undefined) return true; // an entry from a node of the previous version
-    const i = tag.lastIndexOf(':');
-    const source = tag.slice(0, i);
-    const n = Number(tag.slice(i + 1));
+    const { source, n } = parseTag(tag);
     const last = this.lastRead.get(source) ?? 0;
     if (n <= last) return false;
     if (n > last + 1) this.onGap(source, last === 0);
+    this.heard(source, n);
+    return true;
+  }
+
+  /** A tail mark: entries up to its number were issued here; any not read yet were lost. */
+  private checkTail(tag: string): void {
+    const { source, n } = parseTag(tag);
+    const last = this.lastRead.get(source) ?? 0;
+    if (!(n > last)) return;
+    this.onGap(source, last === 0);
+    this.heard(source, n);
+  }
+
+  private heard(source: string, n: number): void {
     this.lastRead.delete(source); // re-inserted: the map's order is least recently heard first
     this.lastRead.set(source, n);
     if (this.lastRead.size > MAX_SOURCES) this.lastRead.delete(this.lastRead.keys().next().value as string);
-    return true;
   }
 
   /** Stops reading after the current batch (at most one BLOCK interval) and waits for it to be acknowledged. */
   async stop(): Promise<void> {
+    if (this.tailTimer) clearInterval(this.tailTimer);
     await this.consumer?.stop();
   }
+}
+
+/** `<source instance>:<number>` */
+function parseTag(tag: string): { source: string; n: number } {
+  const i = tag.lastIndexOf(':');
+  return { source: tag.slice(0, i), n: Number(tag.slice(i + 1)) };
 }

@@ -47,13 +47,25 @@ export function expectExactlyOnce(received: string[], acked: string[]): void {
   expect([...received].sort()).toEqual([...acked].sort());
 }
 
+/** A Redis of its own: restarted, it comes back without data, or with its last `snapshot()` (an RDB file). */
+export interface PrivateRedis {
+  url: string;
+  /** Writes an RDB snapshot now (SAVE): the next restart loads it, losing every write after it. */
+  snapshot(): Promise<void>;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
 /** A Redis of the test's own (no persistence), for tests that restart it without its data. */
-export async function privateRedis(name: string): Promise<{ url: string; restart(): Promise<void>; stop(): Promise<void> }> {
+export async function privateRedis(name: string): Promise<PrivateRedis> {
   const port: number = await infra.freePort();
   const dir = path.join(infra.LOCAL, 'test-runs', String(process.env.TEST_RUN_ID), `${name}-${port}`);
   let redis = await infra.startRedis({ port, dir, persist: false });
   return {
     url: `redis://127.0.0.1:${port}`,
+    snapshot: async () => {
+      expect(infra.redisCli(port, 'SAVE').trim()).toBe('OK');
+    },
     restart: async () => {
       await redis.stop();
       redis = await infra.startRedis({ port, dir, persist: false });
@@ -182,7 +194,7 @@ export async function startCluster(n: number, env: Record<string, string> = {}):
  * nodes and Redis are stopped in any case.
  */
 export async function withNodesOnPrivateRedis(name: string, count: number,
-  fn: (nodes: NodeProc[], redis: { restart(): Promise<void> }) => Promise<void>): Promise<void> {
+  fn: (nodes: NodeProc[], redis: PrivateRedis) => Promise<void>): Promise<void> {
   const redis = await privateRedis(name);
   const nodes: NodeProc[] = [];
   try {

@@ -40,6 +40,7 @@ import { Discovery } from './cluster/Discovery';
 import { NodeLease, type NodeInfo } from './cluster/NodeLease';
 import { ClockSkew } from './cluster/ClockSkew';
 import { createRedis } from './cluster/redis';
+import { RevocationRepository } from './store/RevocationRepository';
 import { RouteRegistry } from './cluster/RouteRegistry';
 import { StreamRouter } from './cluster/StreamRouter';
 import type { Config } from './config/config';
@@ -186,7 +187,7 @@ async function buildNode(d: {
   const groups = new GroupService(conversationRepo, access, new SystemEvents(sequencer, pipeline), ids, userDirectory, groupVersions,
     config.chat.maxGroupMembers, blocks, quota);
   const sync = new SyncService(new HistoryService(access, messages), conversationList, messages, config.sync);
-  const auth = new AuthService(users, new TokenStore(redis, keys, config.auth.tokenTtlSeconds),
+  const auth = new AuthService(users, new TokenStore(redis, keys, config.auth.tokenTtlSeconds, new RevocationRepository(db, config.auth.tokenTtlSeconds)),
     new PasswordHasher(config.auth.bcryptRounds, config.rateLimit.maxConcurrentHashes), cluster);
   const devices = new DeviceService(deviceRepo, cursors, cluster,
     new DeviceSlots(redis, keys, async (u) => (await deviceRepo.list(u)).map((x) => x.deviceId), config.chat.maxDevicesPerUser));

@@ -93,7 +93,7 @@ export class AuthService {
 
   /** Revokes the token everywhere and closes the sockets opened with it, on every node. */
   async logout(p: Principal): Promise<void> {
-    await this.tokens.revoke(p.tokenHash);
+    await this.tokens.revoke(p.userId, p.tokenHash);
     await this.kicker.kick({ userId: p.userId, tokenHash: p.tokenHash, reason: 'logged_out' });
   }
 

@@ -12,6 +12,21 @@ export interface TokenGrant {
   expiresAt: number;
 }
 
+/** A user's durable revocations (src/store/RevocationRepository.ts). */
+export interface Revocations {
+  generation: number;
+  /** Hashes of single tokens logged out (while they could still be valid). */
+  revoked: ReadonlySet<string>;
+}
+
+/** Revocations kept where a Redis data loss cannot undo them (Cassandra). */
+export interface RevocationStore {
+  read(userId: string): Promise<Revocations>;
+  /** Records the user's generation; a lower one never replaces a higher one. */
+  raiseGeneration(userId: string, generation: number): Promise<void>;
+  revoke(userId: string, tokenHash: string): Promise<void>;
+}
+
 /**
  * Opaque bearer tokens kept in Redis (only their SHA-256), with the configured TTL.
  * Every node reads the same keys, so a logout takes effect on all nodes at once.
@@ -21,9 +36,15 @@ export interface TokenGrant {
  * one. One INCR revokes any number of tokens, including ones being issued at that moment: a login
  * reads the generation before it reads the password hash, so a login that saw the old hash also
  * saw the old generation (see AuthService.login).
+ *
+ * Revocations are also written durably (RevocationStore) before they are acknowledged, and every
+ * check reads them too: a Redis that lost recent writes (restored from an older snapshot, a replica
+ * promoted without them) cannot bring a revoked token back. The current generation is the higher of
+ * the two, and a raise that finds Redis below the durable one moves Redis up first.
  */
 export class TokenStore {
-  constructor(private readonly redis: RedisClient, private readonly keys: Keys, readonly ttlSeconds: number) {}
+  constructor(private readonly redis: RedisClient, private readonly keys: Keys, readonly ttlSeconds: number,
+    private readonly durable: RevocationStore) {}
 
   static hash(token: string): string {
     return crypto.createHash('sha256').update(token).digest('hex');
@@ -31,12 +52,26 @@ export class TokenStore {
 
   /** The user's current token generation (0 until their tokens were first revoked). */
   async generation(userId: string): Promise<number> {
+    const [inRedis, durable] = await Promise.all([this.redisGeneration(userId), this.durable.read(userId)]);
+    return Math.max(inRedis, durable.generation);
+  }
+
+  private async redisGeneration(userId: string): Promise<number> {
     return Number((await this.redis.get(this.keys.tokenGeneration(userId))) ?? 0);
   }
 
-  /** Makes every token issued so far invalid; returns the new generation. */
+  /** Makes every token issued so far invalid; returns the new generation (recorded durably before it returns). */
   async revokeAll(userId: string): Promise<number> {
-    return this.redis.incr(this.keys.tokenGeneration(userId));
+    const key = this.keys.tokenGeneration(userId);
+    const [raised, durable] = await Promise.all([this.redis.incr(key), this.durable.read(userId)]);
+    let generation = raised;
+    if (generation <= durable.generation) {
+      // Redis lost raises it had made: go on from the durable generation.
+      generation = durable.generation + 1;
+      await this.redis.setIfHigher(key, String(generation));
+    }
+    await this.durable.raiseGeneration(userId, generation);
+    return generation;
   }
 
   async issue(userId: string, generation: number): Promise<{ token: string; expiresAt: Date }> {
@@ -58,11 +93,14 @@ export class TokenStore {
     // "userId generation"; a token issued before generations existed holds the bare user id (generation 0).
     const [userId, gen = '0'] = value.split(' ');
     const generation = Number(gen);
-    if (generation !== (await this.generation(userId))) return null;
+    const [inRedis, durable] = await Promise.all([this.redisGeneration(userId), this.durable.read(userId)]);
+    if (generation !== Math.max(inRedis, durable.generation) || durable.revoked.has(tokenHash)) return null;
     return { userId, tokenHash, generation, expiresAt: Date.now() + pttl };
   }
 
-  async revoke(tokenHash: string): Promise<void> {
+  /** Durably first: once this returns, no Redis data loss brings the token back. */
+  async revoke(userId: string, tokenHash: string): Promise<void> {
+    await this.durable.revoke(userId, tokenHash);
     await this.redis.del(this.keys.token(tokenHash));
   }
 }

@@ -20,6 +20,6 @@ export class GroupVersions {
 
   /** Records `version` as current unless a higher one already is. */
   async raise(conversationId: string, version: number): Promise<void> {
-    await this.redis.groupVersionRaise(this.keys.groupVersion(conversationId), String(version));
+    await this.redis.setIfHigher(this.keys.groupVersion(conversationId), String(version));
   }
 }

@@ -185,10 +185,10 @@ if ARGV[2] == '' then redis.call('del', KEYS[1]) else redis.call('set', KEYS[1],
 return 1`;
 
 
-// ---- GroupVersions ----
+// ---- GroupVersions, token generations ----
 
-/** Sets the version only if it is higher: racing membership changes can never move it back. */
-const groupVersionRaise = `
+/** Sets a number only if it is higher: racing raises (membership changes, revocations) can never move it back. */
+const setIfHigher = `
 local cur = tonumber(redis.call('get', KEYS[1]) or '-1')
 if tonumber(ARGV[1]) > cur then redis.call('set', KEYS[1], ARGV[1]) return 1 end
 return 0`;
@@ -322,7 +322,7 @@ const SCRIPTS: ReadonlyArray<{ name: keyof ScriptCommands<ClientContext>; lua: s
   { name: 'sequencePlace', lua: sequencePlace },
   { name: 'sequenceVoid', lua: sequenceVoid, numberOfKeys: 1 },
   { name: 'claimSwap', lua: claimSwap, numberOfKeys: 1 },
-  { name: 'groupVersionRaise', lua: groupVersionRaise, numberOfKeys: 1 },
+  { name: 'setIfHigher', lua: setIfHigher, numberOfKeys: 1 },
   { name: 'quotaReserve', lua: quotaReserve, numberOfKeys: 1 },
   { name: 'quotaFill', lua: quotaFill, numberOfKeys: 2 },
   { name: 'quotaRelease', lua: quotaRelease, numberOfKeys: 2 },
@@ -380,7 +380,7 @@ interface ScriptCommands<Context extends ClientContext> {
   sequencePlace(numberOfKeys: number, ...keysThenArgs: Array<string | number>): Result<[number, string, string?, ...string[]], Context>;
   sequenceVoid(linksKey: string, ttlSeconds: number, linksKept: number, id: string): Result<number, Context>;
   claimSwap(claimKey: string, expected: string, next: string, ttlSeconds: number): Result<number, Context>;
-  groupVersionRaise(versionKey: string, version: string): Result<number, Context>;
+  setIfHigher(key: string, value: string): Result<number, Context>;
   quotaReserve(setKey: string, cap: number, now: number, reloadAfterMs: number, ttlSeconds: number, conversationId: string): Result<number, Context>;
   quotaFill(setKey: string, generationKey: string, generationSeen: string, now: number, inFlightSince: number, ttlSeconds: number, ...conversationIds: string[]): Result<number, Context>;
   quotaRelease(setKey: string, generationKey: string, conversationId: string, ttlSeconds: number): Result<number, Context>;

@@ -1,4 +1,4 @@
-import { api, eventually, newDevice, newUser, startCluster, uniqueName, WsClient, type TestCluster } from '../support/helpers';
+import { api, eventually, newDevice, newUser, startCluster, uniqueName, withNodesOnPrivateRedis, WsClient, type TestCluster } from '../support/helpers';
 
 /** Revocation that works: logout everywhere, password change, token expiry and device deletion are final on every node. */
 let cluster: TestCluster;
@@ -135,4 +135,35 @@ describe('device deletion', () => {
       await own.stop();
     }
   });
+});
+
+describe('Redis restored from a snapshot taken before the revocations (their Redis writes are lost)', () => {
+  it('brings no revoked token back: logout, logout everywhere and password change stay final; the rest works', async () => {
+    await withNodesOnPrivateRedis('revocation-snapshot', 1, async ([node], redis) => {
+      const me = (token: string) => api(node.url, 'GET', '/api/users/me', { token });
+      const [u1, u2, u3] = await Promise.all([newUser(node.url), newUser(node.url), newUser(node.url)]);
+      const u1Other = await login(node.url, u1);
+      const u2Other = await login(node.url, u2);
+      await redis.snapshot();
+      expect((await api(node.url, 'POST', '/api/auth/logout', { token: u1Other })).status).toBe(204);
+      expect((await api(node.url, 'POST', '/api/auth/logout-all', { token: u2.token })).status).toBe(204);
+      const newPassword = `${u3.password}-2`;
+      expect((await api(node.url, 'POST', '/api/auth/password', { token: u3.token, body: { currentPassword: u3.password, newPassword } })).status).toBe(200);
+      await redis.restart();
+
+      // The node answers again (503 while Redis was away).
+      await eventually(async () => (await me(u1.token)).status === 200, 20000);
+      for (const token of [u1Other, u2.token, u2Other, u3.token]) {
+        const r = await me(token);
+        expect({ status: r.status, code: r.body.error?.code }).toEqual({ status: 401, code: 'unauthorized' });
+      }
+      // New logins work, at the generation the durable record holds, and revoking them works again.
+      const u2New = await login(node.url, u2);
+      expect((await me(u2New)).status).toBe(200);
+      expect((await api(node.url, 'POST', '/api/auth/logout-all', { token: u2New })).status).toBe(204);
+      expect((await me(u2New)).status).toBe(401);
+      const u3New = await login(node.url, { username: u3.username, password: newPassword });
+      expect((await me(u3New)).status).toBe(200);
+    });
+  }, 60000);
 });

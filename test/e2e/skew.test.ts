@@ -1,4 +1,4 @@
-import { api, newDevice, newUser, startNodeProcess, uniquePrefix, WsClient, type NodeProc } from '../support/helpers';
+import { api, itRepeated, newDevice, newUser, startNodeProcess, uniquePrefix, WsClient, type NodeProc } from '../support/helpers';
 import { expectOnlyRetryableErrors, withGroupFlow } from '../scale/flows';
 
 /**
@@ -59,7 +59,7 @@ describe('clock skew', () => {
     }
   }, 60000);
 
-  it('within a bound raised above the skew, nothing is lost, duplicated or reordered across the behind and the ahead node', async () => {
+  itRepeated('within a bound raised above the skew, nothing is lost, duplicated or reordered across the behind and the ahead node', async () => {
     // The bound covers the skew; device cursors stay behind the present by more than it.
     const c = await nodes({ CHAT_NODE_MAX_CLOCK_SKEW_MS: '60000', CHAT_SYNC_SAFETY_LAG_MS: '120000' });
     try {

@@ -1,6 +1,6 @@
 import Redis from 'ioredis';
 import { Keys } from '../../src/cluster/keys';
-import { api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER, newDevice, newUser, startCluster, type TestCluster, WsClient } from '../support/helpers';
+import { api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER, itRepeated, newDevice, newUser, startCluster, type TestCluster, WsClient } from '../support/helpers';
 
 /**
  * A device offline across ids that never became messages (voids): members removed mid-burst, whose
@@ -21,7 +21,7 @@ const textIds = (ws: WsClient, conversationId: string): string[] =>
 const increasing = (ids: string[]) => ids.every((id, i) => i === 0 || BigInt(id) > BigInt(ids[i - 1]));
 
 describe('a device offline across voids', () => {
-  it('catches up on every message after 640 placements with removed senders, and again once the Redis links are gone', async () => {
+  itRepeated('catches up on every message after 640 placements with removed senders, and again once the Redis links are gone', async () => {
     const [A, B] = cluster.nodes;
     const owner = await newUser(A.url);
     const receiver = await newUser(A.url);

@@ -6,6 +6,7 @@ import { TokenStore } from '../../src/auth/TokenStore';
 import { Keys } from '../../src/cluster/keys';
 import { createCassandraClient } from '../../src/store/cassandra';
 import { UserRepository } from '../../src/store/UserRepository';
+import { RevocationRepository } from '../../src/store/RevocationRepository';
 import { testConfig, uniqueName, uniquePrefix } from '../support/helpers';
 
 /** The real hasher, counting its hashes. */
@@ -33,7 +34,7 @@ afterAll(async () => {
 describe('signup', () => {
   it('checks that the name is free before it spends a hash on it', async () => {
     const hasher = new CountingHasher(4, 2);
-    const auth = new AuthService(new UserRepository(db), new TokenStore(redis, new Keys(uniquePrefix()), 60), hasher,
+    const auth = new AuthService(new UserRepository(db), new TokenStore(redis, new Keys(uniquePrefix()), 60, new RevocationRepository(db, 60)), hasher,
       { kick: async () => undefined });
     const name = uniqueName('taken');
     await auth.signup(name, 'password-1');

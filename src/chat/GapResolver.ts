@@ -62,14 +62,15 @@ export class GapResolver {
   }
 
   private async settle(conversationId: string, id: bigint): Promise<Settled | null> {
-    const [stored, recorded, links] = await Promise.all([
-      this.messages.get(conversationId, id), this.messages.voidOf(conversationId, id), this.sequence.links(conversationId),
-    ]);
+    const [stored, links] = await Promise.all([this.messages.get(conversationId, id), this.sequence.links(conversationId)]);
     if (stored) return { kind: 'stored', message: stored };
-    // The predecessor: from the durable record, else from the recent links beside the sequence (Redis).
+    // Void: noted in the recent links beside the sequence (Redis), else in the durable record, read
+    // only then (most waits end with the message stored, routed late).
     const link = links.get(id);
+    if (link?.void) return { kind: 'void', prevId: link.prev };
+    const recorded = await this.messages.voidOf(conversationId, id);
     const prevId = recorded?.prevId ?? link?.prev ?? null;
-    if (recorded || link?.void) return { kind: 'void', prevId };
+    if (recorded) return { kind: 'void', prevId };
     // Unstored and not void: its owner settles it while it runs and the id is young enough to be
     // acked. Past that, or once the owner is gone, nobody will ack it: bury it and record it void.
     if (Date.now() - idTimestamp(id) <= this.settleAfterMs && await this.owners.idOwnerAlive(id)) return null;

@@ -87,7 +87,9 @@ export class Sequencer {
       let attempted: bigint[] = [];
       try {
         const { ids, prev, groupVersion, earlier } = await this.placeBatch(conversationId, batch, (ids) => { attempted = ids; });
-        this.notePlaced(conversationId, prev, ids[ids.length - 1]);
+        // The last id of this batch the script placed (a send claimed before took no place).
+        const placed = ids.filter((_, i) => !earlier[i]);
+        this.notePlaced(conversationId, prev, placed.length > 0 ? placed[placed.length - 1] : null);
         let last = prev;
         for (const [i, w] of batch.entries()) {
           const claimed = earlier[i];
@@ -113,10 +115,12 @@ export class Sequencer {
     }
   }
 
-  private notePlaced(conversationId: string, prev: bigint | null, last: bigint): void {
+  /** `prev`: the sequence's last id before this batch; `last`: the last id the batch placed (null: none). */
+  private notePlaced(conversationId: string, prev: bigint | null, last: bigint | null): void {
     const now = Date.now();
     const known = this.lastPlaced.get(conversationId);
     if (known && now - known.at < this.regressionWindowMs && (prev === null || prev < known.id)) this.onRegression(conversationId);
+    if (last === null) return;
     if (this.lastPlaced.size >= REMEMBERED) this.lastPlaced.clear();
     this.lastPlaced.set(conversationId, { id: last, at: now });
   }

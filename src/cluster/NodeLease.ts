@@ -29,9 +29,13 @@ export class NodeLease {
   private nodeIdValue = -1;
   private claimedAt = Date.now();
   private ids: SnowflakeGenerator | null = null;
-  /** The fencing read not sent yet (callers join it), and the last one sent (the next waits for it). */
-  private queuedRead: Promise<NodeInfo | null> | null = null;
-  private lastRead: Promise<unknown> = Promise.resolve();
+  /**
+   * When (this process's monotonic clock) the last claim or refresh that Redis confirmed was sent:
+   * the key it set lives at least a TTL from then, unless Redis loses it (see `holds`). Null: not held.
+   */
+  private confirmedAt: number | null = null;
+  /** Nodes whose lease this node found absent, and since when (monotonic): see `madeByLiveInstance`. */
+  private readonly absentSince = new Map<number, number>();
   private timer: NodeJS.Timeout | null = null;
   private live = new Map<number, NodeInfo>();
   private liveReadAt = 0;
@@ -79,9 +83,11 @@ export class NodeLease {
   async acquire(wanted: number | null): Promise<number> {
     const candidates = wanted !== null ? [wanted] : Array.from({ length: MAX_NODE_ID + 1 }, (_, i) => i);
     for (const id of candidates) {
+      const sentAt = performance.now();
       const ok = await this.redis.leaseClaim(this.keys.node(id), this.keys.nodes(),
         JSON.stringify(this.info(id)), this.ttlSeconds, id);
       if (ok === 1) {
+        this.confirmedAt = sentAt;
         this.nodeIdValue = id;
         const period = Math.max(500, Math.floor((this.ttlSeconds * 1000) / 3));
         this.timer = setInterval(() => { if (!this.inFlight) void this.publish(); }, period);
@@ -110,30 +116,36 @@ export class NodeLease {
   private async refresh(): Promise<void> {
     try {
       const key = this.keys.node(this.nodeIdValue);
+      let sentAt = performance.now();
       let r = await this.redis.leaseRefresh(key, JSON.stringify(this.info(this.nodeIdValue)), this.instance, this.ttlSeconds);
       if (r === 0) {
         // The key is gone (Redis restarted empty, or we were too slow and nobody took the id): take it
         // back as a new claim. Ids made under the lapsed one are dead to everyone from now on: peers
         // may have buried those they found unstored, so this node must not route or ack them (`holds`).
         this.claimedAt = this.ids?.startEpoch() ?? Date.now();
+        sentAt = performance.now();
         const ok = await this.redis.leaseClaim(key, this.keys.nodes(),
           JSON.stringify(this.info(this.nodeIdValue)), this.ttlSeconds, this.nodeIdValue);
         if (ok === 1) {
+          this.confirmedAt = sentAt;
           this.log.warn({ nodeId: this.nodeIdValue }, 'node lease was gone; re-acquired it');
           this.liveReadAt = 0;
           this.onReset();
           return;
         }
         // Somebody set the key between our two calls: only its holder decides whether we lost it.
+        sentAt = performance.now();
         r = await this.redis.leaseRefresh(key, JSON.stringify(this.info(this.nodeIdValue)), this.instance, this.ttlSeconds);
         if (r === 0) return; // gone again: the next refresh claims it
       }
       if (r !== 1) {
+        this.confirmedAt = null;
         this.log.error({ nodeId: this.nodeIdValue, result: r }, 'node lease lost to another process');
         this.stopRefresh();
         this.onLost();
         return;
       }
+      this.confirmedAt = sentAt;
       await this.watchPeers();
       await this.clock?.measure();
     } catch (err) {
@@ -182,37 +194,39 @@ export class NodeLease {
 
   /**
    * Whether the node instance that made this message id may still be running: its node id (in the
-   * id) has a live lease taken by an instance that started no later than the id was made. Both
-   * times come from that node's clock.
+   * id) has a live lease, claimed by that instance no later than the id was made (both times from
+   * that node's clock). A lease found absent still counts for a TTL after this node first found it
+   * so: Redis may have lost the key while its holder runs, and the holder acks for up to a TTL after
+   * its last confirmed refresh (`holds`). A lease held by another instance, or claimed again since
+   * the id, does not: its holder knows (it made that claim) and acks nothing older.
    */
   async madeByLiveInstance(id: bigint): Promise<boolean> {
-    const info = (await this.liveNodes(0)).get(idNode(id));
-    return info !== undefined && coversId(info, id);
+    const nodeId = idNode(id);
+    const info = (await this.liveNodes(0)).get(nodeId);
+    if (info !== undefined) {
+      this.absentSince.delete(nodeId);
+      return coversId(info, id);
+    }
+    const now = performance.now();
+    const since = this.absentSince.get(nodeId) ?? now;
+    this.absentSince.set(nodeId, since);
+    return now - since < this.ttlSeconds * 1000;
   }
 
   /**
-   * The fencing step before this node routes and acks a stored message: whether its lease, read
-   * from Redis by a GET sent after this call, still covers the id (ours, and claimed no later than
-   * the id was made). Peers bury an unstored id only once they saw it uncovered (`madeByLiveInstance`),
-   * and a lease never covers an id again once it stopped (a re-claim is later than every id before
-   * it): so a write that finished before a "yes" here is seen by any peer's read after its "no".
-   * Concurrent callers share one read.
+   * The fencing step before this node routes and acks a stored message (no round trip): whether its
+   * lease still covers the id — the id was made under the current claim, and a TTL (less a margin
+   * for clock rates) has not passed since the last refresh Redis confirmed was sent. Another node
+   * buries an unstored id of ours only once it saw our lease claimed again or held by another
+   * instance (both come after our lease ended, a TTL after that refresh at the earliest), or found
+   * it absent for a whole TTL (Redis lost it: absent from a moment after that refresh). So a write
+   * that finished before a "yes" here was finished before any such bury: the burier's read after
+   * that moment sees it. A "no" leaves the id's fate to one atomic step (CommitPipeline).
    */
-  async holds(id: bigint): Promise<boolean> {
-    const info = await this.readOwn();
-    return info !== null && info.instance === this.instance && coversId(info, id);
-  }
-
-  private readOwn(): Promise<NodeInfo | null> {
-    if (this.queuedRead) return this.queuedRead;
-    const read: Promise<NodeInfo | null> = this.lastRead.then(async () => {
-      if (this.queuedRead === read) this.queuedRead = null; // sent now: later callers need the next read
-      const v = await this.redis.get(this.keys.node(this.nodeIdValue));
-      return v ? JSON.parse(v) as NodeInfo : null;
-    });
-    this.queuedRead = read;
-    this.lastRead = read.catch(() => undefined);
-    return read;
+  holds(id: bigint): boolean {
+    if (this.confirmedAt === null || this.claimedAt > idTimestamp(id)) return false;
+    const margin = Math.min(500, this.ttlSeconds * 100);
+    return performance.now() < this.confirmedAt + this.ttlSeconds * 1000 - margin;
   }
 
   stopRefresh(): void {
@@ -226,7 +240,7 @@ export class NodeLease {
   }
 }
 
-/** Whether the lease `info` covers the id: made by that instance after its current claim began. */
+/** Whether the lease `info` covers the id: made after its holder's current claim began. */
 function coversId(info: NodeInfo, id: bigint): boolean {
   return (info.claimedAt ?? Date.parse(info.startedAt)) <= idTimestamp(id);
 }

@@ -77,10 +77,36 @@ describe('NodeLease', () => {
     // An id from before this instance started: an earlier process with the same node id made it.
     const older = new SnowflakeGenerator(nodeId, () => Date.now() - 60_000).next();
     expect(await a.madeByLiveInstance(older)).toBe(false);
-    // A node id with no live lease.
-    expect(await a.madeByLiveInstance(new SnowflakeGenerator(8).next())).toBe(false);
     await a.release();
-    expect(await lease(keys).madeByLiveInstance(mine)).toBe(false);
+  });
+
+  it('counts a lease found absent as live for a TTL after it was first found absent (Redis may have lost the key), then not', async () => {
+    const keys = new Keys(uniquePrefix());
+    const a = lease(keys, 1);
+    const nodeId = await a.acquire(7);
+    const mine = new SnowflakeGenerator(nodeId).next();
+    const other = new SnowflakeGenerator(8).next();
+    const watcher = lease(keys, 1);
+    // Node 8 never had a lease here; node 7's key vanishes as when Redis loses it.
+    await redis().del(keys.node(nodeId));
+    a.stopRefresh();
+    expect(await watcher.madeByLiveInstance(other)).toBe(true);
+    expect(await watcher.madeByLiveInstance(mine)).toBe(true);
+    await eventually(async () => !(await watcher.madeByLiveInstance(other)) && !(await watcher.madeByLiveInstance(mine)), 3000);
+  });
+
+  it('holds an id it made under its current claim until a TTL after its last confirmed refresh, with no round trip', async () => {
+    const keys = new Keys(uniquePrefix());
+    const a = lease(keys, 1);
+    const nodeId = await a.acquire(9);
+    const mine = new SnowflakeGenerator(nodeId).next();
+    expect(a.holds(mine)).toBe(true);
+    // Made before this instance claimed the lease: never held.
+    expect(a.holds(new SnowflakeGenerator(nodeId, () => Date.now() - 60_000).next())).toBe(false);
+    // No refresh lands any more (as when the process is paused): after the TTL less its margin, not held.
+    a.stopRefresh();
+    await eventually(() => !a.holds(mine), 3000);
+    await a.release();
   });
 
   it('lets an id be reused once its holder is gone', async () => {
@@ -319,7 +345,7 @@ describe('GapResolver', () => {
       const keys = new Keys(uniquePrefix());
       const messages = new MessageRepository(db, new WriteBatcher(db));
       const sequence = new ConversationSequence(redis(), keys);
-      const live = lease(keys);
+      const live = lease(keys, 1);
       const liveNode = await live.acquire(11);
       const owners = { idOwnerAlive: (id: bigint) => live.madeByLiveInstance(id), stillOwns: (id: bigint) => live.holds(id) };
       const c = `gap_${crypto.randomBytes(4).toString('hex')}`;
@@ -342,8 +368,11 @@ describe('GapResolver', () => {
       expect(await resolver.resolve('u', c, durable)).toEqual({ kind: 'void', prevId: voided });
       // Placed by a live instance a moment ago and not stored yet: it may still come.
       expect(await resolver.resolve('u', c, inFlight)).toBeNull();
-      // Placed by an instance that is gone: settled as void for good, even if its write lands later.
-      expect(await new GapResolver(messages, new ConversationRepository(db, new WriteBatcher(db)), sequence, owners, settle).resolve('u', c, lost)).toEqual({ kind: 'void', prevId: null });
+      // Placed by an instance whose lease is absent: it may run still (Redis may have lost its key) for a TTL
+      // after that was first seen; then it is settled as void for good, even if its write lands later.
+      const fresh = () => new GapResolver(messages, new ConversationRepository(db, new WriteBatcher(db)), sequence, owners, settle);
+      expect(await fresh().resolve('u', c, lost)).toBeNull();
+      expect(await eventually(() => fresh().resolve('u', c, lost), 3000)).toEqual({ kind: 'void', prevId: null });
       await messages.insert(message(lost, voided));
       expect(await messages.get(c, lost)).toBeNull();
       // ...and recorded void durably: a resolver that comes later reads it without asking the lease.

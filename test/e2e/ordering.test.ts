@@ -1,5 +1,5 @@
 import {
-  api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER as FAST, itRepeated, newDevice, newUser, startCluster, withNodesOnPrivateRedis, WsClient,
+  api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER as FAST, itRepeated, newDevice, newUser, startCluster, withNodesOnPrivateRedis, WsClient, type NodeProc,
 } from '../support/helpers';
 
 /**
@@ -24,6 +24,26 @@ async function replies(ws: WsClient, clientMsgIds: string[], timeoutMs = 30000):
   const got = () => ws.frames.filter((f) => (f.type === 'message.ack' || f.type === 'error') && want.has(f.clientMsgId));
   await eventually(() => got().length >= want.size, timeoutMs);
   return got();
+}
+
+/**
+ * Alice (node 0) and a group with Bob (a device on each node) and Carol (node 1); Alice sends a
+ * burst of 150 without waiting; resolves once 30 are acked (the rest still in flight).
+ */
+async function burstIntoGroup(nodes: NodeProc[], prefix: string) {
+  const [alice, bob, carol] = await Promise.all([newUser(nodes[0].url), newUser(nodes[0].url), newUser(nodes[0].url)]);
+  const g = (await api(nodes[0].url, 'POST', '/api/groups', { token: alice.token, body: { name: prefix, members: [bob.userId, carol.userId] } })).body;
+  const a = await connect(nodes[0], alice, await newDevice(nodes[0].url, alice));
+  const receivers = [
+    await connect(nodes[0], bob, await newDevice(nodes[0].url, bob)),
+    (await connect(nodes[1], bob, await newDevice(nodes[0].url, bob))).autoConfirm(),
+    await connect(nodes[1], carol, await newDevice(nodes[0].url, carol)),
+  ];
+  await Promise.all([a, ...receivers].map((ws) => ws.synced()));
+  const burst = Array.from({ length: 150 }, (_, i) => `${prefix}${i}`);
+  for (const id of burst) a.send({ type: 'message.send', clientMsgId: id, conversationId: g.conversationId, content: id });
+  await eventually(() => a.ofType('message.ack').length >= 30, 20000);
+  return { a, g, receivers, burst, carol };
 }
 
 describe('a node killed with SIGKILL while many senders write into one group', () => {
@@ -152,19 +172,7 @@ describe('senders on every node writing into one group at once, one of the nodes
 describe('Redis restarting without its data in the middle of a burst', () => {
   itRepeated('gives every device every acked message once, in id order, and the sender its replies in send order', async () => {
     await withNodesOnPrivateRedis('redis-order', 2, async (nodes, redis) => {
-      const [alice, bob, carol] = await Promise.all([newUser(nodes[0].url), newUser(nodes[0].url), newUser(nodes[0].url)]);
-      const g = (await api(nodes[0].url, 'POST', '/api/groups', { token: alice.token, body: { name: 'reset', members: [bob.userId, carol.userId] } })).body;
-      const a = await connect(nodes[0], alice, await newDevice(nodes[0].url, alice));
-      const receivers = [
-        await connect(nodes[0], bob, await newDevice(nodes[0].url, bob)),
-        (await connect(nodes[1], bob, await newDevice(nodes[0].url, bob))).autoConfirm(),
-        await connect(nodes[1], carol, await newDevice(nodes[0].url, carol)),
-      ];
-      await Promise.all([a, ...receivers].map((ws) => ws.synced()));
-
-      const burst = Array.from({ length: 150 }, (_, i) => `b${i}`);
-      for (const id of burst) a.send({ type: 'message.send', clientMsgId: id, conversationId: g.conversationId, content: id });
-      await eventually(() => a.ofType('message.ack').length >= 30, 20000);
+      const { a, g, receivers, burst } = await burstIntoGroup(nodes, 'b');
       await redis.restart();
 
       // Replies come in send order, acks and retryable errors alike.
@@ -189,19 +197,7 @@ describe('Redis restarting without its data in the middle of a burst', () => {
 describe('Redis restored from an RDB snapshot taken mid-burst (the writes after it are lost; Cassandra keeps them)', () => {
   itRepeated('loses nothing acked, gives no resent clientMsgId a second message, and every device every acked message once, in id order', async () => {
     await withNodesOnPrivateRedis('redis-snapshot', 2, async (nodes, redis) => {
-      const [alice, bob, carol] = await Promise.all([newUser(nodes[0].url), newUser(nodes[0].url), newUser(nodes[0].url)]);
-      const g = (await api(nodes[0].url, 'POST', '/api/groups', { token: alice.token, body: { name: 'snapshot', members: [bob.userId, carol.userId] } })).body;
-      const a = await connect(nodes[0], alice, await newDevice(nodes[0].url, alice));
-      const receivers = [
-        await connect(nodes[0], bob, await newDevice(nodes[0].url, bob)),
-        (await connect(nodes[1], bob, await newDevice(nodes[0].url, bob))).autoConfirm(),
-        await connect(nodes[1], carol, await newDevice(nodes[0].url, carol)),
-      ];
-      await Promise.all([a, ...receivers].map((ws) => ws.synced()));
-
-      const burst = Array.from({ length: 150 }, (_, i) => `s${i}`);
-      for (const id of burst) a.send({ type: 'message.send', clientMsgId: id, conversationId: g.conversationId, content: id });
-      await eventually(() => a.ofType('message.ack').length >= 30, 20000);
+      const { a, g, receivers, burst, carol } = await burstIntoGroup(nodes, 's');
       await redis.snapshot();
       // Claims, sequence links and stream entries written from here on are lost by the restore.
       await eventually(() => a.ofType('message.ack').length >= 60, 20000);

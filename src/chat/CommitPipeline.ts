@@ -61,11 +61,11 @@ export class CommitPipeline {
       }
     });
     // Then the fence: the node's lease must still cover the id after the write (NodeLease.holds: no
-    // round trip). If it lapsed meanwhile (a pause, Redis lost its data), peers may be settling the id: its
+    // round trip while refreshes come on time). If it lapsed meanwhile (a pause, Redis lost its data), peers may be settling the id: its
     // fate is decided in one atomic step (an LWT) that a peer about to bury it takes too. The message
     // is routed and acked only if 'stored' wins; if 'void' won, the peer buries and announces it.
     const written = inserted.then(async () => {
-      if (this.owners.stillOwns(stored.messageId)) return;
+      if (await this.owners.stillOwns(stored.messageId)) return;
       const fate = await this.messages.decideFate(stored.conversationId, stored.messageId, 'stored');
       this.log.warn({ messageId: stored.messageId, fate }, 'lease lapsed while storing a message: its fate decided by LWT');
       if (fate === 'void') {
@@ -106,7 +106,7 @@ export class CommitPipeline {
     // Past the lease a peer may have found the row stored (the write may have landed) and delivered
     // it: bury only if 'void' wins the fate.
     try {
-      if (!this.owners.stillOwns(ref.messageId)
+      if (!(await this.owners.stillOwns(ref.messageId))
         && await withRetries(() => this.messages.decideFate(ref.conversationId, ref.messageId, 'void'), 9, 200) === 'stored') return;
     } catch (err) {
       this.log.error({ messageId: ref.messageId, err }, 'could not settle a failed message id');

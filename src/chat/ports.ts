@@ -227,10 +227,11 @@ export interface IdOwners {
   /** Whether the node instance that made this message id may still be running (it then settles the message itself). */
   idOwnerAlive(messageId: bigint): Promise<boolean>;
   /**
-   * Whether this node's lease still covers an id this node made (no round trip): the fencing step
-   * between a message's write and its routing and ack. False means peers may be settling it.
+   * Whether this node's lease still covers an id this node made (locally, or by a read of the lease
+   * when refreshes came late): the fencing step between a message's write and its routing and ack.
+   * False means peers may be settling it.
    */
-  stillOwns(messageId: bigint): boolean;
+  stillOwns(messageId: bigint): Promise<boolean>;
 }
 
 /** Push notifications for recipients with no connected device (src/push/PushQueue.ts). */

@@ -199,7 +199,7 @@ export class Cluster implements MessageRouter, EventFanout, ConnectionKicker, Id
     return this.lease.madeByLiveInstance(messageId);
   }
 
-  stillOwns(messageId: bigint): boolean {
+  stillOwns(messageId: bigint): Promise<boolean> {
     return this.lease.holds(messageId);
   }
 

@@ -36,6 +36,9 @@ export class NodeLease {
   private confirmedAt: number | null = null;
   /** Nodes whose lease this node found absent, and since when (monotonic): see `madeByLiveInstance`. */
   private readonly absentSince = new Map<number, number>();
+  /** The fencing read not sent yet (callers join it), and the last one sent (the next waits for it). */
+  private queuedRead: Promise<NodeInfo | null> | null = null;
+  private lastRead: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private live = new Map<number, NodeInfo>();
   private liveReadAt = 0;
@@ -214,19 +217,36 @@ export class NodeLease {
   }
 
   /**
-   * The fencing step before this node routes and acks a stored message (no round trip): whether its
-   * lease still covers the id — the id was made under the current claim, and a TTL (less a margin
-   * for clock rates) has not passed since the last refresh Redis confirmed was sent. Another node
-   * buries an unstored id of ours only once it saw our lease claimed again or held by another
-   * instance (both come after our lease ended, a TTL after that refresh at the earliest), or found
-   * it absent for a whole TTL (Redis lost it: absent from a moment after that refresh). So a write
-   * that finished before a "yes" here was finished before any such bury: the burier's read after
-   * that moment sees it. A "no" leaves the id's fate to one atomic step (CommitPipeline).
+   * The fencing step before this node routes and acks a stored message: whether its lease still
+   * covers the id. First locally, with no round trip: the id was made under the current claim, and a
+   * TTL (less a margin for clock rates) has not passed since the last refresh Redis confirmed was
+   * sent. Another node buries an unstored id of ours only once it saw our lease claimed again or held
+   * by another instance (both come after our lease ended, a TTL after that refresh at the earliest),
+   * or found it absent for a whole TTL (Redis lost it: absent from a moment after that refresh). So
+   * a write that finished before a "yes" here was finished before any such bury, and the burier's
+   * read after that moment sees it. When refreshes came late (a busy or paused process) the lease is
+   * read from Redis instead, as peers read it (a GET sent after the call, shared by the callers
+   * waiting meanwhile): still ours under the same claim means no peer saw it end. A "no" leaves the
+   * id's fate to one atomic step (CommitPipeline).
    */
-  holds(id: bigint): boolean {
+  async holds(id: bigint): Promise<boolean> {
     if (this.confirmedAt === null || this.claimedAt > idTimestamp(id)) return false;
     const margin = Math.min(500, this.ttlSeconds * 100);
-    return performance.now() < this.confirmedAt + this.ttlSeconds * 1000 - margin;
+    if (performance.now() < this.confirmedAt + this.ttlSeconds * 1000 - margin) return true;
+    const info = await this.readOwn().catch(() => null);
+    return info !== null && info.instance === this.instance && coversId(info, id);
+  }
+
+  private readOwn(): Promise<NodeInfo | null> {
+    if (this.queuedRead) return this.queuedRead;
+    const read: Promise<NodeInfo | null> = this.lastRead.then(async () => {
+      if (this.queuedRead === read) this.queuedRead = null; // sent now: later callers need the next read
+      const v = await this.redis.get(this.keys.node(this.nodeIdValue));
+      return v ? JSON.parse(v) as NodeInfo : null;
+    });
+    this.queuedRead = read;
+    this.lastRead = read.catch(() => undefined);
+    return read;
   }
 
   stopRefresh(): void {

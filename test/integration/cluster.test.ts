@@ -95,18 +95,28 @@ describe('NodeLease', () => {
     await eventually(async () => !(await watcher.madeByLiveInstance(other)) && !(await watcher.madeByLiveInstance(mine)), 3000);
   });
 
-  it('holds an id it made under its current claim until a TTL after its last confirmed refresh, with no round trip', async () => {
+  it('holds an id it made under its current claim: locally while refreshes land, then as Redis says', async () => {
     const keys = new Keys(uniquePrefix());
     const a = lease(keys, 1);
     const nodeId = await a.acquire(9);
     const mine = new SnowflakeGenerator(nodeId).next();
-    expect(a.holds(mine)).toBe(true);
+    expect(await a.holds(mine)).toBe(true);
     // Made before this instance claimed the lease: never held.
-    expect(a.holds(new SnowflakeGenerator(nodeId, () => Date.now() - 60_000).next())).toBe(false);
-    // No refresh lands any more (as when the process is paused): after the TTL less its margin, not held.
+    expect(await a.holds(new SnowflakeGenerator(nodeId, () => Date.now() - 60_000).next())).toBe(false);
+    // No refresh lands any more (as when the process is paused): held while Redis still has the key, then not.
     a.stopRefresh();
-    await eventually(() => !a.holds(mine), 3000);
-    await a.release();
+    await eventually(async () => !(await a.holds(mine)), 3000);
+    expect(await redis().get(keys.node(nodeId))).toBeNull();
+    // Refreshes late but the key still ours (a busy process): held, as Redis says.
+    const b = lease(keys, 1);
+    const other = await b.acquire(10);
+    b.stopRefresh();
+    const id = new SnowflakeGenerator(other).next();
+    await redis().expire(keys.node(other), 60);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await b.holds(id)).toBe(true);
+    await redis().del(keys.node(other));
+    expect(await b.holds(id)).toBe(false);
   });
 
   it('lets an id be reused once its holder is gone', async () => {

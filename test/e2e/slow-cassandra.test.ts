@@ -101,11 +101,12 @@ const STOP_MS = 5000;
         + `ack p50/p99 before the stop ${before.p50}/${before.p99} ms (${before.count}), from 10 s after SIGCONT ${after.p50}/${after.p99} ms (${after.count})\n`);
       expect(acked + refused.length).toBe(sentAt.size);
       expect(after.count).toBeGreaterThan(500);
-      // Recovered from 10 s after SIGCONT: the backlog drained, and the late sends wait on nothing but
-      // their own round trips (during the stall they waited 5 s and more; the first seconds' figures,
-      // printed above, include the start of the load as well).
-      expect(after.p50).toBeLessThan(250);
-      expect(after.p99).toBeLessThan(1500);
+      // Recovered from 10 s after SIGCONT: the backlog drained, and the late sends are acked as fast as
+      // the sends of the same run before the stall (during the stall they waited 5 s and more). Compared
+      // with this run's own baseline, not a fixed figure: at 1,000 msg/s a loaded 2-core machine
+      // already acks at a few hundred ms before any stall.
+      expect(after.p50).toBeLessThan(Math.max(250, before.p50 * 1.5));
+      expect(after.p99).toBeLessThan(Math.max(1500, before.p99));
     } finally {
       try { process.kill(pid, 'SIGCONT'); } catch { /* already running */ }
       await cluster.stop();

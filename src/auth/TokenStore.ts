@@ -52,8 +52,13 @@ export class TokenStore {
 
   /** The user's current token generation (0 until their tokens were first revoked). */
   async generation(userId: string): Promise<number> {
+    return (await this.current(userId)).generation;
+  }
+
+  /** The user's current generation (the higher of Redis's and the durable one) and durably revoked tokens. */
+  private async current(userId: string): Promise<Revocations> {
     const [inRedis, durable] = await Promise.all([this.redisGeneration(userId), this.durable.read(userId)]);
-    return Math.max(inRedis, durable.generation);
+    return { generation: Math.max(inRedis, durable.generation), revoked: durable.revoked };
   }
 
   private async redisGeneration(userId: string): Promise<number> {
@@ -93,8 +98,8 @@ export class TokenStore {
     // "userId generation"; a token issued before generations existed holds the bare user id (generation 0).
     const [userId, gen = '0'] = value.split(' ');
     const generation = Number(gen);
-    const [inRedis, durable] = await Promise.all([this.redisGeneration(userId), this.durable.read(userId)]);
-    if (generation !== Math.max(inRedis, durable.generation) || durable.revoked.has(tokenHash)) return null;
+    const current = await this.current(userId);
+    if (generation !== current.generation || current.revoked.has(tokenHash)) return null;
     return { userId, tokenHash, generation, expiresAt: Date.now() + pttl };
   }
 

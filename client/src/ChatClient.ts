@@ -195,9 +195,9 @@ export class ChatClient extends Emitter<ChatEvents> {
     if (this.outbox.has(clientMsgId)) {
       return Promise.reject(new ChatApiError('invalid_request', `a send with clientMsgId ${clientMsgId} is already pending`, 0, undefined, false));
     }
-    const frame = 'to' in message
-      ? { type: 'message.send' as const, clientMsgId, to: message.to, content: message.content }
-      : { type: 'message.send' as const, clientMsgId, conversationId: message.conversationId, content: message.content };
+    const target = 'to' in message ? { to: message.to } : { conversationId: message.conversationId };
+    // An id the app gave may have been sent before (by an earlier run of the app).
+    const frame = { type: 'message.send' as const, clientMsgId, ...target, content: message.content, ...(message.clientMsgId ? { resent: true } : {}) };
     return new Promise<SendAck>((resolve, reject) => {
       this.outbox.add(frame, resolve, reject);
       this.write(frame);

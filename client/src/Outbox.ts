@@ -28,8 +28,12 @@ export class Outbox {
 
   get size(): number { return this.pending.size; }
 
+  /**
+   * Every later transmission of `frame` is marked `resent`: the server then checks its durable
+   * record of clientMsgIds too, which catches an earlier copy even if Redis lost its claim.
+   */
   add(frame: MessageSendFrame, resolve: (ack: SendAck) => void, reject: (err: ChatApiError) => void): void {
-    this.pending.set(frame.clientMsgId, { frame, resolve, reject, failures: 0, retryTimer: null });
+    this.pending.set(frame.clientMsgId, { frame: { ...frame, resent: true }, resolve, reject, failures: 0, retryTimer: null });
   }
 
   has(clientMsgId: string): boolean { return this.pending.has(clientMsgId); }

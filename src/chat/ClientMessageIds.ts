@@ -19,12 +19,14 @@ export class ClientMessageIds {
   }
 
   /**
-   * For a day after a node saw Redis lose its data, a claim just taken (ConversationSequence.place)
-   * may hide an earlier send of the same clientMsgId recorded in Cassandra: returns that send's
-   * message, and points the claim at it, if there is one.
+   * A claim just taken (ConversationSequence.place) may hide an earlier send of the same clientMsgId
+   * recorded in Cassandra when Redis lost that claim: returns that send's message, and points the
+   * claim at it, if there is one. Checked for sends the client marks `resent` (a loss this node
+   * never saw, such as a Cluster failover that dropped the last writes, shows nowhere else), and for
+   * every send for a day after this node saw Redis lose its data.
    */
-  async durableEarlier(userId: string, clientMsgId: string, ref: ClientMessageRef): Promise<ClientMessageRef | null> {
-    if (Date.now() >= this.suspectUntil) return null;
+  async durableEarlier(userId: string, clientMsgId: string, ref: ClientMessageRef, resent: boolean): Promise<ClientMessageRef | null> {
+    if (!resent && Date.now() >= this.suspectUntil) return null;
     const earlier = await this.durable.find(userId, clientMsgId);
     // Claims are per conversation (their keys live in its slot): a send of the same id elsewhere is another message.
     if (!earlier || earlier.messageId === ref.messageId || earlier.conversationId !== ref.conversationId) return null;

@@ -23,6 +23,8 @@ export interface SendInput {
   to?: string;
   conversationId?: string;
   content: string;
+  /** The client says this clientMsgId may have been sent before: its durable record is checked too. */
+  resent?: boolean;
 }
 
 export interface Accepted {
@@ -105,7 +107,7 @@ export class MessageSender {
         });
       }
       const durableEarlier = await this.pipeline.unlessFails(placement, conversationId, conversation.members,
-        this.clientIds.durableEarlier(sender.userId, input.clientMsgId, ref));
+        this.clientIds.durableEarlier(sender.userId, input.clientMsgId, ref, input.resent === true));
       if (durableEarlier) {
         this.pipeline.voidPlaced(placement, conversationId, conversation.members);
         pending.fail(new ChatError('unavailable', 'this message was sent before; send it again to get its id'));

@@ -42,6 +42,9 @@ export function clientFrameSchemas(limits: { maxContentChars: number }) {
       .refine((s) => s.trim().length > 0, { error: 'content must not be empty' })
       .refine((s) => s.length <= max, { error: `content must be at most ${max} characters`, params: { code: 'content_too_long' } })
       .meta({ maxLength: max, description: `the text: not blank, at most ${max} UTF-16 units (content_too_long past it)` }),
+    resent: z.boolean({ error: 'resent must be a boolean' }).optional()
+      .describe('true when this clientMsgId may have been sent before (a resend after a reconnect or an error, or an id the app kept): '
+        + 'the server then also checks its durable record, so a send is never stored twice even if Redis lost its recent writes'),
   }, 'send a message; answered with message.ack (or an error frame with the same clientMsgId), in the order of the sends')
     // Runs whatever the fields hold (zod skips an object's refinements after a field's type error unless told).
     .refine((f) => (f.to !== undefined) !== (f.conversationId !== undefined),

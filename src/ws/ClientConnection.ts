@@ -239,11 +239,11 @@ export class ClientConnection {
 
   /** Accepts a `message.send` and resolves with its ack once the message is stored and routed. */
   private async onSend(frame: Record<string, unknown>): Promise<MessageAckFrame> {
-    const { clientMsgId, to, conversationId, content } = parse(this.schemas['message.send'], frame, 'invalid_frame', SEND_CHECK_ORDER);
+    const { clientMsgId, to, conversationId, content, resent } = parse(this.schemas['message.send'], frame, 'invalid_frame', SEND_CHECK_ORDER);
     // Sends are accepted (conversation resolved, id given) one at a time, in the order they came,
     // so one device's messages keep their order; the writes themselves overlap.
     const accepted = this.acceptQueue.then(() =>
-      this.deps.chat.accept({ userId: this.userId, deviceId: this.deviceId }, { clientMsgId, to, conversationId, content }));
+      this.deps.chat.accept({ userId: this.userId, deviceId: this.deviceId }, { clientMsgId, to, conversationId, content, resent }));
     this.acceptQueue = accepted.then(() => undefined, () => undefined);
     const { message: m, durable, duplicate } = await accepted;
     await durable;

@@ -72,10 +72,31 @@ export function masterOfSlot(slot: number, t = scaleTopology()): number {
   throw new Error(`no master serves slot ${slot}`);
 }
 
+/** The process id of the Redis node on `port`. */
+export function redisPid(port: number): number {
+  return Number(/process_id:(\d+)/.exec(redisCli(port, 'info', 'server'))![1]);
+}
+
 /** A crash of the Redis node on `port`: SIGKILL, no shutdown. */
 export function killRedis(port: number): void {
-  const pid = Number(/process_id:(\d+)/.exec(redisCli(port, 'info', 'server'))![1]);
-  process.kill(pid, 'SIGKILL');
+  process.kill(redisPid(port), 'SIGKILL');
+}
+
+/** A key's value as the Redis node on `port` holds it (null: none), read there directly, not through the cluster. */
+export function redisGet(port: number, key: string): string | null {
+  const out = redisCli(port, '--no-raw', 'get', key).trim();
+  return out === '(nil)' ? null : JSON.parse(out) as string;
+}
+
+/** The master on `port` drops its replicas' links (a replica that cannot reconnect gets nothing more from it). */
+export function dropReplicaLinks(port: number): void {
+  redisCli(port, 'client', 'kill', 'type', 'replica');
+}
+
+/** The replica on `port` takes its master's slots at once, without the master's agreement (CLUSTER FAILOVER TAKEOVER). */
+export function takeOver(port: number): void {
+  const out = redisCli(port, 'cluster', 'failover', 'takeover').trim();
+  if (out !== 'OK') throw new Error(`CLUSTER FAILOVER TAKEOVER on ${port}: ${out}`);
 }
 
 /** Starts the node on `port` again on its cluster files: it rejoins (as a replica when its slots moved). */

@@ -1,16 +1,43 @@
 import Redis from 'ioredis';
+import type { Client } from 'cassandra-driver';
 import { Keys } from '../../src/cluster/keys';
-import { api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER, itRepeated, newDevice, newUser, startCluster, type TestCluster, WsClient } from '../support/helpers';
+import { createCassandraClient } from '../../src/store/cassandra';
+import { bucketOfMs } from '../../src/store/MessageRepository';
+import { api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER, itRepeated, newDevice, newUser, startCluster, testConfig, type TestCluster, WsClient } from '../support/helpers';
 
 /**
  * A device offline across ids that never became messages (voids): members removed mid-burst, whose
- * placed sends were refused after their removal. Each void is recorded durably (Cassandra), so a
- * device that comes back long after (the recent links beside the sequence trimmed at 256 entries,
- * or expired, or lost with Redis) still passes them and gets every message.
+ * placed sends were refused after their removal; and first attempts placed on a node killed before
+ * it stored them, buried by their resends on the other node. Each void is recorded durably
+ * (Cassandra), so a device that comes back long after (the recent links beside the sequence trimmed
+ * at 256 entries, or expired, or lost with Redis: deleted here, which is what expiry does) still
+ * passes them and gets every message.
  */
 const connect = connectClosedAfterEach();
 const redis = new Redis(process.env.CHAT_REDIS_URL as string);
 afterAll(() => redis.quit());
+let db: Client;
+beforeAll(async () => {
+  db = createCassandraClient(testConfig());
+  await db.connect();
+});
+afterAll(() => db.shutdown());
+
+/** The durable void records of a conversation (today's bucket: the test runs within it, or the next). */
+async function voidCount(conversationId: string, since: number): Promise<number> {
+  let n = 0;
+  for (let b = bucketOfMs(since); b <= bucketOfMs(Date.now()); b++) {
+    const r = await db.execute('SELECT message_id FROM message_voids WHERE conversation_id = ? AND bucket = ?', [conversationId, b], { prepare: true });
+    n += r.rowLength;
+  }
+  return n;
+}
+
+/** The sequence's links and its last id, as they are once they expire (10 minutes after the last placement) or Redis loses them. */
+async function expireSequence(prefix: string, conversationId: string): Promise<void> {
+  const keys = new Keys(prefix);
+  await redis.del(keys.sequenceLinks(conversationId), keys.sequence(conversationId));
+}
 
 let cluster: TestCluster;
 beforeAll(async () => { cluster = await startCluster(2, FAST_FAILOVER); });
@@ -73,10 +100,78 @@ describe('a device offline across voids', () => {
     expect(increasing(textIds(phone, cid))).toBe(true);
 
     // The second comes back after the links are gone altogether (expired, or lost with Redis).
-    await redis.del(new Keys(cluster.prefix).sequenceLinks(cid));
+    await expireSequence(cluster.prefix, cid);
     const laptop = await connect(B, receiver, devices[1]);
     await eventually(() => textIds(laptop, cid).length >= acked.length, 20000);
     expectExactlyOnce(textIds(laptop, cid), acked);
     expect(increasing(textIds(laptop, cid))).toBe(true);
+  }, 120000);
+
+  itRepeated('catches up across ids whose resends buried their first attempts (their node killed mid-burst)', async () => {
+    const own = await startCluster(2, FAST_FAILOVER);
+    try {
+      const [A, B] = own.nodes;
+      const owner = await newUser(B.url);
+      const receiver = await newUser(B.url);
+      const senders = await Promise.all(Array.from({ length: 4 }, () => newUser(B.url)));
+      const g = (await api(B.url, 'POST', '/api/groups', {
+        token: owner.token, body: { name: 'burials', members: [receiver.userId, ...senders.map((m) => m.userId)] },
+      })).body;
+      const cid = g.conversationId as string;
+      const startedAt = Date.now();
+      const devices = [await newDevice(B.url, receiver, 'phone'), await newDevice(B.url, receiver, 'laptop')];
+      for (const d of devices) {
+        const ws = await connect(B, receiver, d);
+        await ws.synced();
+        await ws.close();
+      }
+      // Four senders on A fire 100 sends each; A is killed while most are placed or being written.
+      const burst = Array.from({ length: 100 }, (_, k) => `b${k}`);
+      const onA = await Promise.all(senders.map(async (u) => {
+        const d = await newDevice(B.url, u);
+        const ws = await connect(A, u, d);
+        await ws.synced();
+        return { u, d, ws };
+      }));
+      for (const { ws } of onA) for (const id of burst) ws.send({ type: 'message.send', clientMsgId: id, conversationId: cid, content: id });
+      await eventually(() => onA.reduce((n, { ws }) => n + ws.ofType('message.ack').length, 0) >= 40, 10000);
+      A.proc.kill('SIGKILL');
+      // Each sender resends everything not acked on B (as the SDK would, same clientMsgIds): ids
+      // placed on A but never stored are buried there (once A's lease is gone), and stored afresh.
+      const acked: string[] = [];
+      for (const { u, d, ws } of onA) {
+        const ackedOnA = new Map(ws.ofType('message.ack').map((f) => [f.clientMsgId as string, f.messageId as string]));
+        acked.push(...ackedOnA.values());
+        const again = await connect(B, u, d);
+        await again.synced();
+        for (const id of burst.filter((x) => !ackedOnA.has(x))) acked.push((await again.sendUntilAcked({ conversationId: cid }, id)).messageId);
+        await again.close();
+      }
+      const buried = await voidCount(cid, startedAt);
+      const ownerWs = await connect(B, owner, await newDevice(B.url, owner));
+      await ownerWs.synced();
+      const more = await ownerWs.sendAll({ conversationId: cid }, Array.from({ length: 400 }, (_, k) => `o${k}`));
+      for (const f of more.values()) {
+        expect(f.type).toBe('message.ack');
+        acked.push(f.messageId);
+      }
+      expect(new Set(acked).size).toBe(400 + 400);
+
+      const began = Date.now();
+      const phone = await connect(B, receiver, devices[0]);
+      await eventually(() => textIds(phone, cid).length >= acked.length, 20000);
+      process.stdout.write(`[voids] ${acked.length} messages caught up across ${buried} buried first attempts in ${Date.now() - began} ms\n`);
+      expectExactlyOnce(textIds(phone, cid), acked);
+      expect(increasing(textIds(phone, cid))).toBe(true);
+      await expireSequence(own.prefix, cid);
+      const laptop = await connect(B, receiver, devices[1]);
+      await eventually(() => textIds(laptop, cid).length >= acked.length, 20000);
+      expectExactlyOnce(textIds(laptop, cid), acked);
+      expect(increasing(textIds(laptop, cid))).toBe(true);
+      // Some first attempts were placed on A and never stored (or this test would prove nothing).
+      expect(buried).toBeGreaterThan(0);
+    } finally {
+      await own.stop();
+    }
   }, 120000);
 });

@@ -61,9 +61,10 @@ export class CommitPipeline {
       }
     });
     // Then the fence: the node's lease must still cover the id after the write (NodeLease.holds: no
-    // round trip while refreshes come on time). If it lapsed meanwhile (a pause, Redis lost its data), peers may be settling the id: its
-    // fate is decided in one atomic step (an LWT) that a peer about to bury it takes too. The message
-    // is routed and acked only if 'stored' wins; if 'void' won, the peer buries and announces it.
+    // round trip while refreshes come on time). If it lapsed meanwhile (a pause, Redis lost its
+    // data), peers may be settling the id: its fate is decided in one atomic step (an LWT) that a
+    // peer about to bury it takes too (buryUnlessStored). The message is routed and acked only if
+    // 'stored' wins; if 'void' won, the peer buries and announces it.
     const written = inserted.then(async () => {
       if (await this.owners.stillOwns(stored.messageId)) return;
       const fate = await this.messages.decideFate(stored.conversationId, stored.messageId, 'stored');

@@ -1,6 +1,7 @@
 import type { StoredMessage } from './model';
 import { idTimestamp } from './snowflake';
 import type { ConversationStore, IdOwners, MessageStore, SequenceStore } from './ports';
+import { buryUnlessStored } from './burial';
 
 /** What a missing predecessor turned out to be, for one user. */
 export type Resolution =
@@ -78,14 +79,8 @@ export class GapResolver {
     // seen here (the owner's fence: NodeLease.holds), so an acked message is never buried.
     const landed = await this.messages.get(conversationId, id);
     if (landed) return { kind: 'stored', message: landed };
-    // An owner whose lease lapsed while it wrote may be deciding too: one atomic step settles it.
-    if (await this.messages.decideFate(conversationId, id, 'void') === 'stored') {
-      const message = await this.messages.get(conversationId, id);
-      return message ? { kind: 'stored', message } : null;
-    }
-    await this.messages.bury(conversationId, id, prevId);
-    // Stored just before the bury (a write landing late)? Then it is gone now, for every reader
-    // alike; nobody was acked for it (its owner could no longer ack it, and 'void' won its fate).
-    return { kind: 'void', prevId };
+    const burial = await buryUnlessStored(this.messages, conversationId, id, prevId);
+    if ('stored' in burial) return { kind: 'stored', message: burial.stored };
+    return 'buried' in burial ? { kind: 'void', prevId } : null;
   }
 }

@@ -2,6 +2,7 @@ import { ChatError } from '../errors';
 import type { Logger } from '../log';
 import type { BlockService } from './BlockService';
 import type { ClientMessageIds } from './ClientMessageIds';
+import { buryUnlessStored } from './burial';
 import type { CommitPipeline } from './CommitPipeline';
 import type { ConversationAccess } from './ConversationAccess';
 import type { ConversationCache } from './ConversationCache';
@@ -201,13 +202,12 @@ export class MessageSender {
     if (ownerAlive && idTimestamp(claimedId) > Date.now() - this.settleAfterMs) {
       throw new ChatError('unavailable', 'the first attempt of this message is still being stored; send it again shortly');
     }
-    // Its owner may be deciding too (its lease lapsed while it wrote): one atomic step settles it.
-    if (await this.messages.decideFate(conversationId, claimedId, 'void') === 'stored') {
-      const message = await this.messages.get(conversationId, claimedId);
-      if (!message) throw new ChatError('unavailable', 'the first attempt of this message is being stored; send it again shortly');
-      return { message: toMessageView(message), duplicate: true, durable: ownerAlive ? Promise.resolve() : this.pipeline.redeliver(message, conversation.members) };
+    const burial = await buryUnlessStored(this.messages, conversationId, claimedId, null);
+    if ('pending' in burial) throw new ChatError('unavailable', 'the first attempt of this message is being stored; send it again shortly');
+    if ('stored' in burial) {
+      const durable = ownerAlive ? Promise.resolve() : this.pipeline.redeliver(burial.stored, conversation.members);
+      return { message: toMessageView(burial.stored), duplicate: true, durable };
     }
-    await this.messages.bury(conversationId, claimedId, null);
     // Devices waiting for it find it void beside the sequence (GapResolver), with its predecessor.
     this.sequence.voided(conversationId, claimedId)
       .catch((err) => this.log.warn({ messageId: claimedId, err }, 'could not record a buried id as void'));

@@ -3,7 +3,7 @@ import type { Client } from 'cassandra-driver';
 import { Keys } from '../../src/cluster/keys';
 import { createCassandraClient } from '../../src/store/cassandra';
 import { bucketOfMs } from '../../src/store/MessageRepository';
-import { api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER, itRepeated, newDevice, newUser, startCluster, startNodeProcess, testConfig, type TestCluster, WsClient } from '../support/helpers';
+import { api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER, itRepeated, newDevice, newUser, startCluster, startNodeProcess, testConfig, type NodeProc, type TestCluster, type TestUser, WsClient } from '../support/helpers';
 import { stallingProxy } from '../support/proxy';
 
 /**
@@ -48,23 +48,39 @@ const textIds = (ws: WsClient, conversationId: string): string[] =>
   ws.messages().filter((m) => m.conversationId === conversationId && m.type === 'text').map((m) => m.messageId);
 const increasing = (ids: string[]) => ids.every((id, i) => i === 0 || BigInt(id) > BigInt(ids[i - 1]));
 
+/**
+ * A group (made through `node`) of `owner`, `receiver` and the members; the receiver's two devices
+ * sync once on `deviceNode` and go offline (their cursors saved as they close).
+ */
+async function groupWithOfflineReceiver(node: NodeProc, deviceNode: NodeProc, name: string, memberCount: number) {
+  const [owner, receiver] = [await newUser(node.url), await newUser(node.url)];
+  const members = await Promise.all(Array.from({ length: memberCount }, () => newUser(node.url)));
+  const g = (await api(node.url, 'POST', '/api/groups', {
+    token: owner.token, body: { name, members: [receiver.userId, ...members.map((m) => m.userId)] },
+  })).body;
+  const devices = [await newDevice(node.url, receiver, 'phone'), await newDevice(node.url, receiver, 'laptop')];
+  for (const d of devices) {
+    const ws = await connect(deviceNode, receiver, d);
+    await ws.synced();
+    await ws.close();
+  }
+  return { owner, receiver, members, devices, cid: g.conversationId as string };
+}
+
+/** The device comes back on `node` and gets exactly the acked messages, in id order; returns how long that took. */
+async function catchesUp(node: NodeProc, receiver: TestUser, deviceId: string, cid: string, acked: string[]): Promise<number> {
+  const started = Date.now();
+  const ws = await connect(node, receiver, deviceId);
+  await eventually(() => textIds(ws, cid).length >= acked.length, 20000);
+  expectExactlyOnce(textIds(ws, cid), acked);
+  expect(increasing(textIds(ws, cid))).toBe(true);
+  return Date.now() - started;
+}
+
 describe('a device offline across voids', () => {
   itRepeated('catches up on every message after 640 placements with removed senders, and again once the Redis links are gone', async () => {
     const [A, B] = cluster.nodes;
-    const owner = await newUser(A.url);
-    const receiver = await newUser(A.url);
-    const members = await Promise.all(Array.from({ length: 6 }, () => newUser(A.url)));
-    const g = (await api(A.url, 'POST', '/api/groups', {
-      token: owner.token, body: { name: 'voids', members: [receiver.userId, ...members.map((m) => m.userId)] },
-    })).body;
-    const cid = g.conversationId as string;
-    // The receiver's two devices sync once and go offline (their cursors are saved as they close).
-    const devices = [await newDevice(A.url, receiver, 'phone'), await newDevice(A.url, receiver, 'laptop')];
-    for (const d of devices) {
-      const ws = await connect(B, receiver, d);
-      await ws.synced();
-      await ws.close();
-    }
+    const { owner, receiver, members, devices, cid } = await groupWithOfflineReceiver(A, B, 'voids', 6);
 
     const acked: string[] = [];
     const ownerWs = await connect(A, owner, await newDevice(A.url, owner));
@@ -93,19 +109,11 @@ describe('a device offline across voids', () => {
     }
 
     // The first device comes back: the links beside the sequence kept only the last 256.
-    const started = Date.now();
-    const phone = await connect(A, receiver, devices[0]);
-    await eventually(() => textIds(phone, cid).length >= acked.length, 20000);
-    process.stdout.write(`[voids] ${acked.length} messages caught up across ${240 - (acked.length - 400)} voids in ${Date.now() - started} ms\n`);
-    expectExactlyOnce(textIds(phone, cid), acked);
-    expect(increasing(textIds(phone, cid))).toBe(true);
-
+    const ms = await catchesUp(A, receiver, devices[0], cid, acked);
+    process.stdout.write(`[voids] ${acked.length} messages caught up across ${240 - (acked.length - 400)} voids in ${ms} ms\n`);
     // The second comes back after the links are gone altogether (expired, or lost with Redis).
     await expireSequence(cluster.prefix, cid);
-    const laptop = await connect(B, receiver, devices[1]);
-    await eventually(() => textIds(laptop, cid).length >= acked.length, 20000);
-    expectExactlyOnce(textIds(laptop, cid), acked);
-    expect(increasing(textIds(laptop, cid))).toBe(true);
+    await catchesUp(B, receiver, devices[1], cid, acked);
   }, 120000);
 
   itRepeated('catches up across ids whose resends buried their first attempts (their node\'s database path stalled, then the node killed)', async () => {
@@ -117,20 +125,8 @@ describe('a device offline across voids', () => {
     const A = await startNodeProcess({ ...FAST_FAILOVER, CHAT_REDIS_KEY_PREFIX: own.prefix, CHAT_CASSANDRA_CONTACT_POINTS: `127.0.0.1:${proxy.port}` });
     try {
       const [B] = own.nodes;
-      const owner = await newUser(B.url);
-      const receiver = await newUser(B.url);
-      const senders = await Promise.all(Array.from({ length: 4 }, () => newUser(B.url)));
-      const g = (await api(B.url, 'POST', '/api/groups', {
-        token: owner.token, body: { name: 'burials', members: [receiver.userId, ...senders.map((m) => m.userId)] },
-      })).body;
-      const cid = g.conversationId as string;
+      const { owner, receiver, members: senders, devices, cid } = await groupWithOfflineReceiver(B, B, 'burials', 4);
       const startedAt = Date.now();
-      const devices = [await newDevice(B.url, receiver, 'phone'), await newDevice(B.url, receiver, 'laptop')];
-      for (const d of devices) {
-        const ws = await connect(B, receiver, d);
-        await ws.synced();
-        await ws.close();
-      }
       // Four senders on A; one acked send each first (A then knows the group without reading Cassandra).
       const acked: string[] = [];
       const onA = await Promise.all(senders.map(async (u) => {
@@ -167,17 +163,10 @@ describe('a device offline across voids', () => {
       }
       expect(new Set(acked).size).toBe(4 + 4 * burst.length + 400);
 
-      const began = Date.now();
-      const phone = await connect(B, receiver, devices[0]);
-      await eventually(() => textIds(phone, cid).length >= acked.length, 20000);
-      process.stdout.write(`[voids] ${acked.length} messages caught up across ${buried} buried first attempts in ${Date.now() - began} ms\n`);
-      expectExactlyOnce(textIds(phone, cid), acked);
-      expect(increasing(textIds(phone, cid))).toBe(true);
+      const ms = await catchesUp(B, receiver, devices[0], cid, acked);
+      process.stdout.write(`[voids] ${acked.length} messages caught up across ${buried} buried first attempts in ${ms} ms\n`);
       await expireSequence(own.prefix, cid);
-      const laptop = await connect(B, receiver, devices[1]);
-      await eventually(() => textIds(laptop, cid).length >= acked.length, 20000);
-      expectExactlyOnce(textIds(laptop, cid), acked);
-      expect(increasing(textIds(laptop, cid))).toBe(true);
+      await catchesUp(B, receiver, devices[1], cid, acked);
       // Every first attempt placed on A was buried (recorded void), by its resend or by the resolver.
       expect(buried).toBe(4 * burst.length);
     } finally {

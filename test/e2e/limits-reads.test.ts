@@ -184,6 +184,22 @@ describe('concurrent heavy reads per user', () => {
   });
 });
 
+/**
+ * Starts test/support/readAttacker.js against node A (waves of 50 requests every 500 ms); `out` is
+ * what it printed so far, `done` its result.
+ */
+function attackWith(a: { token: string; kinds: Record<string, string[]>; attackMs: number }) {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'test', 'support', 'readAttacker.js')], {
+    env: { ...process.env, ATTACK: JSON.stringify({ base: A, parallel: 50, everyMs: 500, ...a }) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  const done = new Promise<{ statuses: Record<string, Record<string, number>>; waves: Array<[number, string]> }>((resolve, reject) =>
+    proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.split('\n')[1])) : reject(new Error(`attacker exited ${code}`)))));
+  return { out: () => out, done };
+}
+
 /** The node's resident memory (MB), from /proc. */
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -193,11 +209,11 @@ function rssMb(pid: number): number {
 describe('a bystander during a read attack', () => {
   // A wave of 50 requests of any kind holds a node's event loop for tens of ms on this 2-core box
   // (about 0.7 ms of CPU each, mostly socket writes). Heavy waves and trivial waves (an empty block
-  // list) take turns, 500 ms apart, each probe counting for the kind of the wave before it, so both
-  // are measured under the same load and printed. Alone (npm test runs this file in band), the
-  // bystander's p99 is 50-65 ms beside trivial waves and 180-190 ms beside heavy ones: the heavy
-  // reads still add about 120 ms at the tail, above the 100 ms #10 asked for (an open problem, in
-  // the note on #11). The test holds the median, which they leave alone.
+  // list) take turns (A B B A ...), 500 ms apart, each probe counting for the kind of the wave before
+  // it, so both are measured under the same load and printed. Alone, after a warm-up, the
+  // bystander's median is 9-12 ms beside heavy waves and 7-9 ms beside trivial ones; its p99 is
+  // 255-430 ms beside heavy ones and 170-200 ms beside trivial ones: the heavy reads still add
+  // 80-240 ms at the tail (issue 24 asks for at most 150). The test holds the median.
   it('keeps its median ack under 50 ms, every send acked, while a user sends waves of 50 parallel sync and history reads of 4 MB of messages; RSS stays bounded', async () => {
     const [mallory, accomplice, carol, dave] = await Promise.all([newUser(A), newUser(A), newUser(A), newUser(A)]);
     const device = await newDevice(A, mallory);
@@ -216,16 +232,15 @@ describe('a bystander during a read attack', () => {
     const cid = [accomplice.userId, mallory.userId].sort().join('_');
     // 1 heavy and 1 trivial wave a second, from another process. (A tight loop of requests is a
     // request flood: the per-user REST rate limit's job, not this one's.)
-    const proc = spawn(process.execPath, [path.join(ROOT, 'test', 'support', 'readAttacker.js')], {
-      env: { ...process.env, ATTACK: JSON.stringify({ base: A, token: mallory.token, parallel: 50, everyMs: 500, attackMs: ATTACK_MS,
-        kinds: { reads: [`/api/sync?deviceId=${device}&limit=500`, `/api/conversations/d_${cid}/messages?limit=100`], trivial: ['/api/blocks'] } }) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-    const attack = new Promise<{ statuses: Record<string, Record<string, number>>; waves: Array<[number, string]> }>((resolve, reject) =>
-      proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.split('\n')[1])) : reject(new Error(`attacker exited ${code}`)))));
-    await eventually(() => out.startsWith('open'));
+    const kinds = (token: string, deviceId: string) => ({ token,
+      kinds: { reads: [`/api/sync?deviceId=${deviceId}&limit=500`, `/api/conversations/d_${cid}/messages?limit=100`], trivial: ['/api/blocks'] } });
+    // Warm-up, not measured: the accomplice reads the same way once (the node's and Cassandra's read
+    // paths compiled and cached), and the bystander's conversation exists. Without it the first
+    // waves' probes, whatever their kind, took 100-180 ms while later ones took 10-20.
+    await attackWith({ ...kinds(accomplice.token, await newDevice(A, accomplice)), attackMs: 1000 }).done;
+    await sendAll(c, Array.from({ length: 10 }, (_, i) => ({ to: dave.userId, content: `warm-up ${i}` })));
+    const { out, done: attack } = attackWith({ ...kinds(mallory.token, device), attackMs: ATTACK_MS });
+    await eventually(() => out().startsWith('open'));
     const end = Date.now() + ATTACK_MS;
     const sampler = setInterval(() => { rssMax = Math.max(rssMax, rssMb(pid)); }, 100);
     // Cleared on failure too: a live interval keeps jest from exiting.

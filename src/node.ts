@@ -32,7 +32,7 @@ import { ClientMessageClaims } from './cluster/ClientMessageClaims';
 import { Cluster } from './cluster/Cluster';
 import { ConnectionSlots } from './cluster/ConnectionSlots';
 import { ConversationQuota } from './cluster/ConversationQuota';
-import { ConversationSequence, SEQUENCE_TTL_SECONDS } from './cluster/ConversationSequence';
+import { ConversationSequence } from './cluster/ConversationSequence';
 import { DeviceSlots } from './cluster/DeviceSlots';
 import { GroupVersions } from './cluster/GroupVersions';
 import { Keys } from './cluster/keys';
@@ -152,7 +152,7 @@ async function buildNode(d: {
   const conversationList = new ConversationList(conversationRepo, messages, conversations);
   const receipts = new Receipts(access, conversationRepo, messages, cluster);
   const pushQueue = new PushQueue(redis, keys, config.push);
-  const sequence = new ConversationSequence(redis, keys);
+  const sequence = new ConversationSequence(redis, keys, config.sync.sequenceTtlSeconds);
   const blockRepo = new BlockRepository(db);
   const blocks = new BlockService(new BlockCopies(redis, keys, blockRepo), blockRepo, users);
   const quota = new ConversationQuota(redis, keys, conversationRepo, {
@@ -172,7 +172,7 @@ async function buildNode(d: {
     if (Date.now() - regressionSeenAt < 10_000) return;
     regressionSeenAt = Date.now();
     log.warn({ conversationId }, 'a conversation sequence went back: Redis lost recent writes; checking new clientMsgIds in Cassandra');
-  }, (SEQUENCE_TTL_SECONDS * 1000) / 2);
+  }, (config.sync.sequenceTtlSeconds * 1000) / 2);
   const chatLog = log.child({ component: 'chat' });
   const pipeline = new CommitPipeline(commits, messages, clientIds, sequence, conversations, cluster, pushQueue, cluster, chatLog);
   const userDirectory = new UserDirectory(users);

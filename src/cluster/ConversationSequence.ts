@@ -3,12 +3,6 @@ import { IDEMPOTENCY_TTL_SECONDS } from '../chat/model';
 import type { Link, Placement, PlaceRequest, SequenceStore } from '../chat/ports';
 import type { Keys } from './keys';
 
-/**
- * How long a conversation's sequence outlives its last placement. Far above the bound on a write in
- * flight (30 s): when it expires nothing placed under it can still arrive, so a new sequence may
- * start with no predecessor. Keeps Redis holding only conversations active in the last minutes.
- */
-export const SEQUENCE_TTL_SECONDS = 600;
 /** Recent links kept per conversation: enough to walk back over every id still in flight. */
 const LINKS_KEPT = 256;
 
@@ -21,11 +15,17 @@ const LINKS_KEPT = 256;
  * sequence for receivers that must walk back over a gap.
  */
 export class ConversationSequence implements SequenceStore {
-  constructor(private readonly redis: RedisClient, private readonly keys: Keys) {}
+  /**
+   * `ttlSeconds` (`sync.sequenceTtlSeconds`): how long a conversation's sequence outlives its last
+   * placement. Above the bound on a write in flight: when it expires nothing placed under it can
+   * still arrive, so a new sequence may start with no predecessor. Keeps Redis holding only
+   * conversations active lately.
+   */
+  constructor(private readonly redis: RedisClient, private readonly keys: Keys, private readonly ttlSeconds: number) {}
 
   async place(conversationId: string, requests: readonly PlaceRequest[]): Promise<Placement> {
     const keys = [this.keys.sequence(conversationId), this.keys.sequenceLinks(conversationId), this.keys.groupVersion(conversationId)];
-    const args: Array<string | number> = [SEQUENCE_TTL_SECONDS, LINKS_KEPT, IDEMPOTENCY_TTL_SECONDS, conversationId];
+    const args: Array<string | number> = [this.ttlSeconds, LINKS_KEPT, IDEMPOTENCY_TTL_SECONDS, conversationId];
     for (const r of requests) {
       args.push(String(r.id));
       if (r.claim) {
@@ -52,7 +52,7 @@ export class ConversationSequence implements SequenceStore {
 
   /** Records that a placed id will never be a message. */
   async voided(conversationId: string, id: bigint): Promise<void> {
-    await this.redis.sequenceVoid(this.keys.sequenceLinks(conversationId), SEQUENCE_TTL_SECONDS, LINKS_KEPT, String(id));
+    await this.redis.sequenceVoid(this.keys.sequenceLinks(conversationId), this.ttlSeconds, LINKS_KEPT, String(id));
   }
 
   /** The recent links of a conversation, by id. */

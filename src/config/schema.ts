@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { settleAfterMs } from '../chat/CommitPipeline';
 
 /**
  * Every config key, declared once: its type, bounds or allowed values, default and doc. The Config
@@ -57,6 +58,8 @@ const sections = {
     consistency: z.enum(CONSISTENCIES).default('localQuorum').describe('Consistency of reads and writes (quorum or stronger: settling a missing id must read every acked write).'),
     maxQueuedWrites: z.int().min(100).max(10_000_000).default(10000)
       .describe('Writes that may wait for Cassandra per queue (messages; cursors and receipts) while it is slow; past it, a send gets the retryable `unavailable` at once.'),
+    requestTimeoutMs: z.int().min(1000).max(30000).default(12000)
+      .describe("How long the driver waits for a replica's reply before it tries the next one or fails the request (a message write failed this way is buried, and its send gets the retryable `unavailable`)."),
   }),
   node: z.object({
     id: z.int().min(0).max(1023).nullable().default(null)
@@ -86,6 +89,8 @@ const sections = {
       .describe('Bytes of message content one sync or history response (or catch-up page) carries at most: the page ends early, with the cursor to continue.'),
     maxConcurrentReadsPerUser: z.int().min(1).max(1000).default(4)
       .describe('Sync and history reads one user may run at once on a node (more: 429 `rate_limited`).'),
+    sequenceTtlSeconds: z.int().min(40).max(86400).default(600)
+      .describe("How long Redis keeps a conversation's sequence and its recent links (void marks included) after its last placement. It must outlast a message write in flight (30 s) plus twice `node.maxClockSkewMs`. Voids are also recorded in Cassandra, so this bounds Redis memory, not what devices can catch up on."),
   }),
   ws: z.object({
     pingIntervalMs: z.int().min(100).max(600000).default(10000).describe('Server ping interval (pongs count as activity).'),
@@ -145,6 +150,11 @@ export const ConfigSchema = z.object(sections).superRefine((c, ctx) => {
   if (c.sync.safetyLagMs < c.node.leaseTtlSeconds * 2000) {
     ctx.addIssue({ code: 'custom', path: ['sync', 'safetyLagMs'],
       message: `must be at least 2 x node.leaseTtlSeconds (${c.node.leaseTtlSeconds * 2000} ms)` });
+  }
+  // When a sequence expires nothing placed under it may still be acked: a new one then starts with no predecessor.
+  if (c.sync.sequenceTtlSeconds * 1000 <= settleAfterMs(c.node.maxClockSkewMs)) {
+    ctx.addIssue({ code: 'custom', path: ['sync', 'sequenceTtlSeconds'],
+      message: `must be above ${settleAfterMs(c.node.maxClockSkewMs) / 1000} s (a write in flight plus twice node.maxClockSkewMs)` });
   }
   if (c.push.provider === 'webhook' && !/^https?:\/\/.+/.test(c.push.webhookUrl ?? '')) {
     ctx.addIssue({ code: 'custom', path: ['push', 'webhookUrl'], message: 'must be an http(s) URL when push.provider=webhook' });

@@ -27,7 +27,7 @@ export function createCassandraClient(config: Config, withKeyspace = true, reque
     // or list appends) except the two lightweight transactions, which say so themselves: so a
     // request that met a node going down is retried on another replica instead of failing.
     queryOptions: { consistency: CONSISTENCY[cassandra.consistency], serialConsistency: types.consistencies.serial, prepare: true, isIdempotent: true },
-    socketOptions: { connectTimeout: 5000, readTimeout: 12000 },
+    socketOptions: { connectTimeout: 5000, readTimeout: cassandra.requestTimeoutMs },
     pooling: { warmup: true },
     ...(requestTracker ? { requestTracker } : {}),
   });

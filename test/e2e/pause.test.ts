@@ -1,4 +1,4 @@
-import { api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER, itRepeated, newDevice, newUser, startCluster, type NodeProc, type TestUser, WsClient } from '../support/helpers';
+import { api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER, historyIds, increasing, itRepeated, newDevice, newUser, startCluster, textIds, WsClient } from '../support/helpers';
 
 /**
  * Gray failure: a node stopped (SIGSTOP) mid-burst and let go again (SIGCONT), as a long GC pause,
@@ -7,25 +7,8 @@ import { api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOV
 const FAST = FAST_FAILOVER;
 const connect = connectClosedAfterEach();
 
-/** Messages of the conversation a device got (text only), in the order it got them. */
-const textIds = (ws: WsClient, conversationId: string): string[] =>
-  ws.messages().filter((m) => m.conversationId === conversationId && m.type === 'text').map((m) => m.messageId);
 
-const increasing = (ids: string[]) => ids.every((id, i) => i === 0 || BigInt(id) > BigInt(ids[i - 1]));
 
-/** Every page of the conversation's history, oldest first. */
-async function history(node: NodeProc, user: TestUser, conversationId: string): Promise<string[]> {
-  const out: string[] = [];
-  let after = '0';
-  for (;;) {
-    const r = await api(node.url, 'GET', `/api/conversations/${conversationId}/messages?limit=100&after=${after}`, { token: user.token });
-    expect(r.status).toBe(200);
-    const ids = (r.body.messages as Array<{ messageId: string; type: string }>).filter((m) => m.type === 'text').map((m) => m.messageId);
-    out.push(...ids);
-    if (!r.body.messages.length) return out;
-    after = r.body.messages[r.body.messages.length - 1].messageId;
-  }
-}
 
 /**
  * s1 on A sends 200 messages about 3 ms apart; s2 on B sends one every 50 ms throughout; r has a
@@ -83,7 +66,7 @@ async function pauseMidBurst(pauseMs: number) {
     const acks = [...acked.values()];
     expect(new Set(acks).size).toBe(200 + s2Sent);
     // Every acked message is in history...
-    const stored = await history(B, r, cid);
+    const stored = await historyIds(B, r, cid);
     expect(acks.filter((id) => !stored.includes(id))).toEqual([]);
     // ...and reaches both of r's devices exactly once, in id order.
     for (const ws of [rB, rC]) {

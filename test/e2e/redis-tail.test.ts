@@ -1,5 +1,5 @@
 import Redis from 'ioredis';
-import { api, connectClosedAfterEach, eventually, expectExactlyOnce, itRepeated, newDevice, newUser, withNodesOnPrivateRedis, type WsClient } from '../support/helpers';
+import { api, connectClosedAfterEach, eventually, expectExactlyOnce, itRepeated, newDevice, newUser, textIds, withNodesOnPrivateRedis } from '../support/helpers';
 
 /**
  * Redis loses the last entries of a node's stream (a restore from an older snapshot, a failover
@@ -8,8 +8,6 @@ import { api, connectClosedAfterEach, eventually, expectExactlyOnce, itRepeated,
  */
 const connect = connectClosedAfterEach();
 
-const textIds = (ws: WsClient, conversationId: string): string[] =>
-  ws.messages().filter((m) => m.conversationId === conversationId && m.type === 'text').map((m) => m.messageId);
 
 describe('Redis losing a stream entry while its source stays quiet', () => {
   itRepeated('the entry\'s messages reach the device anyway, once, within a tail-mark period and a resync', async () => {

@@ -3,16 +3,20 @@ import type { Client } from 'cassandra-driver';
 import { Keys } from '../../src/cluster/keys';
 import { createCassandraClient } from '../../src/store/cassandra';
 import { bucketOfMs } from '../../src/store/MessageRepository';
-import { api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER, itRepeated, newDevice, newUser, startCluster, startNodeProcess, testConfig, type NodeProc, type TestCluster, type TestUser, WsClient } from '../support/helpers';
-import { stallingProxy } from '../support/proxy';
+import { api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER, historyIds, increasing, itRepeated, newDevice, newUser, startCluster, startNodeProcess, testConfig, textIds, type NodeProc, type TestCluster, type TestUser } from '../support/helpers';
+import { stallingProxy, type StallingProxy } from '../support/proxy';
+
+/** The shortest `sync.sequenceTtlSeconds` allowed: the test waits for the links to expire. */
+const SHORT_TTL_SECONDS = 40;
 
 /**
- * A device offline across ids that never became messages (voids): members removed mid-burst, whose
- * placed sends were refused after their removal; and first attempts placed on a node whose path to
- * Cassandra stalled and which was then killed, buried by their resends on the other node. Each void is recorded durably
- * (Cassandra), so a device that comes back long after (the recent links beside the sequence trimmed
- * at 256 entries, or expired, or lost with Redis: deleted here, which is what expiry does) still
- * passes them and gets every message.
+ * A device offline across ids that never became messages (voids), of each kind: members removed
+ * mid-burst, whose placed sends were refused after their removal; first attempts placed on a node
+ * whose path to Cassandra stalled and which was then killed, buried by their resends on the other
+ * node; and writes that failed (the path stalled past the driver's timeout, then came back, the
+ * timed-out inserts landing late). Each void is recorded durably (Cassandra), so a device that
+ * comes back long after (the recent links beside the sequence trimmed at 256 entries, lost with
+ * Redis, or expired after `sync.sequenceTtlSeconds`) still passes them and gets every message.
  */
 const connect = connectClosedAfterEach();
 const redis = new Redis(process.env.CHAT_REDIS_URL as string);
@@ -34,8 +38,8 @@ async function voidCount(conversationId: string, since: number): Promise<number>
   return n;
 }
 
-/** The sequence's links and its last id, as they are once they expire (10 minutes after the last placement) or Redis loses them. */
-async function expireSequence(prefix: string, conversationId: string): Promise<void> {
+/** The sequence's links and its last id, as they are once Redis loses them. */
+async function loseSequence(prefix: string, conversationId: string): Promise<void> {
   const keys = new Keys(prefix);
   await redis.del(keys.sequenceLinks(conversationId), keys.sequence(conversationId));
 }
@@ -44,9 +48,47 @@ let cluster: TestCluster;
 beforeAll(async () => { cluster = await startCluster(2, FAST_FAILOVER); });
 afterAll(() => cluster.stop());
 
-const textIds = (ws: WsClient, conversationId: string): string[] =>
-  ws.messages().filter((m) => m.conversationId === conversationId && m.type === 'text').map((m) => m.messageId);
-const increasing = (ids: string[]) => ids.every((id, i) => i === 0 || BigInt(id) > BigInt(ids[i - 1]));
+/**
+ * Runs `fn` with a cluster of its own: B as usual, and A reaching Cassandra through a proxy that
+ * the test can stall. Both run with `env`.
+ */
+async function withStallableNode(env: Record<string, string>,
+  fn: (nodes: { A: NodeProc; B: NodeProc; prefix: string }, proxy: StallingProxy) => Promise<void>): Promise<void> {
+  const contact = testConfig().cassandra.contactPoints[0];
+  const bar = contact.lastIndexOf(':');
+  const proxy = await stallingProxy({ host: contact.slice(0, bar), port: Number(contact.slice(bar + 1)) });
+  const own = await startCluster(1, { ...FAST_FAILOVER, ...env });
+  const A = await startNodeProcess({ ...FAST_FAILOVER, ...env, CHAT_REDIS_KEY_PREFIX: own.prefix, CHAT_CASSANDRA_CONTACT_POINTS: `127.0.0.1:${proxy.port}` });
+  try {
+    await fn({ A, B: own.nodes[0], prefix: own.prefix }, proxy);
+  } finally {
+    if (A.proc.exitCode === null && A.proc.signalCode === null) A.proc.kill('SIGKILL');
+    await own.stop();
+    await proxy.close();
+  }
+}
+
+/** Four senders with a device on `A` each, each with one acked send (A then knows the group without reading Cassandra). */
+async function sendersOn(A: NodeProc, B: NodeProc, senders: TestUser[], cid: string, acked: string[]) {
+  return Promise.all(senders.map(async (u) => {
+    const d = await newDevice(B.url, u);
+    const ws = await connect(A, u, d);
+    await ws.synced();
+    acked.push((await ws.sendUntilAcked({ conversationId: cid }, 'warm')).messageId);
+    return { u, d, ws };
+  }));
+}
+
+/** The owner sends `n` more (acked, added to `acked`) through `node`. */
+async function ownerSends(node: NodeProc, owner: TestUser, cid: string, n: number, acked: string[]): Promise<void> {
+  const ws = await connect(node, owner, await newDevice(node.url, owner));
+  await ws.synced();
+  const more = await ws.sendAll({ conversationId: cid }, Array.from({ length: n }, (_, k) => `o${k}`));
+  for (const f of more.values()) {
+    expect(f.type).toBe('message.ack');
+    acked.push(f.messageId);
+  }
+}
 
 /**
  * A group (made through `node`) of `owner`, `receiver` and the members; the receiver's two devices
@@ -112,35 +154,22 @@ describe('a device offline across voids', () => {
     const ms = await catchesUp(A, receiver, devices[0], cid, acked);
     process.stdout.write(`[voids] ${acked.length} messages caught up across ${240 - (acked.length - 400)} voids in ${ms} ms\n`);
     // The second comes back after the links are gone altogether (expired, or lost with Redis).
-    await expireSequence(cluster.prefix, cid);
+    await loseSequence(cluster.prefix, cid);
     await catchesUp(B, receiver, devices[1], cid, acked);
   }, 120000);
 
   itRepeated('catches up across ids whose resends buried their first attempts (their node\'s database path stalled, then the node killed)', async () => {
-    // Node A reaches Cassandra through a proxy that the test stalls: the ids A places from then on
-    // are claimed and never stored. A is then killed; B is as usual.
-    const contact = testConfig().cassandra.contactPoints[0];
-    const proxy = await stallingProxy({ host: contact.slice(0, contact.lastIndexOf(':')), port: Number(contact.slice(contact.lastIndexOf(':') + 1)) });
-    const own = await startCluster(1, FAST_FAILOVER);
-    const A = await startNodeProcess({ ...FAST_FAILOVER, CHAT_REDIS_KEY_PREFIX: own.prefix, CHAT_CASSANDRA_CONTACT_POINTS: `127.0.0.1:${proxy.port}` });
-    try {
-      const [B] = own.nodes;
+    await withStallableNode({}, async ({ A, B, prefix }, proxy) => {
       const { owner, receiver, members: senders, devices, cid } = await groupWithOfflineReceiver(B, B, 'burials', 4);
       const startedAt = Date.now();
-      // Four senders on A; one acked send each first (A then knows the group without reading Cassandra).
       const acked: string[] = [];
-      const onA = await Promise.all(senders.map(async (u) => {
-        const d = await newDevice(B.url, u);
-        const ws = await connect(A, u, d);
-        await ws.synced();
-        acked.push((await ws.sendUntilAcked({ conversationId: cid }, 'warm')).messageId);
-        return { u, d, ws };
-      }));
+      const onA = await sendersOn(A, B, senders, cid, acked);
+      // From the stall on, the ids A places are claimed and never stored.
       proxy.stall();
       const burst = Array.from({ length: 50 }, (_, k) => `b${k}`);
       for (const { ws } of onA) for (const id of burst) ws.send({ type: 'message.send', clientMsgId: id, conversationId: cid, content: id });
       // Every send placed (its link beside the sequence), none stored; then A dies.
-      const links = new Keys(own.prefix).sequenceLinks(cid);
+      const links = new Keys(prefix).sequenceLinks(cid);
       await eventually(async () => await redis.llen(links) >= 4 + 4 * burst.length, 10000);
       A.proc.kill('SIGKILL');
       await A.exited;
@@ -154,25 +183,60 @@ describe('a device offline across voids', () => {
         await again.close();
       }
       const buried = await voidCount(cid, startedAt);
-      const ownerWs = await connect(B, owner, await newDevice(B.url, owner));
-      await ownerWs.synced();
-      const more = await ownerWs.sendAll({ conversationId: cid }, Array.from({ length: 400 }, (_, k) => `o${k}`));
-      for (const f of more.values()) {
-        expect(f.type).toBe('message.ack');
-        acked.push(f.messageId);
-      }
+      await ownerSends(B, owner, cid, 400, acked);
       expect(new Set(acked).size).toBe(4 + 4 * burst.length + 400);
 
       const ms = await catchesUp(B, receiver, devices[0], cid, acked);
       process.stdout.write(`[voids] ${acked.length} messages caught up across ${buried} buried first attempts in ${ms} ms\n`);
-      await expireSequence(own.prefix, cid);
+      await loseSequence(prefix, cid);
       await catchesUp(B, receiver, devices[1], cid, acked);
+      expect(await historyIds(B, owner, cid)).toEqual([...acked].sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1)));
       // Every first attempt placed on A was buried (recorded void), by its resend or by the resolver.
       expect(buried).toBe(4 * burst.length);
-    } finally {
-      if (A.proc.exitCode === null && A.proc.signalCode === null) A.proc.kill('SIGKILL');
-      await own.stop();
-      await proxy.close();
-    }
+    });
   }, 120000);
+
+  itRepeated('catches up across ids whose writes failed (the database path stalled past the driver\'s timeout, then came back), and again once the Redis links expired', async () => {
+    await withStallableNode({ CHAT_SYNC_SEQUENCE_TTL_SECONDS: String(SHORT_TTL_SECONDS), CHAT_CASSANDRA_REQUEST_TIMEOUT_MS: '2000' }, async ({ A, B, prefix }, proxy) => {
+      const { owner, receiver, members: senders, devices, cid } = await groupWithOfflineReceiver(B, B, 'failed writes', 4);
+      const startedAt = Date.now();
+      const acked: string[] = [];
+      const onA = await sendersOn(A, B, senders, cid, acked);
+      proxy.stall();
+      const burst = Array.from({ length: 50 }, (_, k) => `f${k}`);
+      for (const { ws } of onA) for (const id of burst) ws.send({ type: 'message.send', clientMsgId: id, conversationId: cid, content: id });
+      const answers = () => onA.map(({ ws }) => ws.frames.filter((f) => burst.includes(f.clientMsgId)));
+      // The first batches' writes time out (cassandra.requestTimeoutMs, 2 s here; a conversation's
+      // batches go one at a time) and their sends are refused as retryable; once 20 are, the path
+      // comes back, the held requests first: the timed-out inserts land late, under the burials A
+      // makes of their ids (a tombstone above any write: they never show). The writes queued behind
+      // them go through and are acked.
+      await eventually(() => answers().flat().filter((f) => f.type === 'error').length >= 20, 20000);
+      proxy.unstall();
+      await eventually(() => answers().flat().length === 4 * burst.length, 30000);
+      const failed = answers().map((fs) => fs.filter((f) => f.type === 'error'));
+      for (const f of answers().flat()) {
+        if (f.type === 'message.ack') acked.push(f.messageId);
+        else expect([f.type, f.code, f.retryable]).toEqual(['error', 'unavailable', true]);
+      }
+      const failures = failed.flat().length;
+      expect(failures).toBeGreaterThan(0);
+      await eventually(async () => await voidCount(cid, startedAt) === failures, 30000);
+      // The SDK's resends of the failed ones, on A: each a message of its own.
+      for (const [i, { ws }] of onA.entries()) {
+        for (const f of failed[i]) acked.push((await ws.sendUntilAcked({ conversationId: cid }, f.clientMsgId)).messageId);
+      }
+      await ownerSends(B, owner, cid, 400, acked);
+      expect(new Set(acked).size).toBe(4 + 4 * burst.length + 400);
+
+      const ms = await catchesUp(B, receiver, devices[0], cid, acked);
+      process.stdout.write(`[voids] ${acked.length} messages caught up across ${failures} failed writes in ${ms} ms\n`);
+      // The sequence and its links expire (sync.sequenceTtlSeconds after the last placement).
+      const keys = new Keys(prefix);
+      await eventually(async () => await redis.exists(keys.sequence(cid), keys.sequenceLinks(cid)) === 0, (SHORT_TTL_SECONDS + 10) * 1000);
+      await catchesUp(A, receiver, devices[1], cid, acked);
+      expect(await historyIds(A, owner, cid)).toEqual([...acked].sort((x, y) => (BigInt(x) < BigInt(y) ? -1 : 1)));
+      expect(await voidCount(cid, startedAt)).toBe(failures);
+    });
+  }, 150000);
 });

@@ -288,7 +288,7 @@ describe('ConversationSequence and Sequencer', () => {
 
   it('places ids only above the last one, returns each predecessor, and keeps links and voids', async () => {
     const keys = new Keys(uniquePrefix());
-    const seq = new ConversationSequence(redis(), keys);
+    const seq = new ConversationSequence(redis(), keys, 600);
     expect(await seq.place('c', bare(100n, 101n))).toEqual({ placed: true, prev: null, groupVersion: null, earlier: [null, null] });
     expect(await seq.place('c', bare(99n))).toEqual({ placed: false, last: 101n });
     expect(await seq.place('c', bare(101n))).toEqual({ placed: false, last: 101n });
@@ -306,7 +306,7 @@ describe('ConversationSequence and Sequencer', () => {
   });
 
   it('claims clientMsgIds in the placing step: a claimed one takes no place, and the rest chain past it', async () => {
-    const seq = new ConversationSequence(redis(), new Keys(uniquePrefix()));
+    const seq = new ConversationSequence(redis(), new Keys(uniquePrefix()), 600);
     const claim = (clientMsgId: string) => ({ userId: 'u', clientMsgId });
     expect(await seq.place('c', [{ id: 10n, claim: claim('a') }])).toMatchObject({ placed: true, earlier: [null] });
     const second = await seq.place('c', [{ id: 20n, claim: claim('b') }, { id: 21n, claim: claim('a') }, { id: 22n, claim: claim('b') }, { id: 23n, claim: null }]);
@@ -323,7 +323,7 @@ describe('ConversationSequence and Sequencer', () => {
   });
 
   it('gives two nodes placing into one conversation at once one chain of increasing ids, each node in its own order', async () => {
-    const store = new ConversationSequence(redis(), new Keys(uniquePrefix()));
+    const store = new ConversationSequence(redis(), new Keys(uniquePrefix()), 600);
     const db = createCassandraClient(testConfig());
     try {
       const voids = new MessageRepository(db, new WriteBatcher(db));
@@ -354,7 +354,7 @@ describe('GapResolver', () => {
     try {
       const keys = new Keys(uniquePrefix());
       const messages = new MessageRepository(db, new WriteBatcher(db));
-      const sequence = new ConversationSequence(redis(), keys);
+      const sequence = new ConversationSequence(redis(), keys, 600);
       const live = lease(keys, 1);
       const liveNode = await live.acquire(11);
       const owners = { idOwnerAlive: (id: bigint) => live.madeByLiveInstance(id), stillOwns: (id: bigint) => live.holds(id) };

@@ -100,7 +100,7 @@ describe('ClientMessageIds', () => {
     try {
       const keys = new Keys(uniquePrefix());
       const ids = new ClientMessageIds(new ClientMessageClaims(redis, keys), new ClientMessageRepository(db, new WriteBatcher(db), 60));
-      const sequence = new ConversationSequence(redis, keys);
+      const sequence = new ConversationSequence(redis, keys, 600);
       let next = 100n;
       /** Takes the claim as a send does (placing an id); returns the earlier send's message if it was claimed. */
       const claim = async (clientMsgId: string) => {

@@ -41,6 +41,27 @@ const infra = require('../../scripts/lib/infra');
 /** Fast failure detection for crash tests: leases expire in 3 s; cursors stay 10 s behind; no frame limit. */
 export const FAST_FAILOVER = { CHAT_NODE_LEASE_TTL_SECONDS: '3', CHAT_SYNC_SAFETY_LAG_MS: '10000', CHAT_WS_MAX_FRAMES_PER_SECOND: '100000' };
 
+/** Messages of the conversation a device got (text only), in the order it got them. */
+export const textIds = (ws: WsClient, conversationId: string): string[] =>
+  ws.messages().filter((m) => m.conversationId === conversationId && m.type === 'text').map((m) => m.messageId);
+
+/** Whether message ids are in strictly increasing order. */
+export const increasing = (ids: string[]): boolean => ids.every((id, i) => i === 0 || BigInt(id) > BigInt(ids[i - 1]));
+
+/** Every page of the conversation's history as `user` reads it through `node`: text message ids, oldest first. */
+export async function historyIds(node: NodeProc, user: TestUser, conversationId: string): Promise<string[]> {
+  const out: string[] = [];
+  let after = '0';
+  for (;;) {
+    const r = await api(node.url, 'GET', `/api/conversations/${conversationId}/messages?limit=100&after=${after}`, { token: user.token });
+    expect(r.status).toBe(200);
+    const ids = (r.body.messages as Array<{ messageId: string; type: string }>).filter((m) => m.type === 'text').map((m) => m.messageId);
+    out.push(...ids);
+    if (!r.body.messages.length) return out;
+    after = r.body.messages[r.body.messages.length - 1].messageId;
+  }
+}
+
 /** Every acked id received, and none twice. */
 export function expectExactlyOnce(received: string[], acked: string[]): void {
   expect(received.length).toBe(new Set(received).size);

@@ -170,41 +170,51 @@ export class DeviceSession {
   }
 
   /**
-   * Asks once about each missing predecessor and hands on what is settled (like a row read, so
-   * also during a read); returns whether anything was. A void whose own predecessor is no longer
-   * known is passed only after a whole read from the cursor that started after it was settled (a
-   * read in progress reads once more), so a stored message below it is sent first, not after it.
+   * Asks about each missing predecessor and hands on what is settled (like a row read, so also
+   * during a read); returns whether anything was. A void with a known predecessor that is missing
+   * too is followed at once, hop by hop, each missing id asked once per call: a run of consecutive
+   * voids (a failed batch, a burst refused) settles in one call rather than one repair tick per id.
+   * A void whose own predecessor is no longer known is passed only after a whole read from the
+   * cursor that started after it was settled (a read in progress reads once more), so a stored
+   * message below it is sent first, not after it.
    */
   private async settleBlocked(): Promise<boolean> {
-    const blocked = this.chains.blocked();
-    if (blocked.length === 0) return false;
-    const answers = await Promise.all(blocked.map((b) => this.deps.gaps.resolve(this.userId, b.conversationId, b.missing).catch((err) => {
-      this.deps.log.warn({ conversationId: b.conversationId, err }, 'could not settle a missing predecessor');
-      return null;
-    })));
-    if (this.closed) return false;
-    let needRead = false;
-    for (const [i, answer] of answers.entries()) {
-      if (!answer) continue;
-      const { conversationId, missing } = blocked[i];
-      if (answer.kind === 'stored') this.pass(this.storedItem(answer.message));
-      else if (answer.kind === 'before') {
-        this.sendReleased(this.chains.startAt(conversationId, answer.floor));
-        this.afterChains();
-      } else {
-        const item: Offered = { conversationId, id: missing, prev: answer.prevId, resets: false, payload: null };
-        if (answer.prevId !== null) this.pass(item);
-        else if (![...this.voidsAwaitingRead, ...this.voidsInRead].some((v) => v.conversationId === conversationId && v.id === missing)) {
-          this.voidsAwaitingRead.push(item);
-          needRead = true;
+    const asked = new Set<string>();
+    let settledAny = false;
+    for (;;) {
+      const blocked = this.chains.blocked().filter((b) => !asked.has(`${b.conversationId}|${b.missing}`));
+      if (blocked.length === 0) return settledAny;
+      for (const b of blocked) asked.add(`${b.conversationId}|${b.missing}`);
+      const answers = await Promise.all(blocked.map((b) => this.deps.gaps.resolve(this.userId, b.conversationId, b.missing).catch((err) => {
+        this.deps.log.warn({ conversationId: b.conversationId, err }, 'could not settle a missing predecessor');
+        return null;
+      })));
+      if (this.closed) return false;
+      let needRead = false;
+      for (const [i, answer] of answers.entries()) {
+        if (!answer) continue;
+        const { conversationId, missing } = blocked[i];
+        if (answer.kind === 'stored') this.pass(this.storedItem(answer.message));
+        else if (answer.kind === 'before') {
+          this.sendReleased(this.chains.startAt(conversationId, answer.floor));
+          this.afterChains();
+        } else {
+          const item: Offered = { conversationId, id: missing, prev: answer.prevId, resets: false, payload: null };
+          if (answer.prevId !== null) this.pass(item);
+          else if (![...this.voidsAwaitingRead, ...this.voidsInRead].some((v) => v.conversationId === conversationId && v.id === missing)) {
+            this.voidsAwaitingRead.push(item);
+            needRead = true;
+          }
         }
       }
+      if (!answers.some((a) => a !== null)) return settledAny;
+      settledAny = true;
+      if (needRead) {
+        if (this.reading) this.readAgain = true;
+        else await this.read().catch(() => undefined); // a failed read closes the socket (onReadFailed)
+        return true;
+      }
     }
-    if (needRead) {
-      if (this.reading) this.readAgain = true;
-      else await this.read().catch(() => undefined); // a failed read closes the socket (onReadFailed)
-    }
-    return answers.some((a) => a !== null);
   }
 
   /** Sends everything stored above the cursor, then switches to live delivery. Ends with a `sync.complete` frame. */

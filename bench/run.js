@@ -4,7 +4,7 @@
  * npm run bench: brings up (or reuses) the local Redis and Cassandra, starts a 2-node cluster from
  * dist/main.js, drives it with separate load-generator processes (bench/loadgen.js), then does the
  * same against the peer (Socket.IO 4 + Redis Streams adapter). Writes bench/results/<date>.json,
- * bench/results/<date>.md, bench/results/latency.svg, and the table in README.md.
+ * bench/results/<date>.md, bench/results/latency.svg, and the table in docs/BENCHMARKS.md.
  *
  *   npm run bench              the full suite (about 15 minutes here)
  *   npm run bench -- --quick   one short run per scenario (to try the harness)
@@ -353,7 +353,7 @@ async function main() {
   write(results);
 }
 
-/** Writes the results; a full run (no suffix, not quick) also replaces the README's table and chart. */
+/** Writes the results; a full run (no suffix, not quick) also replaces docs/BENCHMARKS.md's table and the chart. */
 function write(results, suffix = '') {
   const dir = path.join(__dirname, 'results');
   fs.mkdirSync(dir, { recursive: true });
@@ -361,17 +361,17 @@ function write(results, suffix = '') {
   fs.writeFileSync(path.join(dir, `${name}.json`), JSON.stringify(results, null, 2));
   const md = require('./lib/report').markdown(results);
   fs.writeFileSync(path.join(dir, `${name}.md`), md);
-  // A quick run never replaces the chart of the last full run (the one the README shows).
+  // A quick run never replaces the chart of the last full run (the one docs/BENCHMARKS.md shows).
   const full = !results.quick && !suffix;
   const chart = full ? 'latency.svg' : `latency${results.quick ? '-quick' : ''}${suffix}.svg`;
   fs.writeFileSync(path.join(dir, chart), latencyChart(results));
   if (full) {
-    const readme = path.join(ROOT, 'README.md');
-    const text = fs.readFileSync(readme, 'utf8');
+    const page = path.join(ROOT, 'docs', 'BENCHMARKS.md');
+    const text = fs.readFileSync(page, 'utf8');
     const start = '<!-- bench:start -->';
     const end = '<!-- bench:end -->';
     if (text.includes(start)) {
-      fs.writeFileSync(readme, text.slice(0, text.indexOf(start) + start.length) + '\n' + md + '\n' + text.slice(text.indexOf(end)));
+      fs.writeFileSync(page, text.slice(0, text.indexOf(start) + start.length) + '\n' + md + '\n' + text.slice(text.indexOf(end)));
     }
   }
   log(`results in bench/results/${name}.json and .md, chart in bench/results/${chart}`);

@@ -70,6 +70,13 @@ import { withRetries } from './retry';
 
 /** Pending connections the kernel queues for accept (capped by net.core.somaxconn). */
 const LISTEN_BACKLOG = 4096;
+/**
+ * How long a user's route hash outlives its last refresh: a safety net for a hash no live node
+ * refreshes any more (entries of dead instances already stop counting with their lease).
+ */
+const ROUTE_TTL_SECONDS = 3600;
+/** How often a node reports its load for discovery (Discovery.start). */
+const LOAD_REPORT_MS = 2000;
 /** The web client `npm run build` puts beside the compiled server (dist/web). */
 const WEB_ROOT = path.join(__dirname, 'web');
 
@@ -139,8 +146,7 @@ async function buildNode(d: {
   const conversationRepo = new ConversationRepository(db, writes);
   const messages = new MessageRepository(db, messageWrites);
   const cursors = new CursorRepository(db, writes);
-  const routeTtlSeconds = 3600;
-  const routes = new RouteRegistry(redis, keys, lease, routeTtlSeconds);
+  const routes = new RouteRegistry(redis, keys, lease, ROUTE_TTL_SECONDS);
   // Tail marks as often as the lease refreshes: a lost stream tail shows well within sync.safetyLagMs.
   const router = new StreamRouter(redis, blocking, keys, config.stream.maxLen, log.child({ component: 'stream' }), lease.instance,
     Math.max(500, Math.floor((config.node.leaseTtlSeconds * 1000) / 3)));
@@ -176,9 +182,14 @@ async function buildNode(d: {
   const chatLog = log.child({ component: 'chat' });
   const pipeline = new CommitPipeline(commits, messages, clientIds, sequence, conversations, cluster, pushQueue, cluster, chatLog);
   const userDirectory = new UserDirectory(users);
-  const chat = new MessageSender(conversationRepo, conversations, access, messages, clientIds, ids, sequence, sequencer, pipeline,
-    cluster, userDirectory, chatLog, blocks, quota, settleAfterMs(config.node.maxClockSkewMs));
-  const presence = new PresenceService(redis, keys, new PresenceRepository(db, writes), new Contacts(conversationRepo, conversations), access, cluster, config.presence.typingIntervalMs, log.child({ component: 'presence' }), blocks, lease);
+  const chat = new MessageSender({
+    conversationRepo, conversations, access, messages, clientIds, ids, sequence, sequencer, pipeline, owners: cluster, users: userDirectory,
+    log: chatLog, blocks, quota, settleAfterMs: settleAfterMs(config.node.maxClockSkewMs),
+  });
+  const presence = new PresenceService({
+    redis, keys, lastActive: new PresenceRepository(db, writes), contacts: new Contacts(conversationRepo, conversations), access, events: cluster,
+    typingIntervalMs: config.presence.typingIntervalMs, log: log.child({ component: 'presence' }), blocks, lease,
+  });
   const discovery = new Discovery(redis, keys, lease);
   const deviceRepo = new DeviceRepository(db);
   const pushWorker = new PushWorker(redis, pushBlocking, keys, {
@@ -206,8 +217,8 @@ async function buildNode(d: {
       maxControlFrameBytes: config.ws.maxControlFrameBytes,
       maxInboundBytesPerSecond: config.ws.maxInboundBytesPerSecond,
     },
-  }, { pingIntervalMs: config.ws.pingIntervalMs, routeRefreshMs: (routeTtlSeconds * 1000) / 4, presenceTimeoutMs: config.presence.timeoutMs }, {
-    slots: new ConnectionSlots(redis, keys, lease, config.ws.maxConnectionsPerUser, routeTtlSeconds),
+  }, { pingIntervalMs: config.ws.pingIntervalMs, routeRefreshMs: (ROUTE_TTL_SECONDS * 1000) / 4, presenceTimeoutMs: config.presence.timeoutMs }, {
+    slots: new ConnectionSlots(redis, keys, lease, config.ws.maxConnectionsPerUser, ROUTE_TTL_SECONDS),
     maxConnections: config.ws.maxConnections,
     allowedOrigins: config.ws.allowedOrigins,
   });
@@ -261,27 +272,32 @@ async function buildNode(d: {
   wsUrl = config.server.publicWsUrl ?? `ws://${config.server.host}:${port}/ws`;
   await lease.publish();
   gateway.start();
-  discovery.start(() => connections.count, 2000);
+  discovery.start(() => connections.count, LOAD_REPORT_MS);
   log.info({ nodeId, port, url: `http://${config.server.host}:${port}`, wsUrl }, 'node started');
 
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       const timeout = config.shutdown.timeoutMs;
       log.info({ connections: connections.count }, 'shutting down');
-      // Stop taking work, finish (store, route, ack) what was accepted, then close the sockets.
-      gateway.stopAccepting();
-      server.close();
-      server.closeIdleConnections();
-      await withTimeout(pipeline.drain(), timeout, () => log.warn('in-flight sends did not finish in time'));
-      await gateway.closeAll(timeout);
-      // Sockets closed above announced their users' presence; what is left of this instance goes.
-      await Promise.allSettled([discovery.stop(), routes.dropNodeUsers()]);
-      await router.stop();
-      await withTimeout(pushWorker.stop(), timeout, () => log.warn('push jobs still in progress at shutdown'));
-      await lease.release().catch((err) => log.warn({ err }, 'lease release failed'));
-      server.closeAllConnections();
-      await Promise.allSettled([redis.quit(), blocking.quit(), pushBlocking.quit(), db.shutdown()]);
-      log.info('stopped');
+      try {
+        // Stop taking work, finish (store, route, ack) what was accepted, then close the sockets.
+        gateway.stopAccepting();
+        server.close();
+        server.closeIdleConnections();
+        await withTimeout(pipeline.drain(), timeout, () => log.warn('in-flight sends did not finish in time'));
+        await gateway.closeAll(timeout);
+        // Sockets closed above announced their users' presence; what is left of this instance goes.
+        await Promise.allSettled([discovery.stop(), routes.dropNodeUsers()]);
+        await router.stop();
+        await withTimeout(pushWorker.stop(), timeout, () => log.warn('push jobs still in progress at shutdown'));
+      } finally {
+        // Whatever failed above, the lease goes (peers settle this instance's ids at once instead of
+        // after its TTL) and the clients close (the process can exit).
+        await lease.release().catch((err) => log.warn({ err }, 'lease release failed'));
+        server.closeAllConnections();
+        await Promise.allSettled([redis.quit(), blocking.quit(), pushBlocking.quit(), db.shutdown()]);
+        log.info('stopped');
+      }
     })();
     return stopping;
   };

@@ -1,5 +1,5 @@
 'use strict';
-/** The Markdown summary of a bench run (also put in README.md between the bench markers). */
+/** The Markdown summary of a bench run (also put in docs/BENCHMARKS.md between the bench markers). */
 
 const f = (v, unit = '') => (v === null || v === undefined ? '–' : `${v}${unit}`);
 /** Sends answered with an error frame instead of an ack, with their codes ("0" when none). */

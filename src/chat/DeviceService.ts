@@ -36,7 +36,8 @@ export class DeviceService {
       await this.cursors.save(userId, d.deviceId, DeviceCursor.atPresent());
       await this.devices.create(d);
     } catch (err) {
-      // If this fails too, the reservation is pruned once it is a minute old (DeviceSlots).
+      // If this fails too, the reservation is pruned once it is a minute old (DeviceSlots): the
+      // create's error is what the caller needs.
       await this.slots.release(userId, d.deviceId).catch(() => undefined);
       throw err;
     }

@@ -61,6 +61,7 @@ export class GroupService {
       event = await this.events.reserveEvent(conversationId);
       await event.unlessFails(this.repo.create(c, event.messageId));
     } catch (err) {
+      // The create's error is what the caller needs; a slot not given back heals at the quota's hourly reload.
       await Promise.all(members.map((m) => this.quota.release(m, conversationId))).catch(() => undefined);
       throw err;
     }
@@ -104,6 +105,7 @@ export class GroupService {
       }
       throw new ChatError('unavailable', 'the group changed too often; retry');
     } catch (err) {
+      // As above: the add's error goes back; a slot not given back heals at the hourly reload.
       if (reserved) await this.quota.release(userId, conversationId).catch(() => undefined);
       throw err;
     }

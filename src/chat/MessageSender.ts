@@ -36,6 +36,26 @@ export interface Accepted {
   durable: Promise<void>;
 }
 
+/** What a MessageSender works with (src/node.ts wires them). */
+export interface MessageSenderDeps {
+  conversationRepo: ConversationStore;
+  conversations: ConversationCache;
+  access: ConversationAccess;
+  messages: MessageStore;
+  clientIds: ClientMessageIds;
+  ids: SnowflakeGenerator;
+  sequence: SequenceStore;
+  sequencer: Sequencer;
+  pipeline: CommitPipeline;
+  owners: IdOwners;
+  users: UserDirectory;
+  log: Logger;
+  blocks: BlockService;
+  quota: ConversationQuotaStore;
+  /** settleAfterMs(node.maxClockSkewMs): a first attempt older than this will never be acked. */
+  settleAfterMs: number;
+}
+
 /**
  * Sending: resolves the conversation (a direct one is made on its first message), checks consent
  * and membership, places the message's id in the conversation's sequence (`Sequencer`, shared by
@@ -47,24 +67,7 @@ export class MessageSender {
   /** First attempts in progress on this node, by user and clientMsgId: a resend meanwhile waits for them. */
   private readonly inFlight = new Map<string, Promise<Accepted>>();
 
-  constructor(
-    private readonly conversationRepo: ConversationStore,
-    private readonly conversations: ConversationCache,
-    private readonly access: ConversationAccess,
-    private readonly messages: MessageStore,
-    private readonly clientIds: ClientMessageIds,
-    private readonly ids: SnowflakeGenerator,
-    private readonly sequence: SequenceStore,
-    private readonly sequencer: Sequencer,
-    private readonly pipeline: CommitPipeline,
-    private readonly owners: IdOwners,
-    private readonly users: UserDirectory,
-    private readonly log: Logger,
-    private readonly blocks: BlockService,
-    private readonly quota: ConversationQuotaStore,
-    /** settleAfterMs(node.maxClockSkewMs): a first attempt older than this will never be acked. */
-    private readonly settleAfterMs: number,
-  ) {}
+  constructor(private readonly deps: MessageSenderDeps) {}
 
   /**
    * Resolves the conversation, places the message's id in the conversation's sequence (claiming the
@@ -79,7 +82,7 @@ export class MessageSender {
     let conversationId: string;
     // A direct message needs the peer's consent: one Redis check (BlockService), no Cassandra read.
     const peer = input.to ?? directPeer(input.conversationId, sender.userId);
-    if (peer !== null) await this.blocks.requireNotBlocked(sender.userId, [peer]);
+    if (peer !== null) await this.deps.blocks.requireNotBlocked(sender.userId, [peer]);
     if (input.to !== undefined) {
       conversation = await this.directWith(sender.userId, input.to);
       conversationId = conversation.conversationId;
@@ -87,10 +90,10 @@ export class MessageSender {
       conversationId = input.conversationId ?? '';
       // A sender not known as a member is checked before taking a place: a refused send costs the
       // conversation nothing. The check that counts is the one after the id (below).
-      if (!this.conversations.knownMember(sender.userId, conversationId)) await this.access.requireMember(sender.userId, conversationId);
+      if (!this.deps.conversations.knownMember(sender.userId, conversationId)) await this.deps.access.requireMember(sender.userId, conversationId);
     }
     // One step: the id's place in the conversation, the clientMsgId claim, the group's version.
-    const placement = await this.sequencer.place(conversationId, { userId: sender.userId, clientMsgId: input.clientMsgId });
+    const placement = await this.deps.sequencer.place(conversationId, { userId: sender.userId, clientMsgId: input.clientMsgId });
     const flightKey = inFlightKey(sender.userId, conversationId, input.clientMsgId);
     if ('earlier' in placement) return this.sentBefore(sender, input, placement.earlier);
     const { messageId, prevId, slot } = placement;
@@ -101,16 +104,17 @@ export class MessageSender {
       if (!conversation) {
         // Id first, membership read after: a message with an id above a member's removal event is
         // checked against the member set written before that event, so it never reaches them.
-        conversation = await this.access.requireMember(sender.userId, conversationId, false, placement.groupVersion).catch((err: unknown) => {
-          this.pipeline.voidPlaced(placement, conversationId, null);
-          this.clientIds.release(sender.userId, input.clientMsgId, ref).catch(() => undefined);
+        conversation = await this.deps.access.requireMember(sender.userId, conversationId, false, placement.groupVersion).catch((err: unknown) => {
+          this.deps.pipeline.voidPlaced(placement, conversationId, null);
+          this.deps.clientIds.release(sender.userId, input.clientMsgId, ref)
+            .catch((e: unknown) => this.deps.log.warn({ messageId: placement.messageId, err: e }, 'could not give a clientMsgId claim up'));
           throw err;
         });
       }
-      const durableEarlier = await this.pipeline.unlessFails(placement, conversationId, conversation.members,
-        this.clientIds.durableEarlier(sender.userId, input.clientMsgId, ref, input.resent === true));
+      const durableEarlier = await this.deps.pipeline.unlessFails(placement, conversationId, conversation.members,
+        this.deps.clientIds.durableEarlier(sender.userId, input.clientMsgId, ref, input.resent === true));
       if (durableEarlier) {
-        this.pipeline.voidPlaced(placement, conversationId, conversation.members);
+        this.deps.pipeline.voidPlaced(placement, conversationId, conversation.members);
         pending.fail(new ChatError('unavailable', 'this message was sent before; send it again to get its id'));
         return await this.sentBefore(sender, input, durableEarlier);
       }
@@ -135,7 +139,7 @@ export class MessageSender {
   private pendingAttempt(flightKey: string): { settle(outcome: Promise<Accepted>): void; fail(err: unknown): void } {
     let settle!: (outcome: Promise<Accepted>) => void;
     const mark = new Promise<Accepted>((resolve) => { settle = resolve; });
-    mark.catch(() => undefined);
+    mark.catch(() => undefined); // a resend awaiting the mark handles its error; never an unhandled rejection
     this.inFlight.set(flightKey, mark);
     return {
       settle,
@@ -156,13 +160,13 @@ export class MessageSender {
   /** Starts storing and routing a new message; a resend of it on this node meanwhile waits for the outcome. */
   private attempt(flightKey: string, slot: CommitSlot, stored: StoredMessage, members: readonly string[], clientMsgId: string,
     pending?: { settle(outcome: Promise<Accepted>): void }): Accepted {
-    const accepted: Accepted = { message: toMessageView(stored), duplicate: false, durable: this.pipeline.commit(slot, stored, members, clientMsgId) };
+    const accepted: Accepted = { message: toMessageView(stored), duplicate: false, durable: this.deps.pipeline.commit(slot, stored, members, clientMsgId) };
     const settled = accepted.durable.then(() => accepted);
     this.inFlight.set(flightKey, settled);
     pending?.settle(settled);
     void settled.finally(() => {
       if (this.inFlight.get(flightKey) === settled) this.inFlight.delete(flightKey);
-    }).catch(() => undefined);
+    }).catch(() => undefined); // the caller handles `durable`'s error; this only clears the map
     return accepted;
   }
 
@@ -185,38 +189,38 @@ export class MessageSender {
    */
   private async resend(sender: Sender, input: SendInput, claimed: ClientMessageRef): Promise<Accepted> {
     const { conversationId, messageId: claimedId } = claimed;
-    const conversation = await this.access.requireMember(sender.userId, conversationId);
+    const conversation = await this.deps.access.requireMember(sender.userId, conversationId);
     // This process knows its own attempts: one no longer in flight here is settled (routed, or buried).
     const flightKey = inFlightKey(sender.userId, conversationId, input.clientMsgId);
-    const madeHere = this.ids.madeHere(claimedId);
-    const ownerAlive = madeHere ? this.inFlight.has(flightKey) : await this.owners.idOwnerAlive(claimedId);
+    const madeHere = this.deps.ids.madeHere(claimedId);
+    const ownerAlive = madeHere ? this.inFlight.has(flightKey) : await this.deps.owners.idOwnerAlive(claimedId);
     // Read after the owner check: a write that landed before the owner stopped covering the id is seen (NodeLease.holds).
-    const found = await this.messages.get(conversationId, claimedId);
+    const found = await this.deps.messages.get(conversationId, claimedId);
     if (found) {
       const view = toMessageView(found);
       // Routed by its node already, unless that node is gone or (made here, no longer in flight) it
       // stopped before routing it (its lease lapsed after the write): then routed once more here.
       if (ownerAlive) return { message: view, duplicate: true, durable: Promise.resolve() };
-      return { message: view, duplicate: true, durable: this.pipeline.redeliver(found, conversation.members) };
+      return { message: view, duplicate: true, durable: this.deps.pipeline.redeliver(found, conversation.members) };
     }
-    if (ownerAlive && idTimestamp(claimedId) > Date.now() - this.settleAfterMs) {
+    if (ownerAlive && idTimestamp(claimedId) > Date.now() - this.deps.settleAfterMs) {
       throw new ChatError('unavailable', 'the first attempt of this message is still being stored; send it again shortly');
     }
-    const burial = await buryUnlessStored(this.messages, conversationId, claimedId, null);
+    const burial = await buryUnlessStored(this.deps.messages, conversationId, claimedId, null);
     if ('pending' in burial) throw new ChatError('unavailable', 'the first attempt of this message is being stored; send it again shortly');
     if ('stored' in burial) {
-      const durable = ownerAlive ? Promise.resolve() : this.pipeline.redeliver(burial.stored, conversation.members);
+      const durable = ownerAlive ? Promise.resolve() : this.deps.pipeline.redeliver(burial.stored, conversation.members);
       return { message: toMessageView(burial.stored), duplicate: true, durable };
     }
     // Devices waiting for it find it void beside the sequence (GapResolver), with its predecessor.
-    this.sequence.voided(conversationId, claimedId)
-      .catch((err) => this.log.warn({ messageId: claimedId, err }, 'could not record a buried id as void'));
-    const placed = await this.sequencer.placeUnclaimed(conversationId);
+    this.deps.sequence.voided(conversationId, claimedId)
+      .catch((err) => this.deps.log.warn({ messageId: claimedId, err }, 'could not record a buried id as void'));
+    const placed = await this.deps.sequencer.placeUnclaimed(conversationId);
     const { messageId, prevId, slot } = placed;
-    const moved = await this.pipeline.unlessFails(placed, conversationId, conversation.members,
-      this.clientIds.reclaim(sender.userId, input.clientMsgId, claimed, { messageId, conversationId }));
+    const moved = await this.deps.pipeline.unlessFails(placed, conversationId, conversation.members,
+      this.deps.clientIds.reclaim(sender.userId, input.clientMsgId, claimed, { messageId, conversationId }));
     if (!moved) {
-      this.pipeline.voidPlaced(placed, conversationId, conversation.members);
+      this.deps.pipeline.voidPlaced(placed, conversationId, conversation.members);
       throw new ChatError('unavailable', 'another resend of this message is being stored; send it again shortly');
     }
     const stored: StoredMessage = {
@@ -228,15 +232,16 @@ export class MessageSender {
   private async directWith(userId: string, peerId: string): Promise<Conversation> {
     if (peerId === userId) throw new ChatError('invalid_request', 'cannot send a direct message to yourself');
     const conversationId = directConversationId(userId, peerId);
-    const existing = await this.conversations.get(conversationId);
+    const existing = await this.deps.conversations.get(conversationId);
     if (existing) return existing;
-    if (!(await this.users.userExists(peerId))) throw new ChatError('unknown_user', `no user ${peerId}`);
+    if (!(await this.deps.users.userExists(peerId))) throw new ChatError('unknown_user', `no user ${peerId}`);
     const conversation: Conversation = {
       conversationId, type: 'direct', name: null, ownerId: null, members: [userId, peerId].sort(), version: 0, createdAt: new Date(),
     };
-    await this.quota.reserve(conversation.members, conversationId);
-    await this.conversationRepo.create(conversation, null).catch(async (err: unknown) => {
-      await Promise.all(conversation.members.map((m) => this.quota.release(m, conversationId))).catch(() => undefined);
+    await this.deps.quota.reserve(conversation.members, conversationId);
+    await this.deps.conversationRepo.create(conversation, null).catch(async (err: unknown) => {
+      // The create's error is what the caller needs; a slot not given back heals at the quota's hourly reload.
+      await Promise.all(conversation.members.map((m) => this.deps.quota.release(m, conversationId))).catch(() => undefined);
       throw err;
     });
     return conversation;

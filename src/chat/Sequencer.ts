@@ -103,6 +103,8 @@ export class Sequencer {
       } catch (err) {
         // The script may have run and only its reply been lost: the ids may be placed. Recorded as
         // void, devices waiting for them go on (a void mark for an id never placed is never read).
+        // If both records fail, a device waiting for such an id settles it itself once it is older
+        // than settleAfterMs (GapResolver buries it): slower, nothing lost.
         for (const id of attempted) {
           void withRetries(() => this.voids.recordVoid(conversationId, id, null), 9, 200).catch(() => undefined);
           void withRetries(() => this.store.voided(conversationId, id), 5, 200).catch(() => undefined);

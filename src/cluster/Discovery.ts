@@ -18,6 +18,7 @@ export class Discovery {
   start(connections: () => number, periodMs: number): void {
     const report = () => {
       const id = this.lease.nodeId;
+      // A report lost (Redis away) is replaced by the next one, `periodMs` later; readiness reports Redis.
       this.redis.loadReport(this.keys.load(), this.keys.picks(id), connections(), String(id), PICK_TTL_MS).catch(() => undefined);
     };
     report();

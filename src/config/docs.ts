@@ -1,13 +1,13 @@
 import { CONFIG_KEY_INFO, type ConfigKey } from './keys';
 
 /**
- * The files generated from the declaration in schema.ts: README.md's configuration table (between
+ * The files generated from the declaration in schema.ts: docs/CONFIG.md's configuration table (between
  * marker comments) and app.properties. `npm run docs:config` writes them; test/unit/configDocs.test.ts
  * fails when they differ from what this renders.
  */
 
-export const README_TABLE_START = '<!-- config-table:start (generated from src/config/schema.ts by `npm run docs:config`; do not edit) -->';
-export const README_TABLE_END = '<!-- config-table:end -->';
+export const CONFIG_TABLE_START = '<!-- config-table:start (generated from src/config/schema.ts by `npm run docs:config`; do not edit) -->';
+export const CONFIG_TABLE_END = '<!-- config-table:end -->';
 
 /** The value as a properties file writes it. */
 function raw(value: unknown): string {
@@ -27,7 +27,7 @@ function range(k: ConfigKey): string {
 const cell = (s: string) => s.replace(/\|/g, '\\|');
 const code = (s: string) => (s === '' ? '*(empty)*' : `\`${s}\``);
 
-export function renderReadmeTable(keys: readonly ConfigKey[] = CONFIG_KEY_INFO): string {
+export function renderConfigTable(keys: readonly ConfigKey[] = CONFIG_KEY_INFO): string {
   const rows = keys.map((k) => {
     const values = choices(k)?.map((v) => `\`${v}\``).join(', ') ?? range(k);
     return `| \`${k.key}\` | ${code(raw(k.default))} | ${cell(values)} | ${cell(k.doc)} |`;
@@ -35,12 +35,12 @@ export function renderReadmeTable(keys: readonly ConfigKey[] = CONFIG_KEY_INFO):
   return ['| key | default | values | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }
 
-/** Replaces what lies between the README markers; throws if they are missing. */
-export function withReadmeTable(readme: string, table = renderReadmeTable()): string {
-  const start = readme.indexOf(README_TABLE_START);
-  const end = readme.indexOf(README_TABLE_END);
-  if (start < 0 || end < start) throw new Error('README.md lacks the config-table markers');
-  return `${readme.slice(0, start + README_TABLE_START.length)}\n${table}\n${readme.slice(end)}`;
+/** Replaces what lies between the config-table markers; throws if they are missing. */
+export function withConfigTable(doc: string, table = renderConfigTable()): string {
+  const start = doc.indexOf(CONFIG_TABLE_START);
+  const end = doc.indexOf(CONFIG_TABLE_END);
+  if (start < 0 || end < start) throw new Error('docs/CONFIG.md lacks the config-table markers');
+  return `${doc.slice(0, start + CONFIG_TABLE_START.length)}\n${table}\n${doc.slice(end)}`;
 }
 
 /** Splits a doc into `# ` comment lines of at most about 100 characters. */

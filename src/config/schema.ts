@@ -3,7 +3,7 @@ import { settleAfterMs } from '../chat/CommitPipeline';
 
 /**
  * Every config key, declared once: its type, bounds or allowed values, default and doc. The Config
- * type, the loader (app.properties + CHAT_* variables), the README table and app.properties are all
+ * type, the loader (app.properties + CHAT_* variables), the docs/CONFIG.md table and app.properties are all
  * derived from this (src/config/config.ts, src/config/docs.ts; `npm run docs:config` rewrites the
  * generated files). A key is `<section>.<field>`, its variable CHAT_ + the key in upper snake case.
  */

@@ -12,7 +12,7 @@ const DELIVERY = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
  * One node's Prometheus metrics, on a registry of its own (not prom-client's global one), so that
  * two nodes in one process (integration tests) never share counters. Built once in the composition
  * root and passed to whatever records into it. The names are part of the operator's contract
- * (README "Logs and metrics", ops/grafana/chat.json): do not rename.
+ * (docs/OPERATIONS.md "Logs and metrics", ops/grafana/chat.json): do not rename.
  */
 export class Metrics {
   readonly registry = new Registry();

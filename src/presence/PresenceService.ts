@@ -26,6 +26,20 @@ const SWEEP_BATCH = 200;
  */
 const CONCURRENT_ANNOUNCEMENTS = 32;
 
+/** What a PresenceService works with (src/node.ts wires them). */
+export interface PresenceServiceDeps {
+  redis: RedisClient;
+  keys: Keys;
+  lastActive: LastActiveStore;
+  contacts: Contacts;
+  access: ConversationAccess;
+  events: EventFanout;
+  typingIntervalMs: number;
+  log: Logger;
+  blocks: BlockService;
+  lease: NodeLease;
+}
+
 /**
  * Presence (online while at least one device is connected anywhere) and typing. A status change is
  * announced once, to the user's contacts (everyone sharing a conversation), through one pipelined
@@ -34,18 +48,7 @@ const CONCURRENT_ANNOUNCEMENTS = 32;
 export class PresenceService {
   private readonly gate = new Semaphore(CONCURRENT_ANNOUNCEMENTS);
 
-  constructor(
-    private readonly redis: RedisClient,
-    private readonly keys: Keys,
-    private readonly lastActive: LastActiveStore,
-    private readonly contacts: Contacts,
-    private readonly access: ConversationAccess,
-    private readonly events: EventFanout,
-    private readonly typingIntervalMs: number,
-    private readonly log: Logger,
-    private readonly blocks: BlockService,
-    private readonly lease: NodeLease,
-  ) {}
+  constructor(private readonly deps: PresenceServiceDeps) {}
 
   /** Re-evaluates the user's status (after a device connected or left) and announces a change. */
   async refresh(userId: string): Promise<void> {
@@ -55,9 +58,9 @@ export class PresenceService {
     // The change is recorded in Redis: announce it whatever happens to the Cassandra write.
     const [announced, stored] = await this.gate.run(() => Promise.allSettled([
       this.announce({ userId, status, lastActiveAt: status === 'online' ? new Date().toISOString() : lastActiveAt.toISOString() }),
-      this.lastActive.record(userId, lastActiveAt),
+      this.deps.lastActive.record(userId, lastActiveAt),
     ]));
-    if (stored.status === 'rejected') this.log.warn({ userId, err: stored.reason }, 'lastActiveAt not stored');
+    if (stored.status === 'rejected') this.deps.log.warn({ userId, err: stored.reason }, 'lastActiveAt not stored');
     if (announced.status === 'rejected') throw announced.reason;
   }
 
@@ -69,13 +72,13 @@ export class PresenceService {
    * script saw is in any later read), and only those are pruned.
    */
   private async update(userId: string): Promise<[number, Status, string]> {
-    let view = await this.lease.liveNodes(1000);
+    let view = await this.deps.lease.liveNodes(1000);
     const dead = new Set<string>();
     for (let attempt = 0; attempt < 4; attempt++) {
       const live = [...view.values()].map((n) => `${n.nodeId}/${n.instance}`);
-      const r = await this.redis.presenceUpdate(this.keys.routes(userId), this.keys.presence(userId), Date.now(), live.length, ...live, ...dead);
+      const r = await this.deps.redis.presenceUpdate(this.deps.keys.routes(userId), this.deps.keys.presence(userId), Date.now(), live.length, ...live, ...dead);
       if (Number(r[0]) !== -1) return [Number(r[0]), r[1] as Status, String(r[2])];
-      view = await this.lease.liveNodes(0);
+      view = await this.deps.lease.liveNodes(0);
       const liveNow = new Set([...view.values()].map((n) => `${n.nodeId}/${n.instance}`));
       for (const instance of r.slice(1) as string[]) if (!liveNow.has(instance)) dead.add(instance);
     }
@@ -85,24 +88,25 @@ export class PresenceService {
   private async announce(view: PresenceView): Promise<void> {
     // Read at the change, not cached: a contact made since the user connected hears it too. A change
     // is one read of the user's conversation index (group member sets come from ConversationCache).
-    const [contacts, blocked] = await Promise.all([this.contacts.contactsOf(view.userId), this.blocks.blockedBy(view.userId)]);
+    const [contacts, blocked] = await Promise.all([this.deps.contacts.contactsOf(view.userId), this.deps.blocks.blockedBy(view.userId)]);
     // Whom the user blocked does not learn their status.
     const audience = blocked.size ? contacts.filter((c) => !blocked.has(c)) : contacts;
-    if (audience.length) await this.events.fanout({ type: 'presence', ...view }, audience);
+    if (audience.length) await this.deps.events.fanout({ type: 'presence', ...view }, audience);
   }
 
   /** Presence of these users, for `asker`: none may have blocked the asker (403 blocked), and each must be the asker or one of their contacts (else 403). */
   async get(asker: string, userIds: readonly string[]): Promise<PresenceView[]> {
-    await this.blocks.requireNotBlocked(asker, userIds);
-    const contacts = new Set(await this.contacts.contactsOf(asker));
+    await this.deps.blocks.requireNotBlocked(asker, userIds);
+    const contacts = new Set(await this.deps.contacts.contactsOf(asker));
     const strangers = userIds.filter((u) => u !== asker && !contacts.has(u));
     if (strangers.length) throw new ChatError('forbidden', `not a contact: ${strangers.slice(0, 5).join(', ')}`);
-    const hashes = await sendTogether(this.redis, userIds.map((u) => (c: Redis) => c.hgetall(this.keys.presence(u)))) as Array<Record<string, string>>;
+    const { redis, keys } = this.deps;
+    const hashes = await sendTogether(redis, userIds.map((u) => (c: Redis) => c.hgetall(keys.presence(u)))) as Array<Record<string, string>>;
     return Promise.all(userIds.map(async (userId, i) => {
       const h = hashes[i] as { status?: Status; at?: string };
       if (h.status === 'online') return { userId, status: 'online' as const, lastActiveAt: new Date().toISOString() };
       if (h.status === 'offline' && h.at) return { userId, status: 'offline' as const, lastActiveAt: new Date(Number(h.at)).toISOString() };
-      const at = await this.lastActive.lastActive(userId);
+      const at = await this.deps.lastActive.lastActive(userId);
       return { userId, status: 'offline' as const, lastActiveAt: at ? at.toISOString() : null };
     }));
   }
@@ -114,24 +118,24 @@ export class PresenceService {
   async sweep(gone: readonly NodeInfo[]): Promise<void> {
     for (const node of gone) {
       const instance = `${node.nodeId}/${node.instance}`;
-      if ((await this.redis.set(this.keys.sweep(instance), '1', 'EX', 3600, 'NX')) !== 'OK') continue;
-      const users = await this.redis.smembers(this.keys.nodeUsers(instance));
-      this.log.info({ node: instance, users: users.length }, 'sweeping presence of a dead node');
+      if ((await this.deps.redis.set(this.deps.keys.sweep(instance), '1', 'EX', 3600, 'NX')) !== 'OK') continue;
+      const users = await this.deps.redis.smembers(this.deps.keys.nodeUsers(instance));
+      this.deps.log.info({ node: instance, users: users.length }, 'sweeping presence of a dead node');
       for (let i = 0; i < users.length; i += SWEEP_BATCH) {
         await Promise.all(users.slice(i, i + SWEEP_BATCH).map((u) => this.refresh(u).catch((err) =>
-          this.log.warn({ userId: u, err }, 'presence sweep failed for a user'))));
+          this.deps.log.warn({ userId: u, err }, 'presence sweep failed for a user'))));
       }
-      await this.redis.del(this.keys.nodeUsers(instance));
+      await this.deps.redis.del(this.deps.keys.nodeUsers(instance));
     }
   }
 
   /** `typing`: members only; passes at most once per interval per user and conversation, cluster-wide. */
   async typing(userId: string, conversationId: string): Promise<void> {
-    const c = await this.access.requireMember(userId, conversationId);
-    if (this.typingIntervalMs > 0) {
-      const ok = await this.redis.set(this.keys.typing(userId, conversationId), '1', 'PX', this.typingIntervalMs, 'NX');
+    const c = await this.deps.access.requireMember(userId, conversationId);
+    if (this.deps.typingIntervalMs > 0) {
+      const ok = await this.deps.redis.set(this.deps.keys.typing(userId, conversationId), '1', 'PX', this.deps.typingIntervalMs, 'NX');
       if (ok !== 'OK') return;
     }
-    await this.events.fanout({ type: 'typing', conversationId, userId }, c.members.filter((m) => m !== userId));
+    await this.deps.events.fanout({ type: 'typing', conversationId, userId }, c.members.filter((m) => m !== userId));
   }
 }

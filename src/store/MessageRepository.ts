@@ -24,7 +24,7 @@ const IN_BATCH = 100;
 /** The write timestamp (µs) of a buried message id: about year 2255, later than any real write's. */
 const BURIED_AT = Long.fromString('9000000000000000');
 /**
- * How far ahead of this node's clock another node's may be (README: keep clocks in sync). The
+ * How far ahead of this node's clock another node's may be (docs/CONFIG.md: keep clocks in sync). The
  * latest history page reads the bucket of now + this first; ids further in the future than this
  * would show there only once the reader's clock catches up.
  */

@@ -4,7 +4,7 @@ import { api, eventually, FAST_FAILOVER, newDevice, newUser, ROOT, startCluster,
 
 /**
  * Issue 12: the web client every node serves at `/`, driven in Debian's chromium through
- * playwright-core, against two real nodes. Everything is found by the README's data-testid contract.
+ * playwright-core, against two real nodes. Everything is found by the data-testid contract of docs/WEB.md.
  */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const infra = require('../../scripts/lib/infra') as { chromiumPath(): string | null };

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CONFIG_KEYS, envName, parseConfig, readRaw } from '../../src/config/config';
-import { README_TABLE_END, README_TABLE_START, renderProperties, renderReadmeTable } from '../../src/config/docs';
+import { CONFIG_TABLE_END, CONFIG_TABLE_START, renderConfigTable, renderProperties } from '../../src/config/docs';
 import { CONFIG_KEY_INFO } from '../../src/config/keys';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -9,13 +9,13 @@ const read = (file: string) => fs.readFileSync(path.join(ROOT, file), 'utf8');
 const FIX = 'run `npm run docs:config` after changing src/config/schema.ts';
 
 describe('the files generated from the config declaration', () => {
-  it(`README.md's configuration table is the declaration's (${FIX})`, () => {
-    const readme = read('README.md');
-    const start = readme.indexOf(README_TABLE_START);
-    const end = readme.indexOf(README_TABLE_END);
+  it(`docs/CONFIG.md's configuration table is the declaration's (${FIX})`, () => {
+    const doc = read('docs/CONFIG.md');
+    const start = doc.indexOf(CONFIG_TABLE_START);
+    const end = doc.indexOf(CONFIG_TABLE_END);
     expect(start).toBeGreaterThan(0);
     expect(end).toBeGreaterThan(start);
-    expect(readme.slice(start + README_TABLE_START.length, end).trim()).toBe(renderReadmeTable());
+    expect(doc.slice(start + CONFIG_TABLE_START.length, end).trim()).toBe(renderConfigTable());
   });
 
   it(`app.properties is the declaration's (${FIX})`, () => {
@@ -28,9 +28,8 @@ describe('the files generated from the config declaration', () => {
     expect(parseConfig(raw)).toEqual(parseConfig({}));
   });
 
-  it('every config key in the "Limits and abuse" table is declared', () => {
-    const readme = read('README.md');
-    const section = readme.slice(readme.indexOf('## Limits and abuse'));
+  it('every config key in the docs/LIMITS.md table is declared', () => {
+    const section = read('docs/LIMITS.md');
     const rows = section.slice(0, section.indexOf('\n\n', section.indexOf('| limit |'))).split('\n').filter((l) => l.startsWith('| '));
     const keys = rows.slice(2).flatMap((row) => [...(row.split('|')[3] ?? '').matchAll(/`([a-z][A-Za-z]*\.[A-Za-z]+)`/g)].map((m) => m[1]));
     expect(keys.length).toBeGreaterThan(20);

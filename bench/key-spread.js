@@ -11,7 +11,7 @@ const crypto = require('node:crypto');
 const path = require('node:path');
 // ioredis' own slot function (its dependency), so the figures are what the client computes.
 const calculateSlot = require(require.resolve('cluster-key-slot', { paths: [path.dirname(require.resolve('ioredis'))] }));
-const { Keys } = require(path.join(__dirname, '..', 'dist', 'cluster', 'keys.js'));
+const { Keys } = require(path.join(__dirname, '..', 'dist', 'store', 'redis', 'keys.js'));
 
 const count = Number(process.argv[2] ?? 100000);
 const keys = new Keys('chat:');

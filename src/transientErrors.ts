@@ -49,7 +49,7 @@ export function isTransient(err: unknown, depth = 0): boolean {
   // ioredis: MaxRetriesPerRequestError and a flushed queue (both AbortErrors), a reply from a server not ready.
   const { name, message, code, cause } = err as { name?: unknown; message?: unknown; code?: unknown; cause?: unknown };
   if (name === 'MaxRetriesPerRequestError' || name === 'AbortError' || name === 'ClusterAllFailedError') return true;
-  // Our own write queue, full while Cassandra is slow (src/store/WriteBatcher.ts).
+  // Our own write queue, full while Cassandra is slow (src/store/cassandra/WriteBatcher.ts).
   if (name === 'WriteQueueFull') return true;
   if (typeof message === 'string') {
     if (name === 'ReplyError') return TRANSIENT_REDIS_REPLIES.has(message.split(' ', 1)[0]);

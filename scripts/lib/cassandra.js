@@ -184,7 +184,7 @@ function yamlConfig({ dir, clusterName, address, seeds, nativePort, storagePort,
     // (replicas at RF 3 cover it). The write path's own guarantees: docs/ARCHITECTURE.md.
     commitlog_sync: 'periodic',
     commitlog_sync_period: '10000ms',
-    // Our write batches are up to 40 KB (src/store/WriteBatcher.ts): no warning per batch, and no refusal.
+    // Our write batches are up to 40 KB (src/store/cassandra/WriteBatcher.ts): no warning per batch, and no refusal.
     batch_size_warn_threshold: '64KiB',
     batch_size_fail_threshold: '128KiB',
     // Tests create and drop a keyspace per run: no snapshot kept for each drop.

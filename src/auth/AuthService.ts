@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
 import type { ConnectionKicker } from '../chat/ports';
 import { ChatError } from '../errors';
-import type { UserRepository } from '../store/UserRepository';
+import type { UserRepository } from '../store/cassandra/UserRepository';
 import type { PasswordHasher } from './PasswordHasher';
-import type { TokenGrant, TokenStore } from './TokenStore';
+import type { TokenGrant, TokenStore } from '../store/redis/TokenStore';
 
 /** The authenticated caller: who, with which token, of which generation, valid until when. */
 export type Principal = TokenGrant;

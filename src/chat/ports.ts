@@ -10,7 +10,7 @@ import type { MessageView } from './views';
 
 // ---- Storage (src/store) ----
 
-/** Conversations, their member sets and each member's row (src/store/ConversationRepository.ts). */
+/** Conversations, their member sets and each member's row (src/store/cassandra/ConversationRepository.ts). */
 export interface ConversationStore {
   /** Writes the conversation and each member's index row. Idempotent. */
   create(c: Conversation, visibleFrom: bigint | null): Promise<void>;
@@ -36,7 +36,7 @@ export interface ConversationStore {
 /** What a contested message id became: a message, or never one (MessageStore.decideFate). */
 export type Fate = 'stored' | 'void';
 
-/** Messages (src/store/MessageRepository.ts). */
+/** Messages (src/store/cassandra/MessageRepository.ts). */
 export interface MessageStore {
   insert(m: StoredMessage): Promise<void>;
   /**
@@ -66,12 +66,12 @@ export interface MessageStore {
   countUnread(conversationId: string, after: bigint, ceiling: bigint | null, readerId: string, cap: number): Promise<number>;
 }
 
-/** Accounts (src/store/UserRepository.ts). */
+/** Accounts (src/store/cassandra/UserRepository.ts). */
 export interface UserStore {
   findById(userId: string): Promise<UserRecord | null>;
 }
 
-/** Devices (src/store/DeviceRepository.ts). */
+/** Devices (src/store/cassandra/DeviceRepository.ts). */
 export interface DeviceStore {
   create(d: DeviceRecord): Promise<void>;
   list(userId: string): Promise<DeviceRecord[]>;
@@ -79,20 +79,20 @@ export interface DeviceStore {
   delete(userId: string, deviceId: string): Promise<void>;
 }
 
-/** Each device's sync position (src/store/CursorRepository.ts). */
+/** Each device's sync position (src/store/cassandra/CursorRepository.ts). */
 export interface CursorStore {
   get(userId: string, deviceId: string): Promise<StoredCursor | null>;
   save(userId: string, deviceId: string, c: StoredCursor): Promise<void>;
   delete(userId: string, deviceId: string): Promise<void>;
 }
 
-/** The durable copy of clientMsgId claims (src/store/ClientMessageRepository.ts). */
+/** The durable copy of clientMsgId claims (src/store/cassandra/ClientMessageRepository.ts). */
 export interface ClientMessageStore {
   record(userId: string, clientMsgId: string, ref: ClientMessageRef): Promise<void>;
   find(userId: string, clientMsgId: string): Promise<ClientMessageRef | null>;
 }
 
-/** Whom each user blocked: the truth (src/store/BlockRepository.ts). */
+/** Whom each user blocked: the truth (src/store/cassandra/BlockRepository.ts). */
 export interface BlockStore {
   add(userId: string, blockedId: string, at: Date): Promise<void>;
   remove(userId: string, blockedId: string): Promise<void>;
@@ -136,7 +136,7 @@ export interface ClockCheck {
   assertInSync(): void;
 }
 
-/** The per-conversation sequence shared by all nodes (src/cluster/ConversationSequence.ts). */
+/** The per-conversation sequence shared by all nodes (src/store/redis/ConversationSequence.ts). */
 export interface SequenceStore {
   /**
    * Places ascending ids after the conversation's last one and claims their clientMsgIds (a request
@@ -148,7 +148,7 @@ export interface SequenceStore {
   links(conversationId: string): Promise<Map<bigint, Link>>;
 }
 
-/** The clientMsgId claims in Redis, taken by SequenceStore.place and moved here (src/cluster/ClientMessageClaims.ts). */
+/** The clientMsgId claims in Redis, taken by SequenceStore.place and moved here (src/store/redis/ClientMessageClaims.ts). */
 export interface ClaimStore {
   /** Points the claim at `ref`, whatever it held. */
   set(userId: string, clientMsgId: string, ref: ClientMessageRef): Promise<void>;
@@ -156,14 +156,14 @@ export interface ClaimStore {
   swap(userId: string, clientMsgId: string, from: ClientMessageRef, to: ClientMessageRef | null): Promise<boolean>;
 }
 
-/** Each group's membership version, so a cached member set is checked with one cheap read (src/cluster/GroupVersions.ts). */
+/** Each group's membership version, so a cached member set is checked with one cheap read (src/store/redis/GroupVersions.ts). */
 export interface GroupVersionStore {
   current(conversationId: string): Promise<number | null>;
   /** Records `version` as current unless a higher one already is. */
   raise(conversationId: string, version: number): Promise<void>;
 }
 
-/** The Redis copy of each user's block list, for checks on the send path (src/cluster/BlockCopies.ts). */
+/** The Redis copy of each user's block list, for checks on the send path (src/store/redis/BlockCopies.ts). */
 export interface BlockCopyStore {
   /** Those of `candidates` who blocked `userId` (loading a missing copy from BlockStore). */
   blockers(userId: string, candidates: readonly string[]): Promise<string[]>;
@@ -173,7 +173,7 @@ export interface BlockCopyStore {
   invalidate(userId: string): Promise<void>;
 }
 
-/** Caps on conversations, counted atomically across nodes (src/cluster/ConversationQuota.ts). */
+/** Caps on conversations, counted atomically across nodes (src/store/redis/ConversationQuota.ts). */
 export interface ConversationQuotaStore {
   /** Counts one group creation of `userId` against the hourly cap (409 `limit_reached` past it). */
   countGroupCreation(userId: string): Promise<void>;
@@ -185,7 +185,7 @@ export interface ConversationQuotaStore {
   release(userId: string, conversationId: string): Promise<void>;
 }
 
-/** The cap on a user's devices, counted atomically across nodes (src/cluster/DeviceSlots.ts). */
+/** The cap on a user's devices, counted atomically across nodes (src/store/redis/DeviceSlots.ts). */
 export interface DeviceSlotStore {
   /** Takes a slot for a new device (409 `limit_reached` past the cap). */
   reserve(userId: string, deviceId: string): Promise<void>;
@@ -239,7 +239,7 @@ export interface OfflineNotifier {
   enqueue(message: MessageView, userIds: readonly string[]): Promise<void>;
 }
 
-/** When each user was last active, kept past Redis's copy of their status (src/store/PresenceRepository.ts). */
+/** When each user was last active, kept past Redis's copy of their status (src/store/cassandra/PresenceRepository.ts). */
 export interface LastActiveStore {
   record(userId: string, at: Date): Promise<void>;
   lastActive(userId: string): Promise<Date | null>;

@@ -31,10 +31,10 @@ export class SnowflakeGenerator {
 
   /**
    * Makes every later id larger than `id` (another node's, placed first in a conversation): borrows
-   * at most the millisecond after it, as when 4096 ids are taken in one millisecond.
+   * the millisecond after it, as when 4096 ids are taken in one millisecond, plus `aheadMs` more.
    */
-  advancePast(id: bigint): void {
-    const ms = idTimestamp(id) + 1;
+  advancePast(id: bigint, aheadMs = 0): void {
+    const ms = idTimestamp(id) + 1 + aheadMs;
     if (ms > this.lastMs) {
       this.lastMs = ms;
       this.seq = -1; // the next id, in that millisecond, has sequence 0

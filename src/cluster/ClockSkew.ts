@@ -1,7 +1,7 @@
 import { ChatError } from '../errors';
 import type { Logger } from '../log';
 import type { ClockCheck } from '../chat/ports';
-import type { RedisClient } from './redis';
+import type { RedisClient } from '../store/redis/redis';
 
 /**
  * This node's clock against one shared clock, Redis's (`TIME`), measured at each lease refresh:

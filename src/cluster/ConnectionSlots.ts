@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { sendTogether, type RedisClient } from './redis';
+import { sendTogether, type RedisClient } from '../store/redis/redis';
 import { ChatError } from '../errors';
-import type { Keys } from './keys';
+import type { Keys } from '../store/redis/keys';
 import type { NodeLease } from './NodeLease';
 
 /**

@@ -1,5 +1,5 @@
-import type { RedisClient } from './redis';
-import type { Keys } from './keys';
+import type { RedisClient } from '../store/redis/redis';
+import type { Keys } from '../store/redis/keys';
 import type { NodeInfo, NodeLease } from './NodeLease';
 
 /**

@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
-import type { RedisClient } from './redis';
+import type { RedisClient } from '../store/redis/redis';
 import { idNode, idTimestamp, MAX_NODE_ID, type SnowflakeGenerator } from '../chat/snowflake';
 import type { Logger } from '../log';
-import type { Keys } from './keys';
+import type { Keys } from '../store/redis/keys';
 import type { ClockSkew } from './ClockSkew';
 
 export interface NodeInfo {

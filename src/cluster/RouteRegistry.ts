@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import { sendTogether, type RedisClient } from './redis';
-import type { Keys } from './keys';
+import { sendTogether, type RedisClient } from '../store/redis/redis';
+import type { Keys } from '../store/redis/keys';
 import type { NodeLease } from './NodeLease';
 
 export interface DeviceRoute {

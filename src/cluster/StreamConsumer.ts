@@ -1,5 +1,5 @@
 import type { ChainableCommander } from 'ioredis';
-import type { RedisClient } from './redis';
+import type { RedisClient } from '../store/redis/redis';
 import type { Logger } from '../log';
 
 /** One stream entry as XREADGROUP returns it; fields are null for a pending entry that was trimmed away. */

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
-import { sendTogether, type RedisClient } from './redis';
+import { sendTogether, type RedisClient } from '../store/redis/redis';
 import type { Logger } from '../log';
-import type { Keys } from './keys';
+import type { Keys } from '../store/redis/keys';
 import { decode, encode, type ClusterMessage } from './messages';
 import { StreamConsumer } from './StreamConsumer';
 

@@ -1,9 +1,9 @@
 import type { Request, RequestHandler } from 'express';
-import type { RedisClient } from '../cluster/redis';
+import type { RedisClient } from '../store/redis/redis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Config } from '../config/config';
 import { ChatError } from '../errors';
-import { usernameKey } from '../store/UserRepository';
+import { usernameKey } from '../store/cassandra/UserRepository';
 import { principal } from './auth';
 
 /** 429 `rate_limited`, with the seconds after which the same request may pass (the Retry-After header). */

@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis';
-import { sendTogether, type RedisClient } from '../cluster/redis';
+import { sendTogether, type RedisClient } from '../store/redis/redis';
 import type { BlockService } from '../chat/BlockService';
 import type { Contacts } from '../chat/Contacts';
 import type { ConversationAccess } from '../chat/ConversationAccess';
 import type { EventFanout, LastActiveStore } from '../chat/ports';
-import type { Keys } from '../cluster/keys';
+import type { Keys } from '../store/redis/keys';
 import type { NodeInfo, NodeLease } from '../cluster/NodeLease';
 import { ChatError } from '../errors';
 import type { Logger } from '../log';

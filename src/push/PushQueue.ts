@@ -1,7 +1,7 @@
-import type { RedisClient } from '../cluster/redis';
+import type { RedisClient } from '../store/redis/redis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { MessageView } from '../chat/views';
-import type { Keys } from '../cluster/keys';
+import type { Keys } from '../store/redis/keys';
 
 /** One notification job: a message for a user who had no connected device when it was routed. */
 export interface PushJob {

@@ -1,5 +1,5 @@
-import type { RedisClient } from '../cluster/redis';
-import type { Keys } from '../cluster/keys';
+import type { RedisClient } from '../store/redis/redis';
+import type { Keys } from '../store/redis/keys';
 import { StreamConsumer, type StreamEntry } from '../cluster/StreamConsumer';
 import type { ConversationCache } from '../chat/ConversationCache';
 import type { CursorStore, DeviceStore, UserStore } from '../chat/ports';

@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Client } from 'cassandra-driver';
-import type { RedisClient } from '../cluster/redis';
-import { createRedis } from '../cluster/redis';
+import type { RedisClient } from './redis/redis';
+import { createRedis } from './redis/redis';
 import type { Config } from '../config/config';
 import type { Logger } from '../log';
-import { createCassandraClient } from './cassandra';
-import { Keys } from '../cluster/keys';
-import { upgradeKeyLayout } from '../cluster/keyLayout';
+import { createCassandraClient } from './cassandra/cassandra';
+import { Keys } from './redis/keys';
+import { upgradeKeyLayout } from './redis/keyLayout';
 
 export const CQL_DIR = path.resolve(__dirname, '..', '..', 'cql');
 

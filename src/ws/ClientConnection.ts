@@ -11,7 +11,8 @@ import type { StoredCursor } from '../chat/model';
 import { ChatError, toChatError } from '../errors';
 import type { Logger } from '../log';
 import { CloseCodes, type CloseCode } from './closeCodes';
-import { DeviceSession, type Frame, type SessionDeps } from './DeviceSession';
+import { DeviceSession, type Frame, type SessionDeps } from '../chat/DeviceSession';
+import type { Metrics } from '../metrics/Metrics';
 import { checkParsed, checkRaw, TokenBucket } from './frameGuard';
 
 export interface ConnectionLimits {
@@ -26,6 +27,7 @@ export interface ConnectionLimits {
 
 /** What a connection needs from the rest of the node. */
 export interface ConnectionDeps extends SessionDeps {
+  metrics: Metrics;
   chat: MessageSender;
   receipts: Receipts;
   presence: PresenceService;

@@ -1,5 +1,5 @@
 import type { Client } from 'cassandra-driver';
-import { createCassandraClient } from '../../src/store/cassandra';
+import { createCassandraClient } from '../../src/store/cassandra/cassandra';
 import { api, newDevice, newUser, startCluster, testConfig, WsClient, type TestCluster, type TestUser } from '../support/helpers';
 
 const GROUPS_PER_HOUR = 3;

@@ -1,7 +1,7 @@
 import Redis from 'ioredis';
 import { PICK_TTL_MS } from '../../src/cluster/Discovery';
-import { Keys } from '../../src/cluster/keys';
-import { defineScripts } from '../../src/cluster/scripts';
+import { Keys } from '../../src/store/redis/keys';
+import { defineScripts } from '../../src/store/redis/scripts';
 import { api, eventually, newDevice, newUser, startCluster, startNodeProcess, WsClient, type TestCluster, type TestUser } from '../support/helpers';
 
 const FAST = { CHAT_NODE_LEASE_TTL_SECONDS: '3', CHAT_SYNC_SAFETY_LAG_MS: '10000' };

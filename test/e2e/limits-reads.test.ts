@@ -6,13 +6,13 @@ import WebSocket from 'ws';
 import { ConversationAccess } from '../../src/chat/ConversationAccess';
 import { ConversationCache } from '../../src/chat/ConversationCache';
 import { HistoryService } from '../../src/chat/HistoryService';
-import { defineScripts } from '../../src/cluster/scripts';
-import { GroupVersions } from '../../src/cluster/GroupVersions';
-import { Keys } from '../../src/cluster/keys';
-import { createCassandraClient } from '../../src/store/cassandra';
-import { ConversationRepository } from '../../src/store/ConversationRepository';
-import { MessageRepository } from '../../src/store/MessageRepository';
-import { WriteBatcher } from '../../src/store/WriteBatcher';
+import { defineScripts } from '../../src/store/redis/scripts';
+import { GroupVersions } from '../../src/store/redis/GroupVersions';
+import { Keys } from '../../src/store/redis/keys';
+import { createCassandraClient } from '../../src/store/cassandra/cassandra';
+import { ConversationRepository } from '../../src/store/cassandra/ConversationRepository';
+import { MessageRepository } from '../../src/store/cassandra/MessageRepository';
+import { WriteBatcher } from '../../src/store/cassandra/WriteBatcher';
 import {
   api, connectClosedAfterEach, eventually, newDevice, ROOT, newUser, startCluster, testConfig, uniquePrefix,
   type TestCluster, type TestUser, type WsClient,

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import Redis from 'ioredis';
-import { Keys } from '../../src/cluster/keys';
+import { Keys } from '../../src/store/redis/keys';
 import WebSocket from 'ws';
 import {
   api, eventually, FAST_FAILOVER, newDevice, newUser, privateRedis, startCluster, startNodeProcess, uniqueName, WsClient,

@@ -1,5 +1,5 @@
 import Redis from 'ioredis';
-import { Keys } from '../../src/cluster/keys';
+import { Keys } from '../../src/store/redis/keys';
 import {
   api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER, itRepeated, newDevice, newUser, startCluster, startNodeProcess, withNodesOnPrivateRedis, WsClient,
 } from '../support/helpers';

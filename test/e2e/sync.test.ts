@@ -1,5 +1,5 @@
-import { createCassandraClient } from '../../src/store/cassandra';
-import { CursorRepository } from '../../src/store/CursorRepository';
+import { createCassandraClient } from '../../src/store/cassandra/cassandra';
+import { CursorRepository } from '../../src/store/cassandra/CursorRepository';
 import { api, eventually, itRepeated, newDevice, newUser, startCluster, testConfig, WsClient, type TestCluster, type TestUser } from '../support/helpers';
 
 let cluster: TestCluster;

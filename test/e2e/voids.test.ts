@@ -1,8 +1,8 @@
 import Redis from 'ioredis';
 import type { Client } from 'cassandra-driver';
-import { Keys } from '../../src/cluster/keys';
-import { createCassandraClient } from '../../src/store/cassandra';
-import { bucketOfMs } from '../../src/store/MessageRepository';
+import { Keys } from '../../src/store/redis/keys';
+import { createCassandraClient } from '../../src/store/cassandra/cassandra';
+import { bucketOfMs } from '../../src/store/cassandra/MessageRepository';
 import { api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER, historyIds, increasing, itRepeated, newDevice, newUser, startCluster, startNodeProcess, testConfig, textIds, type NodeProc, type TestCluster, type TestUser } from '../support/helpers';
 import { stallingProxy, type StallingProxy } from '../support/proxy';
 

@@ -1,5 +1,5 @@
 import type { Client } from 'cassandra-driver';
-import { createCassandraClient } from '../../src/store/cassandra';
+import { createCassandraClient } from '../../src/store/cassandra/cassandra';
 import { readMigrations, runMigrations } from '../../src/store/migrate';
 import { createLogger } from '../../src/log';
 import { testConfig, uniqueName } from '../support/helpers';

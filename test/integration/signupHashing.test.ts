@@ -2,11 +2,11 @@ import type { Client } from 'cassandra-driver';
 import Redis from 'ioredis';
 import { AuthService } from '../../src/auth/AuthService';
 import { PasswordHasher } from '../../src/auth/PasswordHasher';
-import { TokenStore } from '../../src/auth/TokenStore';
-import { Keys } from '../../src/cluster/keys';
-import { createCassandraClient } from '../../src/store/cassandra';
-import { UserRepository } from '../../src/store/UserRepository';
-import { RevocationRepository } from '../../src/store/RevocationRepository';
+import { TokenStore } from '../../src/store/redis/TokenStore';
+import { Keys } from '../../src/store/redis/keys';
+import { createCassandraClient } from '../../src/store/cassandra/cassandra';
+import { UserRepository } from '../../src/store/cassandra/UserRepository';
+import { RevocationRepository } from '../../src/store/cassandra/RevocationRepository';
 import { testConfig, uniqueName, uniquePrefix } from '../support/helpers';
 
 /** The real hasher, counting its hashes. */

@@ -1,4 +1,4 @@
-import { decodeSeen, encodeSeen } from '../../src/store/CursorRepository';
+import { decodeSeen, encodeSeen } from '../../src/store/cassandra/CursorRepository';
 
 describe('stored cursor: seen ids as base-36 gaps', () => {
   const safe = 7_400_000_000_000_000_000n;

@@ -1,10 +1,10 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Keys } from '../../src/cluster/keys';
+import { Keys } from '../../src/store/redis/keys';
 
 /**
  * What the documents name must exist: every repository path they mention, and every Redis key of
- * docs/ARCHITECTURE.md's key table (and every key src/cluster/keys.ts makes is in that table).
+ * docs/ARCHITECTURE.md's key table (and every key src/store/redis/keys.ts makes is in that table).
  */
 const ROOT = path.resolve(__dirname, '..', '..');
 const DOCS = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
@@ -18,7 +18,7 @@ describe('the documents name what exists', () => {
     expect(paths.filter((p) => !existsSync(path.join(ROOT, p)))).toEqual([]);
   });
 
-  it("docs/ARCHITECTURE.md's Redis key table is exactly the keys src/cluster/keys.ts makes", () => {
+  it("docs/ARCHITECTURE.md's Redis key table is exactly the keys src/store/redis/keys.ts makes", () => {
     // Each key the code makes, its arguments as placeholders: `{u:<userId>}routes`.
     const k = new Keys('');
     const made = new Set([

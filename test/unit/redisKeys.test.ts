@@ -1,5 +1,5 @@
-import { parseClusterSeed } from '../../src/cluster/redis';
-import { Keys } from '../../src/cluster/keys';
+import { parseClusterSeed } from '../../src/store/redis/redis';
+import { Keys } from '../../src/store/redis/keys';
 import { parseConfig } from '../../src/config/config';
 
 /** The hash tag Redis Cluster hashes: the text between the first `{` and the next `}`. */

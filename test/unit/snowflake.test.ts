@@ -14,6 +14,20 @@ describe('SnowflakeGenerator', () => {
     expect(seen.size).toBe(20000);
   });
 
+  it('advancePast puts the next id after another node\'s, `aheadMs` further on, and never goes back', () => {
+    const t = EPOCH_MS + 9000;
+    const other = new SnowflakeGenerator(1000, () => t).next();
+    const gen = new SnowflakeGenerator(1, () => t);
+    gen.advancePast(other);
+    expect(idTimestamp(gen.next())).toBe(t + 1);
+    gen.advancePast(other, 7);
+    const ahead = gen.next();
+    expect(idTimestamp(ahead)).toBe(t + 8);
+    expect(ahead > new SnowflakeGenerator(1023, () => t + 7).next()).toBe(true); // beats any node still at t + 7
+    gen.advancePast(other, 2);
+    expect(gen.next() > ahead).toBe(true);
+  });
+
   it('encodes time and node id', () => {
     const gen = new SnowflakeGenerator(1023, () => EPOCH_MS + 123456);
     const id = gen.next();

@@ -1,4 +1,4 @@
-import { WriteBatcher, WriteQueueFull, type BatchClient } from '../../src/store/WriteBatcher';
+import { WriteBatcher, WriteQueueFull, type BatchClient } from '../../src/store/cassandra/WriteBatcher';
 import { isTransient } from '../../src/transientErrors';
 
 interface Call {

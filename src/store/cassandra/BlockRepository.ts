@@ -1,5 +1,5 @@
 import type { Client } from 'cassandra-driver';
-import type { BlockRecord } from '../chat/model';
+import type { BlockRecord } from '../../chat/model';
 
 /** `user_blocks`: whom each user blocked, one partition per blocker. The truth behind the Redis copy. */
 export class BlockRepository {

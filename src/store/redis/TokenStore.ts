@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
-import type { RedisClient } from '../cluster/redis';
-import type { Keys } from '../cluster/keys';
+import type { RedisClient } from './redis';
+import type { Keys } from './keys';
 
 /** What a valid token stands for. */
 export interface TokenGrant {
@@ -12,7 +12,7 @@ export interface TokenGrant {
   expiresAt: number;
 }
 
-/** A user's durable revocations (src/store/RevocationRepository.ts). */
+/** A user's durable revocations (src/store/cassandra/RevocationRepository.ts). */
 export interface Revocations {
   generation: number;
   /** Hashes of single tokens logged out (while they could still be valid). */

@@ -1,7 +1,7 @@
 import type { Client, types } from 'cassandra-driver';
 import { fromLong, toLong } from './cassandra';
 import type { WriteBatcher } from './WriteBatcher';
-import type { ClientMessageRef } from '../chat/model';
+import type { ClientMessageRef } from '../../chat/model';
 
 /** clientMsgId → message id, kept for `ttlSeconds` (durable copy of the Redis idempotency claim). */
 export class ClientMessageRepository {

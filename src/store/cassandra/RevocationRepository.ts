@@ -1,6 +1,6 @@
 import type { Client } from 'cassandra-driver';
 import { Long } from './cassandra';
-import type { Revocations, RevocationStore } from '../auth/TokenStore';
+import type { Revocations, RevocationStore } from '../redis/TokenStore';
 
 /** Token revocations in Cassandra (`token_revocations`): what Redis may lose, kept durably. */
 export class RevocationRepository implements RevocationStore {

@@ -1,5 +1,5 @@
 import type { RedisClient } from './redis';
-import type { BlockCopyStore, BlockStore } from '../chat/ports';
+import type { BlockCopyStore, BlockStore } from '../../chat/ports';
 import type { Keys } from './keys';
 import { BLOCKS_LOADED as LOADED } from './scripts';
 

@@ -1,5 +1,5 @@
 import type { Client } from 'cassandra-driver';
-import type { DeviceRecord } from '../chat/model';
+import type { DeviceRecord } from '../../chat/model';
 
 export class DeviceRepository {
   constructor(private readonly db: Client) {}

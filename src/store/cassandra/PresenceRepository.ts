@@ -1,5 +1,5 @@
 import type { Client } from 'cassandra-driver';
-import type { LastActiveStore } from '../chat/ports';
+import type { LastActiveStore } from '../../chat/ports';
 import { Long } from './cassandra';
 import type { WriteBatcher } from './WriteBatcher';
 

@@ -1,7 +1,7 @@
 import type { RedisClient } from './redis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { ChatError } from '../errors';
-import type { ConversationQuotaStore, ConversationStore } from '../chat/ports';
+import { ChatError } from '../../errors';
+import type { ConversationQuotaStore, ConversationStore } from '../../chat/ports';
 import type { Keys } from './keys';
 
 /** A copy older than this is loaded again (heals slots a crashed create never gave back). */

@@ -1,6 +1,6 @@
 import type { RedisClient } from './redis';
-import type { DeviceSlotStore } from '../chat/ports';
-import { ChatError } from '../errors';
+import type { DeviceSlotStore } from '../../chat/ports';
+import { ChatError } from '../../errors';
 import type { Keys } from './keys';
 import { DEVICE_SLOTS_LOADED as LOADED } from './scripts';
 

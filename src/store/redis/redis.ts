@@ -1,8 +1,8 @@
 import Redis, { Cluster, type ClusterNode, type RedisOptions } from 'ioredis';
-import type { Config } from '../config/config';
+import type { Config } from '../../config/config';
 import { defineScripts, VARIABLE_KEY_SCRIPTS } from './scripts';
 
-/** A standalone Redis or a Redis Cluster: every key operation this code runs works on both (src/cluster/keys.ts). */
+/** A standalone Redis or a Redis Cluster: every key operation this code runs works on both (src/store/redis/keys.ts). */
 export type RedisClient = Redis | Cluster;
 
 /**
@@ -53,7 +53,7 @@ export function parseClusterSeed(seed: string): ClusterSeed {
  * fast (and the caller answers "unavailable") instead of waiting forever.
  * Auto-pipelining sends every command issued in one event-loop turn in one write: under load, the
  * idempotency claims, route lookups and stream writes of many messages share a round trip (per
- * master, in cluster mode). The Lua scripts are registered on it (src/cluster/scripts.ts).
+ * master, in cluster mode). The Lua scripts are registered on it (src/store/redis/scripts.ts).
  */
 export function createRedis(config: Config, name: string): RedisClient {
   const common: RedisOptions = {

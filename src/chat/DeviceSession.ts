@@ -1,14 +1,13 @@
-import { ConversationChains, type ChainItem } from '../chat/ConversationChains';
-import { DeviceCursor } from '../chat/DeviceCursor';
-import type { Resolution } from '../chat/GapResolver';
-import type { SyncService } from '../chat/SyncService';
-import { isJoinOf, toMessageView } from '../chat/views';
-import type { StoredMessage } from '../chat/model';
+import { ConversationChains, type ChainItem } from './ConversationChains';
+import { DeviceCursor } from './DeviceCursor';
+import type { Resolution } from './GapResolver';
+import type { SyncService } from './SyncService';
+import { isJoinOf, toMessageView } from './views';
+import type { StoredMessage } from './model';
 import type { Logger } from '../log';
-import type { Metrics } from '../metrics/Metrics';
-import { idTimestamp } from '../chat/snowflake';
-import type { StoredCursor } from '../chat/model';
-import type { CursorStore } from '../chat/ports';
+import { idTimestamp } from './snowflake';
+import type { StoredCursor } from './model';
+import type { CursorStore } from './ports';
 
 const CATCH_UP_PAGE = 200;
 /** Live messages held while catch-up runs (count and bytes); beyond this the client is too far behind to buffer for. */
@@ -38,7 +37,8 @@ export interface SessionDeps {
   gaps: { resolve(userId: string, conversationId: string, id: bigint): Promise<Resolution | null> };
   /** The connection's logger (connId, userId, deviceId bound). */
   log: Logger;
-  metrics: Metrics;
+  /** What the session counts (src/metrics/Metrics.ts implements it). */
+  metrics: { delivered(idAtMs: number | null): void; resyncs: { inc(): void } };
 }
 
 /**

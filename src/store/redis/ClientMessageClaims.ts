@@ -1,6 +1,6 @@
 import type { RedisClient } from './redis';
-import { IDEMPOTENCY_TTL_SECONDS, type ClientMessageRef } from '../chat/model';
-import type { ClaimStore } from '../chat/ports';
+import { IDEMPOTENCY_TTL_SECONDS, type ClientMessageRef } from '../../chat/model';
+import type { ClaimStore } from '../../chat/ports';
 import type { Keys } from './keys';
 
 function encodeRef(ref: ClientMessageRef): string {

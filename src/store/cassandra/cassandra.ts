@@ -1,6 +1,6 @@
 import { Client, types, type QueryOptions, type tracker } from 'cassandra-driver';
-import { isTransient } from '../transientErrors';
-import type { Config, Consistency } from '../config/config';
+import { isTransient } from '../../transientErrors';
+import type { Config, Consistency } from '../../config/config';
 
 const CONSISTENCY: Record<Consistency, number> = {
   quorum: types.consistencies.quorum,

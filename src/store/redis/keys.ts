@@ -77,6 +77,6 @@ export class Keys {
    * not forget a revocation.
    */
   tokenGeneration(userId: string): string { return `${this.prefix}token-gen:${userId}`; }
-  /** String: the key layout this Redis holds (src/cluster/keyLayout.ts). */
+  /** String: the key layout this Redis holds (src/store/redis/keyLayout.ts). */
   keyLayout(): string { return `${this.prefix}key-layout`; }
 }

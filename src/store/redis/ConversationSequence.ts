@@ -1,6 +1,6 @@
 import type { RedisClient } from './redis';
-import { IDEMPOTENCY_TTL_SECONDS } from '../chat/model';
-import type { Link, Placement, PlaceRequest, SequenceStore } from '../chat/ports';
+import { IDEMPOTENCY_TTL_SECONDS } from '../../chat/model';
+import type { Link, Placement, PlaceRequest, SequenceStore } from '../../chat/ports';
 import type { Keys } from './keys';
 
 /** Recent links kept per conversation: enough to walk back over every id still in flight. */

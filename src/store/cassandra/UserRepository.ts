@@ -1,5 +1,5 @@
 import type { Client } from 'cassandra-driver';
-import type { UserRecord } from '../chat/model';
+import type { UserRecord } from '../../chat/model';
 import { lightweightTransaction } from './cassandra';
 
 export class UserRepository {

@@ -1,9 +1,9 @@
 import Redis from 'ioredis';
-import type { Logger } from '../log';
+import type { Logger } from '../../log';
 import type { Keys } from './keys';
 import type { RedisClient } from './redis';
 
-/** The current key layout: hash-tagged keys (src/cluster/keys.ts). Layout 1 had no tags. */
+/** The current key layout: hash-tagged keys (src/store/redis/keys.ts). Layout 1 had no tags. */
 const LAYOUT = '2';
 
 /**

@@ -1,10 +1,10 @@
 import { types, type Client, type QueryOptions } from 'cassandra-driver';
-import { EPOCH_MS, idTimestamp } from '../chat/snowflake';
-import { mapLimited } from '../chat/mapLimited';
+import { EPOCH_MS, idTimestamp } from '../../chat/snowflake';
+import { mapLimited } from '../../chat/mapLimited';
 import { fromLong, lightweightTransaction, Long, toLong } from './cassandra';
 import type { WriteBatcher } from './WriteBatcher';
-import type { StoredMessage, Page } from '../chat/model';
-import type { Fate } from '../chat/ports';
+import type { StoredMessage, Page } from '../../chat/model';
+import type { Fate } from '../../chat/ports';
 
 /** Width of a message partition in time. Part of the data layout: never change it on a live keyspace. */
 export const BUCKET_MS = 24 * 3600 * 1000;

@@ -1,7 +1,7 @@
 import type { Client, types } from 'cassandra-driver';
 import { fromLong, toLong } from './cassandra';
 import type { WriteBatcher } from './WriteBatcher';
-import type { StoredCursor } from '../chat/model';
+import type { StoredCursor } from '../../chat/model';
 
 export class CursorRepository {
   constructor(private readonly db: Client, private readonly writes?: WriteBatcher) {}

@@ -1,8 +1,8 @@
 import type { Client, types } from 'cassandra-driver';
-import { idTimestamp } from '../chat/snowflake';
+import { idTimestamp } from '../../chat/snowflake';
 import { fromLong, lightweightTransaction, toLong } from './cassandra';
 import type { WriteBatcher } from './WriteBatcher';
-import type { Conversation, Membership } from '../chat/model';
+import type { Conversation, Membership } from '../../chat/model';
 
 const long = (v: unknown): bigint | null => (v ? fromLong(v as types.Long) : null);
 

@@ -133,10 +133,12 @@ export class Sequencer {
       trying(ids);
       const placement = await this.store.place(conversationId, batch.map((w, i) => ({ id: ids[i], claim: w.claim })));
       if (placement.placed) return { ids, ...placement };
-      // Retried ids go further ahead each time (0, 1, 3, 7 ... ms past the last placed): at the
-      // millisecond right after it, a node with a higher node id placing again in that millisecond
-      // wins every time, and a busy group starved a lower-id node into the error below (ordering.test).
-      this.ids.advancePast(placement.last, Math.min(2 ** attempt - 1, 64));
+      if (attempt === MAX_ATTEMPTS - 1) break;
+      // Retried ids go further ahead each time (0, 1, 3, 7 ... ms past the last placed, within
+      // MAX_AHEAD_MS of the clock): at the millisecond right after it, a node with a higher node id
+      // placing again in that millisecond wins every time, and a busy group starved a lower-id node
+      // into the error below (ordering.test).
+      this.ids.advancePast(placement.last, 2 ** attempt - 1);
     }
     throw new ChatError('unavailable', 'the conversation is too busy right now; send again');
   }

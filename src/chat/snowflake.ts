@@ -12,6 +12,9 @@ export const MAX_NODE_ID = (1 << Number(NODE_BITS)) - 1;
 const MAX_SEQ = (1 << Number(SEQ_BITS)) - 1;
 const MAX_ID = (1n << 63n) - 1n;
 
+/** How far ahead of its clock `advancePast` may move a generator of its own accord. */
+export const MAX_AHEAD_MS = 64;
+
 export class SnowflakeGenerator {
   private lastMs = -1;
   private seq = 0;
@@ -31,10 +34,13 @@ export class SnowflakeGenerator {
 
   /**
    * Makes every later id larger than `id` (another node's, placed first in a conversation): borrows
-   * the millisecond after it, as when 4096 ids are taken in one millisecond, plus `aheadMs` more.
+   * the millisecond after it, as when 4096 ids are taken in one millisecond, plus `aheadMs` more,
+   * but never past MAX_AHEAD_MS beyond this node's clock for that extra (so the generator's lead
+   * over the clock stays bounded whatever the contention).
    */
   advancePast(id: bigint, aheadMs = 0): void {
-    const ms = idTimestamp(id) + 1 + aheadMs;
+    const past = idTimestamp(id) + 1;
+    const ms = Math.max(past, Math.min(past + aheadMs, this.now() + MAX_AHEAD_MS));
     if (ms > this.lastMs) {
       this.lastMs = ms;
       this.seq = -1; // the next id, in that millisecond, has sequence 0

@@ -59,7 +59,7 @@ const sections = {
     maxQueuedWrites: z.int().min(100).max(10_000_000).default(10000)
       .describe('Writes that may wait for Cassandra per queue (messages; cursors and receipts) while it is slow; past it, a send gets the retryable `unavailable` at once.'),
     requestTimeoutMs: z.int().min(1000).max(30000).default(12000)
-      .describe("How long the driver waits for a replica's reply before it tries the next one or fails the request (a message write failed this way is buried, and its send gets the retryable `unavailable`)."),
+      .describe("How long the driver waits for a replica's reply before it tries the next one or fails the request (a message write failed this way is buried, and its send gets the retryable `unavailable`). Keep it above Cassandra's own timeouts (writes 2 s, reads 5 s): below them an answer on its way is given up, and a lightweight transaction's outcome is unknown more often."),
   }),
   node: z.object({
     id: z.int().min(0).max(1023).nullable().default(null)

@@ -208,9 +208,9 @@ describe('a device offline across voids', () => {
       const answers = () => onA.map(({ ws }) => ws.frames.filter((f) => burst.includes(f.clientMsgId)));
       // The first batches' writes time out (cassandra.requestTimeoutMs, 2 s here; a conversation's
       // batches go one at a time) and their sends are refused as retryable; once 20 are, the path
-      // comes back, the held requests first: the timed-out inserts land late, under the burials A
-      // makes of their ids (a tombstone above any write: they never show). The writes queued behind
-      // them go through and are acked.
+      // comes back, the held requests passed on first: a timed-out insert that still lands does so
+      // under the burial A makes of its id (a tombstone above any write: it never shows). The writes
+      // queued behind them go through and are acked.
       await eventually(() => answers().flat().filter((f) => f.type === 'error').length >= 20, 20000);
       proxy.unstall();
       await eventually(() => answers().flat().length === 4 * burst.length, 30000);

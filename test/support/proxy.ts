@@ -51,6 +51,7 @@ export async function stallingProxy(target: { host: string; port: number }): Pro
       }
     },
     unstall: () => {
+      if (!stalled) return; // piping twice would pass every byte twice
       stalled = false;
       for (const pair of pairs) flow(pair); // pipe() resumes the paused sockets
     },

@@ -92,7 +92,7 @@ describe('protocol documents', () => {
     expect([...handled].sort()).toEqual(Object.keys(clientFrameSchemas({ maxContentChars: 1 })).sort());
 
     // Every `type: '...'` the server writes into a frame, wherever it is built.
-    const NOT_FRAMES = new Set(['direct', 'group', 'deliver', 'event', 'kick', 'default' /* ioredis' context type in cluster/scripts.ts */]);
+    const NOT_FRAMES = new Set(['direct', 'group', 'deliver', 'event', 'kick', 'default' /* ioredis' context type in store/redis/scripts.ts */]);
     const sent = new Set<string>();
     const scan = (dir: string) => {
       for (const e of readdirSync(dir, { withFileTypes: true })) {

@@ -1,4 +1,4 @@
-import { EPOCH_MS, idNode, idTimestamp, minIdAt, parseId, SnowflakeGenerator } from '../../src/chat/snowflake';
+import { EPOCH_MS, idNode, idTimestamp, MAX_AHEAD_MS, minIdAt, parseId, SnowflakeGenerator } from '../../src/chat/snowflake';
 
 describe('SnowflakeGenerator', () => {
   it('makes strictly increasing, unique ids', () => {
@@ -26,6 +26,11 @@ describe('SnowflakeGenerator', () => {
     expect(ahead > new SnowflakeGenerator(1023, () => t + 7).next()).toBe(true); // beats any node still at t + 7
     gen.advancePast(other, 2);
     expect(gen.next() > ahead).toBe(true);
+    // However far asked, never more than MAX_AHEAD_MS past its own clock (but always past `id`).
+    gen.advancePast(other, 10_000);
+    expect(idTimestamp(gen.next())).toBe(t + MAX_AHEAD_MS);
+    gen.advancePast(new SnowflakeGenerator(1000, () => t + 5000).next(), 10_000);
+    expect(idTimestamp(gen.next())).toBe(t + 5001);
   });
 
   it('encodes time and node id', () => {

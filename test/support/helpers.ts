@@ -381,14 +381,15 @@ export class WsClient {
 
   /**
    * Sends one message until it is acked, with the same clientMsgId each time (retryable errors come
-   * while Redis or a node recovers); returns the ack.
+   * while Redis or a node recovers); returns the ack. The refusals are added to `refused` if given.
    */
-  async sendUntilAcked(target: { to?: string; conversationId?: string }, clientMsgId: string): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  async sendUntilAcked(target: { to?: string; conversationId?: string }, clientMsgId: string, refused?: unknown[]): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
     for (let attempt = 0; ; attempt++) {
       this.frames.length = 0;
       const f = (await this.sendAll(target, [clientMsgId])).get(clientMsgId);
       if (f.type === 'message.ack') return f;
       expect(f.retryable).toBe(true);
+      refused?.push(f);
       if (attempt > 100) throw new Error(`send ${clientMsgId} kept failing: ${JSON.stringify(f)}`);
       await new Promise((r) => setTimeout(r, 100));
     }

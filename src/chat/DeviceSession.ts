@@ -3,10 +3,9 @@ import { DeviceCursor } from './DeviceCursor';
 import type { Resolution } from './GapResolver';
 import type { SyncService } from './SyncService';
 import { isJoinOf, toMessageView } from './views';
-import type { StoredMessage } from './model';
+import type { StoredCursor, StoredMessage } from './model';
 import type { Logger } from '../log';
 import { idTimestamp } from './snowflake';
-import type { StoredCursor } from './model';
 import type { CursorStore } from './ports';
 
 const CATCH_UP_PAGE = 200;

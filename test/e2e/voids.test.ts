@@ -3,7 +3,7 @@ import type { Client } from 'cassandra-driver';
 import { Keys } from '../../src/store/redis/keys';
 import { createCassandraClient } from '../../src/store/cassandra/cassandra';
 import { bucketOfMs } from '../../src/store/cassandra/MessageRepository';
-import { api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER, historyIds, increasing, itRepeated, newDevice, newUser, startCluster, startNodeProcess, testConfig, textIds, type NodeProc, type TestCluster, type TestUser } from '../support/helpers';
+import { api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER, historyIds, increasing, itRepeated, newDevice, newUser, startCluster, startNodeProcess, testConfig, textIds, type NodeProc, type TestCluster, type TestUser, type WsClient } from '../support/helpers';
 import { stallingProxy, type StallingProxy } from '../support/proxy';
 
 /** The shortest `sync.sequenceTtlSeconds` allowed: the test waits for the links to expire. */
@@ -78,6 +78,14 @@ async function sendersOn(A: NodeProc, B: NodeProc, senders: TestUser[], cid: str
     acked.push((await ws.sendUntilAcked({ conversationId: cid }, 'warm')).messageId);
     return { u, d, ws };
   }));
+}
+
+/** Stalls A's database path, then each sender on A sends 50 messages (`<tag>0` … `<tag>49`) at once; returns their clientMsgIds. */
+function stallThenBurst(proxy: StallingProxy, onA: Array<{ ws: WsClient }>, cid: string, tag: string): string[] {
+  proxy.stall();
+  const burst = Array.from({ length: 50 }, (_, k) => `${tag}${k}`);
+  for (const { ws } of onA) for (const id of burst) ws.send({ type: 'message.send', clientMsgId: id, conversationId: cid, content: id });
+  return burst;
 }
 
 /** The owner sends `n` more (acked, added to `acked`) through `node`. */
@@ -166,9 +174,7 @@ describe('a device offline across voids', () => {
       const acked: string[] = [];
       const onA = await sendersOn(A, B, senders, cid, acked);
       // From the stall on, the ids A places are claimed and never stored.
-      proxy.stall();
-      const burst = Array.from({ length: 50 }, (_, k) => `b${k}`);
-      for (const { ws } of onA) for (const id of burst) ws.send({ type: 'message.send', clientMsgId: id, conversationId: cid, content: id });
+      const burst = stallThenBurst(proxy, onA, cid, 'b');
       // Every send placed (its link beside the sequence), none stored; then A dies.
       const links = new Keys(prefix).sequenceLinks(cid);
       await eventually(async () => await redis.llen(links) >= 4 + 4 * burst.length, 10000);
@@ -203,9 +209,7 @@ describe('a device offline across voids', () => {
       const startedAt = Date.now();
       const acked: string[] = [];
       const onA = await sendersOn(A, B, senders, cid, acked);
-      proxy.stall();
-      const burst = Array.from({ length: 50 }, (_, k) => `f${k}`);
-      for (const { ws } of onA) for (const id of burst) ws.send({ type: 'message.send', clientMsgId: id, conversationId: cid, content: id });
+      const burst = stallThenBurst(proxy, onA, cid, 'f');
       const answers = () => onA.map(({ ws }) => ws.frames.filter((f) => burst.includes(f.clientMsgId)));
       // The first batches' writes time out (cassandra.requestTimeoutMs, 2 s here; a conversation's
       // batches go one at a time) and their sends are refused as retryable; once 20 are, the path

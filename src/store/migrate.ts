@@ -44,14 +44,10 @@ export async function migrate(client: Client, redis: RedisClient, config: Config
     if (Date.now() > deadline) throw new Error(`migration lock ${lockKey} still held after 120 s`);
     await new Promise((r) => setTimeout(r, 250));
   }
-  // DDL is never sent twice: a retry on another coordinator while the first still runs is the
-  // conflicting-table-id case the lock is for.
-  const ddl = { isIdempotent: false };
+  const ddl = (stmt: string) => executeDdl(client, stmt);
   try {
-    await client.execute(
-      `CREATE KEYSPACE IF NOT EXISTS ${ks} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': ${config.cassandra.replicationFactor}}`,
-      [], ddl);
-    await client.execute(`CREATE TABLE IF NOT EXISTS ${ks}.schema_migrations (id int PRIMARY KEY, name text, applied_at timestamp)`, [], ddl);
+    await ddl(`CREATE KEYSPACE IF NOT EXISTS ${ks} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': ${config.cassandra.replicationFactor}}`);
+    await ddl(`CREATE TABLE IF NOT EXISTS ${ks}.schema_migrations (id int PRIMARY KEY, name text, applied_at timestamp)`);
     const done = new Set((await client.execute(`SELECT id FROM ${ks}.schema_migrations`)).rows.map((r) => r.id as number));
     let applied = 0;
     for (const m of readMigrations()) {
@@ -59,7 +55,7 @@ export async function migrate(client: Client, redis: RedisClient, config: Config
       log.info({ keyspace: ks, migration: m.name }, 'applying migration');
       // Every statement is IF NOT EXISTS (CQL 4.1+ has it for ALTER TABLE ... ADD too), so a re-run
       // after a crash half-way through a migration applies the rest.
-      for (const stmt of m.statements) await client.execute(qualify(stmt, ks), [], ddl);
+      for (const stmt of m.statements) await ddl(qualify(stmt, ks));
       await client.execute(`INSERT INTO ${ks}.schema_migrations (id, name, applied_at) VALUES (?, ?, ?)`,
         [m.id, m.name, new Date()], { prepare: true });
       applied++;
@@ -68,6 +64,31 @@ export async function migrate(client: Client, redis: RedisClient, config: Config
     return applied;
   } finally {
     await redis.lockRelease(lockKey, token);
+  }
+}
+
+/** How long a schema change may take to reach every node before the migration gives up. */
+const SCHEMA_AGREEMENT_MS = 120_000;
+
+/**
+ * Runs one DDL statement and waits until every node has the new schema. The driver waits only
+ * 10 s; on a loaded cluster a change can take longer to spread, and the next statement (or the
+ * first query of a node starting up) then meets a coordinator that has not heard of the keyspace.
+ */
+async function executeDdl(client: Client, stmt: string): Promise<void> {
+  // Never sent twice: a retry on another coordinator while the first still runs is the
+  // conflicting-table-id case the migration lock is for.
+  const rs = await client.execute(stmt, [], { isIdempotent: false });
+  // Both are in the driver (NODEJS-345) but missing from its typings.
+  if ((rs.info as { isSchemaInAgreement?: boolean }).isSchemaInAgreement !== false) return;
+  const metadata = client.metadata as unknown as { checkSchemaAgreement(): Promise<boolean> };
+  const deadline = Date.now() + SCHEMA_AGREEMENT_MS;
+  while (!(await metadata.checkSchemaAgreement())) {
+    if (Date.now() > deadline) {
+      throw new Error(`schema change not seen by every Cassandra node after ${SCHEMA_AGREEMENT_MS / 1000} s ` +
+        `(is a node down?): ${stmt.slice(0, 80)}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 

@@ -51,7 +51,8 @@ async function measureAcks(from: WsClient, to: string, everyMs: number, until: P
   };
   from.ws.on('message', onMessage);
   let done = false;
-  void until.then(() => { done = true; });
+  const stop = () => { done = true; };
+  void until.then(stop, stop);
   let i = 0;
   while (!done) {
     const id = `probe-${i++}`;
@@ -104,49 +105,69 @@ describe('frame limits', () => {
 
 interface AttackResult { sent: number; invalid: number; other: number; closed: number }
 
-/** Starts the attack (test/support/frameAttacker.js); `opened` resolves when every socket is open, `done` with the counts at the end. */
-function startAttack(user: TestUser, devices: string[], attackMs: number, everyMs: number): { opened: Promise<void>; done: Promise<AttackResult> } {
+/**
+ * Starts the attacker (test/support/frameAttacker.js): `opened` resolves when every socket is open,
+ * `attacking` when the quiet period ends and the frames start, `done` with the counts at the end.
+ */
+function startAttack(user: TestUser, devices: string[], quietMs: number, attackMs: number, everyMs: number) {
   const proc = spawn(process.execPath, [path.join(ROOT, 'test', 'support', 'frameAttacker.js')], {
     cwd: ROOT,
-    env: { ...process.env, ATTACK: JSON.stringify({ url: cluster.nodes[0].wsUrl, token: user.token, devices, attackMs, everyMs }) },
+    env: { ...process.env, ATTACK: JSON.stringify({ url: cluster.nodes[0].wsUrl, token: user.token, devices, quietMs, attackMs, everyMs }) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
-  let opened!: () => void;
-  const openedP = new Promise<void>((r) => { opened = r; });
+  const signals = new Map<string, () => void>();
+  const signal = (line: string) => new Promise<void>((r) => signals.set(line, r));
+  const opened = signal('open');
+  const attacking = signal('attack');
   const done = new Promise<AttackResult>((resolve, reject) => {
     proc.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
-      if (out.startsWith('open\n')) opened();
+      for (const line of out.split('\n')) signals.get(line)?.();
     });
-    proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.split('\n')[1])) : reject(new Error(`attacker exited ${code}: ${out}`))));
+    // 'close', not 'exit': the last line may still be in the pipe when the process has exited.
+    proc.on('close', (code) => {
+      const counts = out.split('\n').find((line) => line.startsWith('{'));
+      if (code === 0 && counts) resolve(JSON.parse(counts));
+      else reject(new Error(`attacker exited ${code}: ${out}`));
+    });
   });
-  return { opened: openedP, done };
+  return { opened, attacking, done };
+}
+
+function summary(latencies: number[]) {
+  const sorted = [...latencies].sort((x, y) => x - y);
+  return { acks: latencies.length, p50: sorted[Math.floor(sorted.length / 2)], p99: p99(latencies), max: sorted[sorted.length - 1] };
 }
 
 describe('a bystander during a frame attack', () => {
-  it('keeps its ack p99 under 100 ms while 8 sockets send 600 KB nested frames within their byte budget; RSS stays bounded', async () => {
+  it('adds at most 50 ms to its ack median and 150 ms to its p99 while 8 sockets send 600 KB nested frames within their byte budget; RSS stays bounded', async () => {
     const [mallory, carol, dave] = await Promise.all([newUser(A), newUser(A), newUser(A)]);
     const c = await online(carol);
     await online(dave);
+    // The first message creates the DM (a slower path): not part of either measurement.
+    expect((await c.sendAll({ to: dave.userId }, ['warm-up'])).get('warm-up').type).toBe('message.ack');
     const devices = await Promise.all(Array.from({ length: 8 }, () => newDevice(A, mallory)));
     const pid = cluster.nodes[0].proc.pid!;
-    // ~1.7 MB/s per socket: under the byte budget, so only the frame guard protects the loop.
-    const attack = startAttack(mallory, devices, 4000, 350);
+    // ~1.7 MB/s per socket: under the byte budget, so only the frame guard protects the loop. The
+    // same probe first runs for 3 s with the attacker's sockets open and idle: the bound is
+    // relative to what this machine gives the bystander in the same run (issue 24).
+    const attack = startAttack(mallory, devices, 3000, 4000, 350);
     await attack.opened;
+    const quiet = summary(await measureAcks(c, dave.userId, 20, attack.attacking));
     const rssBefore = rssMb(pid);
     let rssMax = rssBefore;
     const sampler = setInterval(() => { rssMax = Math.max(rssMax, rssMb(pid)); }, 100);
     // Cleared on failure too: a live interval keeps jest from exiting.
-    const latencies = await measureAcks(c, dave.userId, 20, attack.done).finally(() => clearInterval(sampler));
+    const attacked = summary(await measureAcks(c, dave.userId, 20, attack.done).finally(() => clearInterval(sampler)));
     const result = await attack.done;
-    const sorted = [...latencies].sort((x, y) => x - y);
-    const figures = { ...result, acks: latencies.length, p50: sorted[Math.floor(sorted.length / 2)], p99: p99(latencies), max: sorted[sorted.length - 1], rssBefore, rssMax };
-    process.stderr.write(`[limits-frames] bystander under frame attack: ${JSON.stringify(figures)}\n`);
+    process.stderr.write(`[limits-frames] bystander without/with the frame attack: ${JSON.stringify({ quiet, attacked, ...result, rssBefore, rssMax })}\n`);
     expect(result.invalid).toBe(result.sent);
     expect(result.closed).toBe(0);
-    expect(latencies.length).toBeGreaterThan(100);
-    expect(p99(latencies)).toBeLessThan(100);
+    expect(quiet.acks).toBeGreaterThan(75);
+    expect(attacked.acks).toBeGreaterThan(100);
+    expect(attacked.p50 - quiet.p50).toBeLessThan(50);
+    expect(attacked.p99 - quiet.p99).toBeLessThan(150);
     expect(rssMax - rssBefore).toBeLessThan(200);
   }, 30000);
 });

@@ -2,12 +2,13 @@
 /**
  * Attack sockets in a process of their own (test/e2e/limits-frames.test.ts): masking 600 KB frames
  * (the client's job) would otherwise load the test process that times the bystander.
- * ATTACK = JSON {url, token, devices, attackMs, everyMs}. Prints "open" once every socket is open,
- * then the counts as one JSON line at the end.
+ * ATTACK = JSON {url, token, devices, quietMs, attackMs, everyMs}. Prints "open" once every socket is
+ * open, waits quietMs (the test times its bystander without the attack then), prints "attack", attacks
+ * for attackMs, then prints the counts as one JSON line.
  */
 const WebSocket = require('ws');
 
-const { url, token, devices, attackMs, everyMs } = JSON.parse(process.env.ATTACK);
+const { url, token, devices, quietMs, attackMs, everyMs } = JSON.parse(process.env.ATTACK);
 // ~600 KB each: nested arrays (60-85 ms to JSON.parse), unclosed nesting, and a flat large non-send.
 const bufs = [
   '['.repeat(300000) + ']'.repeat(300000),
@@ -28,11 +29,14 @@ Promise.all(sockets.map((ws) => new Promise((resolve, reject) => {
   ws.once('error', reject);
 }))).then(async () => {
   process.stdout.write('open\n');
+  await new Promise((r) => setTimeout(r, quietMs));
+  process.stdout.write('attack\n');
   const end = Date.now() + attackMs;
   for (let i = 0; Date.now() < end; i++) {
     for (const ws of sockets) {
       if (ws.readyState !== WebSocket.OPEN) continue;
-      ws.send(bufs[i % bufs.length]);
+      // As text: a Buffer goes out as a binary frame, which the node refuses before any parsing.
+      ws.send(bufs[i % bufs.length], { binary: false });
       out.sent++;
     }
     await new Promise((r) => setTimeout(r, everyMs));

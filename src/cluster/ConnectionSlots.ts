@@ -1,9 +1,31 @@
 import crypto from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { ClientContext, Redis, Result } from 'ioredis';
 import { sendTogether, type RedisClient } from '../store/redis/redis';
 import { ChatError } from '../errors';
 import type { Keys } from '../store/redis/keys';
 import type { NodeLease } from './NodeLease';
+import { defineScripts } from '../store/redis/scripts';
+
+defineScripts({
+  /**
+   * Counts the user's other devices and takes the slot of this one in one step: parallel upgrades on
+   * any nodes cannot all see "19". The device's own field does not count (its reconnect replaces it).
+   */
+  connectionSlotReserve: { keys: 1, lua: `
+local n = 0
+local fields = redis.call('hkeys', KEYS[1])
+for i = 1, #fields do if fields[i] ~= ARGV[1] then n = n + 1 end end
+if n >= tonumber(ARGV[3]) then return 0 end
+redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
+redis.call('expire', KEYS[1], ARGV[4])
+return 1` },
+});
+
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    connectionSlotReserve(slotsKey: string, deviceId: string, slot: string, max: number, ttlSeconds: number): Result<number, Context>;
+  }
+}
 
 /**
  * ws.maxConnectionsPerUser across the cluster: one Redis hash per user, deviceId →

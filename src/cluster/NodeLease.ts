@@ -1,9 +1,39 @@
 import crypto from 'node:crypto';
+import type { ClientContext, Result } from 'ioredis';
 import type { RedisClient } from '../store/redis/redis';
 import { idNode, idTimestamp, MAX_NODE_ID, type SnowflakeGenerator } from '../chat/snowflake';
 import type { Logger } from '../log';
 import type { Keys } from '../store/redis/keys';
 import type { ClockSkew } from './ClockSkew';
+import { defineScripts } from '../store/redis/scripts';
+
+defineScripts({
+  leaseClaim: { keys: 2, lua: `
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  redis.call('sadd', KEYS[2], ARGV[3])
+  return 1
+end
+return 0` },
+  /** Refreshes the lease only while it is still ours (compare-and-expire). */
+  leaseRefresh: { keys: 1, lua: `
+local cur = redis.call('get', KEYS[1])
+if not cur then return 0 end
+if cjson.decode(cur).instance ~= ARGV[2] then return -1 end
+redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1` },
+  leaseRelease: { keys: 1, lua: `
+local cur = redis.call('get', KEYS[1])
+if cur and cjson.decode(cur).instance == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0` },
+});
+
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    leaseClaim(nodeKey: string, nodesKey: string, info: string, ttlSeconds: number, nodeId: number): Result<number, Context>;
+    leaseRefresh(nodeKey: string, info: string, instance: string, ttlSeconds: number): Result<number, Context>;
+    leaseRelease(nodeKey: string, instance: string): Result<number, Context>;
+  }
+}
 
 export interface NodeInfo {
   nodeId: number;

@@ -1,7 +1,21 @@
-import type { Redis } from 'ioredis';
+import type { ClientContext, Redis, Result } from 'ioredis';
 import { sendTogether, type RedisClient } from '../store/redis/redis';
 import type { Keys } from '../store/redis/keys';
 import type { NodeLease } from './NodeLease';
+import { defineScripts } from '../store/redis/scripts';
+
+defineScripts({
+  /** Deletes the field only if it still names this instance (a newer connection elsewhere keeps its route). */
+  routeUnregister: { keys: 1, lua: `
+if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('hdel', KEYS[1], ARGV[1]) end
+return 0` },
+});
+
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    routeUnregister(routesKey: string, deviceId: string, value: string): Result<number, Context>;
+  }
+}
 
 export interface DeviceRoute {
   userId: string;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { ClientContext, Redis, Result } from 'ioredis';
 import { sendTogether, type RedisClient } from '../store/redis/redis';
 import type { BlockService } from '../chat/BlockService';
 import type { Contacts } from '../chat/Contacts';
@@ -9,6 +9,48 @@ import type { NodeInfo, NodeLease } from '../cluster/NodeLease';
 import { ChatError } from '../errors';
 import type { Logger } from '../log';
 import { Semaphore } from '../chat/mapLimited';
+import { defineScripts } from '../store/redis/scripts';
+
+defineScripts({
+  /**
+   * Recomputes a user's status from their routes, counting only devices on a live node instance
+   * (pruning the rest), and records it if it changed. Atomic: when several nodes react to the same
+   * change, exactly one sees it as a change, so exactly one event goes out.
+   * The caller says which node instances ("nodeId/instance") are live and which it knows are dead, as
+   * read from the lease keys (another slot, so not read here). A route on an instance that is neither
+   * (a node newer than the caller's view) makes the script change nothing and return {-1, those
+   * instances}: the caller reads the leases again and retries, so a live route is never pruned.
+   * KEYS[1] routes, KEYS[2] presence (one user's slot); ARGV[1] now (ms), ARGV[2] number of live
+   * instances, then the live ones, then the dead ones. Returns {changed (0|1), status, at}.
+   */
+  presenceUpdate: { keys: 2, lua: `
+local state = {}
+local nlive = tonumber(ARGV[2])
+for i = 3, #ARGV do state[ARGV[i]] = (i <= 2 + nlive) end
+local entries = redis.call('hgetall', KEYS[1])
+local live, dead, unknown = 0, {}, {-1}
+for i = 1, #entries, 2 do
+  local s = state[entries[i + 1]]
+  if s == true then live = live + 1
+  elseif s == false then dead[#dead + 1] = entries[i]
+  else unknown[#unknown + 1] = entries[i + 1] end
+end
+if #unknown > 1 then return unknown end
+for _, dev in ipairs(dead) do redis.call('hdel', KEYS[1], dev) end
+local status = 'offline'
+if live > 0 then status = 'online' end
+local old = redis.call('hget', KEYS[2], 'status')
+if old == status then return {0, status, redis.call('hget', KEYS[2], 'at') or ''} end
+redis.call('hset', KEYS[2], 'status', status, 'at', ARGV[1])
+if status == 'offline' then redis.call('expire', KEYS[2], 604800) else redis.call('persist', KEYS[2]) end
+return {1, status, ARGV[1]}` },
+});
+
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    presenceUpdate(routesKey: string, presenceKey: string, now: number, liveCount: number, ...instances: string[]): Result<Array<number | string>, Context>;
+  }
+}
 
 export type Status = 'online' | 'offline';
 

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import type { ClientContext, Result } from 'ioredis';
 import type { Client } from 'cassandra-driver';
 import type { RedisClient } from './redis/redis';
 import { createRedis } from './redis/redis';
@@ -8,6 +9,20 @@ import type { Logger } from '../log';
 import { createCassandraClient } from './cassandra/cassandra';
 import { Keys } from './redis/keys';
 import { upgradeKeyLayout } from './redis/keyLayout';
+import { defineScripts } from './redis/scripts';
+
+defineScripts({
+  /** Deletes the migration lock only if it still holds this process's token. */
+  lockRelease: { keys: 1, lua: `
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0` },
+});
+
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    lockRelease(lockKey: string, token: string): Result<number, Context>;
+  }
+}
 
 export const CQL_DIR = path.resolve(__dirname, '..', '..', 'cql');
 

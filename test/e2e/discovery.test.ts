@@ -1,7 +1,6 @@
 import Redis from 'ioredis';
 import { PICK_TTL_MS } from '../../src/cluster/Discovery';
 import { Keys } from '../../src/store/redis/keys';
-import { defineScripts } from '../../src/store/redis/scripts';
 import { api, eventually, newDevice, newUser, startCluster, startNodeProcess, WsClient, type TestCluster, type TestUser } from '../support/helpers';
 
 const FAST = { CHAT_NODE_LEASE_TTL_SECONDS: '3', CHAT_SYNC_SAFETY_LAG_MS: '10000' };
@@ -39,7 +38,7 @@ describe('service discovery', () => {
     expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(2);
     // A node's report keeps the picks of clients that have not connected yet (none of these did):
     // the report script, run as a node runs it, leaves each score at least its picks.
-    const redis = defineScripts(new Redis(process.env.CHAT_REDIS_URL!));
+    const redis = new Redis(process.env.CHAT_REDIS_URL!);
     try {
       for (const node of cluster.nodes) {
         const keys = new Keys(cluster.prefix);

@@ -21,13 +21,12 @@ import { ConversationRepository } from '../../src/store/cassandra/ConversationRe
 import type { StoredMessage } from '../../src/chat/model';
 import { MessageRepository } from '../../src/store/cassandra/MessageRepository';
 import { WriteBatcher } from '../../src/store/cassandra/WriteBatcher';
-import { defineScripts } from '../../src/store/redis/scripts';
 import { eventually, testConfig, uniquePrefix } from '../support/helpers';
 
 const log = createLogger('error');
 const clients: Redis[] = [];
 function redis(): Redis {
-  const r = defineScripts(new Redis(process.env.CHAT_REDIS_URL!));
+  const r = new Redis(process.env.CHAT_REDIS_URL!);
   clients.push(r);
   return r;
 }

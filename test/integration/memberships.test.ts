@@ -5,7 +5,6 @@ import { ConversationCache } from '../../src/chat/ConversationCache';
 import { ConversationList } from '../../src/chat/ConversationList';
 import { SnowflakeGenerator } from '../../src/chat/snowflake';
 import { GroupVersions } from '../../src/store/redis/GroupVersions';
-import { defineScripts } from '../../src/store/redis/scripts';
 import { Keys } from '../../src/store/redis/keys';
 import { createCassandraClient } from '../../src/store/cassandra/cassandra';
 import { ConversationRepository } from '../../src/store/cassandra/ConversationRepository';
@@ -18,7 +17,7 @@ let redis: Redis;
 beforeAll(async () => {
   db = createCassandraClient(testConfig());
   await db.connect();
-  redis = defineScripts(new Redis(process.env.CHAT_REDIS_URL!));
+  redis = new Redis(process.env.CHAT_REDIS_URL!);
 });
 afterAll(async () => {
   await db.shutdown();

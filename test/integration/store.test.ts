@@ -4,7 +4,6 @@ import Redis from 'ioredis';
 import { ClientMessageIds } from '../../src/chat/ClientMessageIds';
 import { ClientMessageClaims } from '../../src/store/redis/ClientMessageClaims';
 import { ConversationSequence } from '../../src/store/redis/ConversationSequence';
-import { defineScripts } from '../../src/store/redis/scripts';
 import { Keys } from '../../src/store/redis/keys';
 import { ClientMessageRepository } from '../../src/store/cassandra/ClientMessageRepository';
 import { EPOCH_MS, SnowflakeGenerator } from '../../src/chat/snowflake';
@@ -96,7 +95,7 @@ describe('lightweight transactions whose outcome is unknown (a CAS timeout) are 
 
 describe('ClientMessageIds', () => {
   it('moves a claim only from the value it holds, and gives it up only while it holds it', async () => {
-    const redis = defineScripts(new Redis(process.env.CHAT_REDIS_URL as string));
+    const redis = new Redis(process.env.CHAT_REDIS_URL as string);
     try {
       const keys = new Keys(uniquePrefix());
       const ids = new ClientMessageIds(new ClientMessageClaims(redis, keys), new ClientMessageRepository(db, new WriteBatcher(db), 60));

@@ -1,7 +1,39 @@
+import type { ClientContext, Result } from 'ioredis';
 import type { RedisClient } from './redis';
 import type { BlockCopyStore, BlockStore } from '../../chat/ports';
 import type { Keys } from './keys';
-import { BLOCKS_LOADED as LOADED } from './scripts';
+import { defineScripts } from './scripts';
+
+/** Marker member of a loaded block-list copy: a set without it is not loaded. */
+const LOADED = '.';
+
+defineScripts({
+  /**
+   * Stores a copy read from Cassandra unless a block or unblock ran since the read began (its
+   * generation moved): then the copy may be stale and is dropped, and the next check loads again.
+   * KEYS[1] set, KEYS[2] generation; ARGV[1] generation seen before the read, ARGV[2] TTL, ARGV[3..] blocked ids.
+   */
+  blocksFill: { keys: 2, lua: `
+if (redis.call('get', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+redis.call('del', KEYS[1])
+redis.call('sadd', KEYS[1], '${LOADED}')
+for i = 3, #ARGV do redis.call('sadd', KEYS[1], ARGV[i]) end
+redis.call('expire', KEYS[1], ARGV[2])
+return 1` },
+  /** After Cassandra changed: raise the generation and drop the copy. KEYS[1] set, KEYS[2] generation; ARGV[1] generation TTL. */
+  blocksInvalidate: { keys: 2, lua: `
+redis.call('incr', KEYS[2])
+redis.call('expire', KEYS[2], ARGV[1])
+redis.call('del', KEYS[1])
+return 1` },
+});
+
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    blocksFill(setKey: string, generationKey: string, generationSeen: string, ttlSeconds: number, ...blockedIds: string[]): Result<number, Context>;
+    blocksInvalidate(setKey: string, generationKey: string, ttlSeconds: number): Result<number, Context>;
+  }
+}
 
 const COPY_TTL_SECONDS = 86_400;
 const GENERATION_TTL_SECONDS = 7 * 86_400;

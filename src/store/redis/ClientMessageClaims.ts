@@ -1,7 +1,23 @@
+import type { ClientContext, Result } from 'ioredis';
 import type { RedisClient } from './redis';
 import { IDEMPOTENCY_TTL_SECONDS, type ClientMessageRef } from '../../chat/model';
 import type { ClaimStore } from '../../chat/ports';
 import type { Keys } from './keys';
+import { defineScripts } from './scripts';
+
+defineScripts({
+  /** Replaces (or, with an empty new value, deletes) the claim only if it still holds the expected value. */
+  claimSwap: { keys: 1, lua: `
+if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('del', KEYS[1]) else redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
+return 1` },
+});
+
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    claimSwap(claimKey: string, expected: string, next: string, ttlSeconds: number): Result<number, Context>;
+  }
+}
 
 function encodeRef(ref: ClientMessageRef): string {
   return `${ref.messageId}|${ref.conversationId}`;

@@ -1,8 +1,64 @@
+import type { ClientContext, Result } from 'ioredis';
 import type { RedisClient } from './redis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { ChatError } from '../../errors';
 import type { ConversationQuotaStore, ConversationStore } from '../../chat/ports';
 import type { Keys } from './keys';
+import { defineScripts } from './scripts';
+
+/** Marker member of a loaded conversation-count copy; its score is when the copy was loaded. */
+const LOADED = '.';
+
+defineScripts({
+  /**
+   * Reserves a conversation for one user, atomically against the cap (parallel creates on any nodes
+   * cannot pass it). One user per call, so the key stays in that user's slot; ConversationQuota makes
+   * several users all-or-none by giving back what it took. KEYS[1] the user's set; ARGV[1] cap,
+   * ARGV[2] now (ms), ARGV[3] reload after (ms), ARGV[4] key TTL (s), ARGV[5] the conversation.
+   * Returns 1 reserved, 2 held already (costs nothing), 0 at the cap, -1 the set must be loaded first.
+   */
+  quotaReserve: { keys: 1, lua: `
+local now = tonumber(ARGV[2])
+local loaded = redis.call('zscore', KEYS[1], '${LOADED}')
+if not loaded or tonumber(loaded) < now - tonumber(ARGV[3]) then return -1 end
+redis.call('expire', KEYS[1], ARGV[4])
+if redis.call('zscore', KEYS[1], ARGV[5]) then return 2 end
+if redis.call('zcard', KEYS[1]) - 1 >= tonumber(ARGV[1]) then return 0 end
+redis.call('zadd', KEYS[1], now, ARGV[5])
+return 1` },
+  /**
+   * Replaces a user's set with their active conversations as read from Cassandra, keeping the
+   * reservations made in the last IN_FLIGHT_MS (not necessarily written yet), unless a leave ran
+   * since the read began (the generation moved; the read may list it). KEYS[1] set, KEYS[2]
+   * generation; ARGV[1] generation seen, ARGV[2] now, ARGV[3] keep reservations after (ms), ARGV[4]
+   * TTL, ARGV[5..] conversation ids.
+   */
+  quotaFill: { keys: 2, lua: `
+if (redis.call('get', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+local recent = redis.call('zrangebyscore', KEYS[1], '(' .. ARGV[3], '+inf', 'WITHSCORES')
+redis.call('del', KEYS[1])
+for i = 5, #ARGV do redis.call('zadd', KEYS[1], 0, ARGV[i]) end
+for i = 1, #recent, 2 do
+  if recent[i] ~= '${LOADED}' then redis.call('zadd', KEYS[1], recent[i + 1], recent[i]) end
+end
+redis.call('zadd', KEYS[1], ARGV[2], '${LOADED}')
+redis.call('expire', KEYS[1], ARGV[4])
+return 1` },
+  /** A leave (or a create that failed): gives the slot back. KEYS[1] set, KEYS[2] generation; ARGV[1] conversation, ARGV[2] TTL. */
+  quotaRelease: { keys: 2, lua: `
+redis.call('incr', KEYS[2])
+redis.call('expire', KEYS[2], ARGV[2])
+redis.call('zrem', KEYS[1], ARGV[1])
+return 1` },
+});
+
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    quotaReserve(setKey: string, cap: number, now: number, reloadAfterMs: number, ttlSeconds: number, conversationId: string): Result<number, Context>;
+    quotaFill(setKey: string, generationKey: string, generationSeen: string, now: number, inFlightSince: number, ttlSeconds: number, ...conversationIds: string[]): Result<number, Context>;
+    quotaRelease(setKey: string, generationKey: string, conversationId: string, ttlSeconds: number): Result<number, Context>;
+  }
+}
 
 /** A copy older than this is loaded again (heals slots a crashed create never gave back). */
 const RELOAD_AFTER_MS = 3_600_000;

@@ -1,8 +1,34 @@
+import type { ClientContext, Result } from 'ioredis';
 import type { RedisClient } from './redis';
 import type { DeviceSlotStore } from '../../chat/ports';
 import { ChatError } from '../../errors';
 import type { Keys } from './keys';
-import { DEVICE_SLOTS_LOADED as LOADED } from './scripts';
+import { defineScripts } from './scripts';
+
+/** The hash field that says a device-slot hash was filled from Cassandra (it is not a device). */
+const LOADED = '~';
+
+defineScripts({
+  /** 1 = reserved, 0 = full, -1 = not loaded (Redis lost it, or never had it): load from Cassandra first. */
+  deviceSlotReserve: { keys: 1, lua: `
+if redis.call('exists', KEYS[1]) == 0 then return -1 end
+if redis.call('hlen', KEYS[1]) - 1 >= tonumber(ARGV[1]) then return 0 end
+redis.call('hset', KEYS[1], ARGV[2], ARGV[3])
+return 1` },
+  /** Fills the hash from Cassandra's device list, unless another request did already. */
+  deviceSlotsLoad: { keys: 1, lua: `
+if redis.call('exists', KEYS[1]) == 1 then return 0 end
+redis.call('hset', KEYS[1], '${LOADED}', '1')
+for i = 2, #ARGV do redis.call('hset', KEYS[1], ARGV[i], ARGV[1]) end
+return 1` },
+});
+
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext = { type: 'default' }> {
+    deviceSlotReserve(slotsKey: string, max: number, deviceId: string, now: number): Result<number, Context>;
+    deviceSlotsLoad(slotsKey: string, at: string, ...deviceIds: string[]): Result<number, Context>;
+  }
+}
 
 /** A reservation this old whose device is not in Cassandra was left behind (a node died between the two). */
 const STALE_MS = 60_000;

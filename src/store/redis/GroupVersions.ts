@@ -1,5 +1,6 @@
 import type { RedisClient } from './redis';
 import type { Keys } from './keys';
+import './scripts'; // setIfHigher
 
 /**
  * The current membership version of each group, in Redis, so that every node may keep a group's

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { RedisClient } from './redis';
 import type { Keys } from './keys';
+import './scripts'; // setIfHigher
 
 /** What a valid token stands for. */
 export interface TokenGrant {

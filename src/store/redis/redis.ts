@@ -1,6 +1,6 @@
 import Redis, { Cluster, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { Config } from '../../config/config';
-import { defineScripts, VARIABLE_KEY_SCRIPTS } from './scripts';
+import { VARIABLE_KEY_SCRIPTS } from './scripts';
 
 /** A standalone Redis or a Redis Cluster: every key operation this code runs works on both (src/store/redis/keys.ts). */
 export type RedisClient = Redis | Cluster;
@@ -53,7 +53,7 @@ export function parseClusterSeed(seed: string): ClusterSeed {
  * fast (and the caller answers "unavailable") instead of waiting forever.
  * Auto-pipelining sends every command issued in one event-loop turn in one write: under load, the
  * idempotency claims, route lookups and stream writes of many messages share a round trip (per
- * master, in cluster mode). The Lua scripts are registered on it (src/store/redis/scripts.ts).
+ * master, in cluster mode). The Lua scripts are methods of every client (src/store/redis/scripts.ts).
  */
 export function createRedis(config: Config, name: string): RedisClient {
   const common: RedisOptions = {
@@ -64,11 +64,11 @@ export function createRedis(config: Config, name: string): RedisClient {
     lazyConnect: true,
   };
   if (config.redis.clusterNodes.length === 0) {
-    return defineScripts(new Redis(config.redis.url, { ...common, enableAutoPipelining: true }));
+    return new Redis(config.redis.url, { ...common, enableAutoPipelining: true });
   }
   const seeds = config.redis.clusterNodes.map(parseClusterSeed);
   const auth = seeds.find((s) => s.username !== undefined || s.password !== undefined);
-  return defineScripts(new Cluster(seeds.map((s) => s.node), {
+  return new Cluster(seeds.map((s) => s.node), {
     redisOptions: {
       ...common,
       username: auth?.username,
@@ -78,7 +78,8 @@ export function createRedis(config: Config, name: string): RedisClient {
     lazyConnect: true,
     enableOfflineQueue: true,
     enableAutoPipelining: true,
-    autoPipeliningIgnoredCommands: [...VARIABLE_KEY_SCRIPTS],
+    // This very array: ioredis reads it on every call (src/store/redis/scripts.ts).
+    autoPipeliningIgnoredCommands: VARIABLE_KEY_SCRIPTS,
     // Managed clusters announce node addresses that TLS certificates name: connect to them as given.
     dnsLookup: (address, callback) => callback(null, address),
     clusterRetryStrategy: (times) => Math.min(times * 100, 2000),
@@ -89,5 +90,5 @@ export function createRedis(config: Config, name: string): RedisClient {
     slotsRefreshTimeout: 2000,
     // Re-read the slot map every few seconds too, not only when a redirection says it moved.
     slotsRefreshInterval: 5000,
-  }));
+  });
 }

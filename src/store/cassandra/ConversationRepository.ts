@@ -1,10 +1,10 @@
 import type { Client, types } from 'cassandra-driver';
 import { idTimestamp } from '../../chat/snowflake';
-import { fromLong, lightweightTransaction, toLong } from './cassandra';
+import { columns, fromLong, lightweightTransaction, toLong } from './cassandra';
 import type { WriteBatcher } from './WriteBatcher';
 import type { Conversation, Membership } from '../../chat/model';
 
-const long = (v: unknown): bigint | null => (v ? fromLong(v as types.Long) : null);
+const long = (v: types.Long | null): bigint | null => (v ? fromLong(v) : null);
 
 /** Cell timestamp for a write that must only move forward with message ids (ties: larger value wins). */
 function micros(messageId: bigint): types.Long {
@@ -161,18 +161,31 @@ export class ConversationRepository {
 }
 
 /** A row a join wrote (a read watermark landing after a leave leaves a row of read_upto alone). */
-function isWhole(row: Record<string, any>): boolean { // eslint-disable-line @typescript-eslint/no-explicit-any
-  return row.type != null;
+/** A user_conversations row (cql/): `type` is null on a row only a read watermark wrote. */
+interface MembershipRow {
+  conversation_id: string;
+  type: Membership['type'] | null;
+  joined_at: Date;
+  last_message_id: types.Long | null;
+  visible_from: types.Long | null;
+  left_at: types.Long | null;
+  read_upto: types.Long | null;
 }
 
-function toMembership(row: Record<string, any>): Membership { // eslint-disable-line @typescript-eslint/no-explicit-any
+function isWhole(row: types.Row): boolean {
+  return columns<MembershipRow>(row).type != null;
+}
+
+/** Only for whole rows: an active one that isWhole, or a user_conversations_left row (always written whole). */
+function toMembership(row: types.Row): Membership {
+  const r = columns<MembershipRow>(row);
   return {
-    conversationId: row.conversation_id,
-    type: row.type,
-    joinedAt: row.joined_at,
-    lastMessageId: long(row.last_message_id),
-    visibleFrom: long(row.visible_from),
-    leftAt: long(row.left_at),
-    readUpto: long(row.read_upto),
+    conversationId: r.conversation_id,
+    type: r.type!,
+    joinedAt: r.joined_at,
+    lastMessageId: long(r.last_message_id),
+    visibleFrom: long(r.visible_from),
+    leftAt: long(r.left_at),
+    readUpto: long(r.read_upto),
   };
 }

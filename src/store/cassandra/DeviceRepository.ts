@@ -1,4 +1,5 @@
-import type { Client } from 'cassandra-driver';
+import type { Client, types } from 'cassandra-driver';
+import { columns } from './cassandra';
 import type { DeviceRecord } from '../../chat/model';
 
 export class DeviceRepository {
@@ -32,9 +33,13 @@ export class DeviceRepository {
   }
 }
 
-function toDevice(row: Record<string, any>): DeviceRecord { // eslint-disable-line @typescript-eslint/no-explicit-any
+/** A devices row (cql/). */
+interface DeviceRow { user_id: string; device_id: string; name: string; platform: string; push_token: string | null; created_at: Date }
+
+function toDevice(row: types.Row): DeviceRecord {
+  const r = columns<DeviceRow>(row);
   return {
-    userId: row.user_id, deviceId: row.device_id, name: row.name, platform: row.platform,
-    pushToken: row.push_token ?? null, createdAt: row.created_at,
+    userId: r.user_id, deviceId: r.device_id, name: r.name, platform: r.platform,
+    pushToken: r.push_token ?? null, createdAt: r.created_at,
   };
 }

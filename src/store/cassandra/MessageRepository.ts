@@ -1,7 +1,7 @@
 import { types, type Client, type QueryOptions } from 'cassandra-driver';
 import { EPOCH_MS, idTimestamp } from '../../chat/snowflake';
 import { mapLimited } from '../../chat/mapLimited';
-import { fromLong, lightweightTransaction, Long, toLong } from './cassandra';
+import { columns, fromLong, lightweightTransaction, Long, toLong } from './cassandra';
 import type { WriteBatcher } from './WriteBatcher';
 import type { StoredMessage, Page } from '../../chat/model';
 import type { Fate } from '../../chat/ports';
@@ -252,14 +252,26 @@ function clampInt(n: number): number {
   return Math.max(-2147483648, Math.min(2147483647, n));
 }
 
-function toMessage(row: Record<string, any>): StoredMessage { // eslint-disable-line @typescript-eslint/no-explicit-any
+/** A messages row (cql/): `prev_id` is null at a sequence's start and on rows older than it. */
+interface MessageRow {
+  message_id: types.Long;
+  conversation_id: string;
+  sender_id: string;
+  sender_device_id: string;
+  kind: StoredMessage['kind'];
+  content: string;
+  prev_id: types.Long | null;
+}
+
+function toMessage(row: types.Row): StoredMessage {
+  const r = columns<MessageRow>(row);
   return {
-    messageId: fromLong(row.message_id as types.Long),
-    conversationId: row.conversation_id,
-    senderId: row.sender_id,
-    senderDeviceId: row.sender_device_id,
-    kind: row.kind,
-    content: row.content,
-    prevId: row.prev_id ? fromLong(row.prev_id as types.Long) : null,
+    messageId: fromLong(r.message_id),
+    conversationId: r.conversation_id,
+    senderId: r.sender_id,
+    senderDeviceId: r.sender_device_id,
+    kind: r.kind,
+    content: r.content,
+    prevId: r.prev_id ? fromLong(r.prev_id) : null,
   };
 }

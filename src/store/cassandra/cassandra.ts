@@ -53,6 +53,14 @@ export async function lightweightTransaction(db: Client, query: string, params: 
   }
 }
 
+/**
+ * A row's columns as the table's schema types them (`T` names the columns a mapper reads). The
+ * driver types every column as any; this says once per mapper what each really is.
+ */
+export function columns<T>(row: types.Row): T {
+  return row as unknown as T;
+}
+
 export const Long = types.Long;
 export type Long = types.Long;
 

@@ -17,13 +17,16 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { parseArgs } = require('node:util');
 const infra = require('../scripts/lib/infra');
 const { median } = require('./lib/accounting');
 const { latencyChart } = require('./lib/chart');
 
-const QUICK = process.argv.includes('--quick');
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
+const QUICK = args.quick;
 /** `--only rate` (or `groups`) runs just our 1:1 rate (or group fan-out) points, for trying a change; nothing is written. */
-const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
+const ONLY = args.only ?? null;
+if (ONLY !== null && !['rate', 'groups', 'ours'].includes(ONLY)) throw new Error(`--only takes rate, groups or ours, not ${ONLY}`);
 const RUNS = QUICK ? 1 : 3;
 const MEASURE_MS = QUICK ? 4000 : 8000;
 /** Devices per user in the idle scenario (bench/loadgen.js); the bench's nodes allow that many sockets per user. */

@@ -22,34 +22,44 @@
  */
 const { spawn } = require('node:child_process');
 const path = require('node:path');
+const { parseArgs } = require('node:util');
 const infra = require('./lib/infra');
 
-function parseArgs(argv) {
-  const opts = {
-    nodes: Number(process.env.CLUSTER_NODES ?? 2), port: Number(process.env.CLUSTER_BASE_PORT ?? 8080),
-    redisCluster: 0, redisClusterPort: 6400, cassandraNodes: 0, cassandraPort: 9142, cassandraStoragePort: 7100,
+/** The command line (node:util parseArgs), with CLUSTER_NODES and CLUSTER_BASE_PORT as defaults for the first two. */
+function options(argv) {
+  const flags = {
+    nodes: process.env.CLUSTER_NODES ?? '2', port: process.env.CLUSTER_BASE_PORT ?? '8080',
+    'redis-cluster': '0', 'redis-cluster-port': '6400', 'cassandra-nodes': '0', 'cassandra-port': '9142', 'cassandra-storage-port': '7100',
   };
-  const flags = { '--nodes': 'nodes', '--port': 'port', '--redis-cluster': 'redisCluster', '--redis-cluster-port': 'redisClusterPort',
-    '--cassandra-nodes': 'cassandraNodes', '--cassandra-port': 'cassandraPort', '--cassandra-storage-port': 'cassandraStoragePort' };
-  for (let i = 0; i < argv.length; i++) {
-    const key = flags[argv[i]];
-    if (!key) throw new Error(`unknown argument ${argv[i]} (use ${Object.keys(flags).join(', ')})`);
-    opts[key] = Number(argv[++i]);
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: Object.fromEntries(Object.entries(flags).map(([name, fallback]) => [name, { type: 'string', default: fallback }])),
+    }));
+  } catch (err) {
+    throw new infra.SetupError(`${err.message} (options: ${Object.keys(flags).map((f) => `--${f}`).join(', ')})`);
   }
+  const opts = {
+    nodes: Number(values.nodes), port: Number(values.port),
+    redisCluster: Number(values['redis-cluster']), redisClusterPort: Number(values['redis-cluster-port']),
+    cassandraNodes: Number(values['cassandra-nodes']), cassandraPort: Number(values['cassandra-port']),
+    cassandraStoragePort: Number(values['cassandra-storage-port']),
+  };
   if (!Number.isInteger(opts.redisCluster) || (opts.redisCluster !== 0 && (opts.redisCluster < 3 || opts.redisCluster > 16))) {
-    throw new Error('--redis-cluster must be 3..16 masters (Redis Cluster needs 3)');
+    throw new infra.SetupError('--redis-cluster must be 3..16 masters (Redis Cluster needs 3)');
   }
-  if (!Number.isInteger(opts.cassandraNodes) || opts.cassandraNodes < 0 || opts.cassandraNodes > 9) throw new Error('--cassandra-nodes must be 1..9');
-  for (const k of ['redisClusterPort', 'cassandraPort', 'cassandraStoragePort']) {
-    if (!Number.isInteger(opts[k]) || opts[k] < 1 || opts[k] + 2 * 16 > 55535) throw new Error(`--${k} must be a valid port`);
+  if (!Number.isInteger(opts.cassandraNodes) || opts.cassandraNodes < 0 || opts.cassandraNodes > 9) throw new infra.SetupError('--cassandra-nodes must be 1..9');
+  for (const [k, flag] of [['redisClusterPort', 'redis-cluster-port'], ['cassandraPort', 'cassandra-port'], ['cassandraStoragePort', 'cassandra-storage-port']]) {
+    if (!Number.isInteger(opts[k]) || opts[k] < 1 || opts[k] + 2 * 16 > 55535) throw new infra.SetupError(`--${flag} must be a valid port`);
   }
-  if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > 64) throw new Error('--nodes must be 1..64');
-  if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port + opts.nodes > 65535) throw new Error('--port must be a valid port');
+  if (!Number.isInteger(opts.nodes) || opts.nodes < 1 || opts.nodes > 64) throw new infra.SetupError('--nodes must be 1..64');
+  if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port + opts.nodes > 65535) throw new infra.SetupError('--port must be a valid port');
   return opts;
 }
 
 async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = options(process.argv.slice(2));
   infra.ensureNodeModules();
   infra.build();
   const { loadConfig } = require(path.join(infra.ROOT, 'dist', 'config', 'config.js'));

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { api, connectClosedAfterEach, eventually, newDevice, newUser, startCluster, type TestCluster, type TestUser, type WsClient } from '../support/helpers';
+import { p99 } from '../support/latency';
 
 /**
  * Issue 10: property-based fuzzing of every WebSocket frame type and every REST body and query.
@@ -85,11 +86,6 @@ function bystander(): { stop(): Promise<number[]> } {
     await eventually(() => latencies.length === sentAt.size, 5000);
   })();
   return { stop: async () => { halt(); bystanders.delete(halt); await done; return latencies; } };
-}
-
-function p99(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.max(0, Math.ceil(s.length * 0.99) - 1)];
 }
 
 describe('fuzzing', () => {

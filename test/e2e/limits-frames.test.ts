@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
-import WebSocket from 'ws';
 import { connectClosedAfterEach, eventually, ROOT, newDevice, newUser, startCluster, type TestCluster, type TestUser, type WsClient } from '../support/helpers';
+import { probeAcks, rssMb, summarize } from '../support/latency';
 
 /**
  * Issue 10 #1: oversized or deeply nested frames must not stall the event loop. Frames other than
@@ -27,42 +26,6 @@ async function online(user: TestUser): Promise<WsClient> {
   const ws = await connect(cluster.nodes[0], user, await newDevice(A, user));
   await ws.synced();
   return ws;
-}
-
-/** The node's resident memory (MB), from /proc. */
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-function p99(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(s.length * 0.99) - 1)];
-}
-
-/** Sends messages from `from` to `to` every `everyMs` until `until` resolves; returns each ack's latency (ms). */
-async function measureAcks(from: WsClient, to: string, everyMs: number, until: Promise<unknown>): Promise<number[]> {
-  const sentAt = new Map<string, number>();
-  const latencies: number[] = [];
-  const onMessage = (d: WebSocket.RawData) => {
-    const f = JSON.parse(d.toString());
-    const t = f.type === 'message.ack' ? sentAt.get(f.clientMsgId) : undefined;
-    if (t !== undefined) latencies.push(performance.now() - t);
-  };
-  from.ws.on('message', onMessage);
-  let done = false;
-  const stop = () => { done = true; };
-  void until.then(stop, stop);
-  let i = 0;
-  while (!done) {
-    const id = `probe-${i++}`;
-    sentAt.set(id, performance.now());
-    from.send({ type: 'message.send', clientMsgId: id, to, content: `probe ${i}` });
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  await eventually(() => latencies.length === sentAt.size, 10000);
-  from.ws.off('message', onMessage);
-  return latencies;
 }
 
 describe('frame limits', () => {
@@ -135,11 +98,6 @@ function startAttack(user: TestUser, devices: string[], quietMs: number, attackM
   return { opened, attacking, done };
 }
 
-function summary(latencies: number[]) {
-  const sorted = [...latencies].sort((x, y) => x - y);
-  return { acks: latencies.length, p50: sorted[Math.floor(sorted.length / 2)], p99: p99(latencies), max: sorted[sorted.length - 1] };
-}
-
 describe('a bystander during a frame attack', () => {
   it('adds at most 50 ms to its ack median and 150 ms to its p99 while 8 sockets send 600 KB nested frames within their byte budget; RSS stays bounded', async () => {
     const [mallory, carol, dave] = await Promise.all([newUser(A), newUser(A), newUser(A)]);
@@ -154,12 +112,12 @@ describe('a bystander during a frame attack', () => {
     // relative to what this machine gives the bystander in the same run (issue 24).
     const attack = startAttack(mallory, devices, 3000, 4000, 350);
     await attack.opened;
-    const quiet = summary(await measureAcks(c, dave.userId, 20, attack.attacking));
+    const quiet = summarize(await probeAcks(c, dave.userId, 20, attack.attacking));
     const rssBefore = rssMb(pid);
     let rssMax = rssBefore;
     const sampler = setInterval(() => { rssMax = Math.max(rssMax, rssMb(pid)); }, 100);
     // Cleared on failure too: a live interval keeps jest from exiting.
-    const attacked = summary(await measureAcks(c, dave.userId, 20, attack.done).finally(() => clearInterval(sampler)));
+    const attacked = summarize(await probeAcks(c, dave.userId, 20, attack.done).finally(() => clearInterval(sampler)));
     const result = await attack.done;
     process.stderr.write(`[limits-frames] bystander without/with the frame attack: ${JSON.stringify({ quiet, attacked, ...result, rssBefore, rssMax })}\n`);
     expect(result.invalid).toBe(result.sent);

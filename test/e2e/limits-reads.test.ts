@@ -1,12 +1,10 @@
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import Redis from 'ioredis';
 import WebSocket from 'ws';
 import { ConversationAccess } from '../../src/chat/ConversationAccess';
 import { ConversationCache } from '../../src/chat/ConversationCache';
 import { HistoryService } from '../../src/chat/HistoryService';
-import { defineScripts } from '../../src/store/redis/scripts';
 import { GroupVersions } from '../../src/store/redis/GroupVersions';
 import { Keys } from '../../src/store/redis/keys';
 import { createCassandraClient } from '../../src/store/cassandra/cassandra';
@@ -17,6 +15,7 @@ import {
   api, connectClosedAfterEach, eventually, newDevice, ROOT, newUser, startCluster, testConfig, uniquePrefix,
   type TestCluster, type TestUser, type WsClient,
 } from '../support/helpers';
+import { rssMb, summarize } from '../support/latency';
 
 /**
  * Issue 10 #2: sync and history are bounded by bytes (sync.maxResponseBytes: the page ends early
@@ -139,7 +138,7 @@ describe('history bounded by bytes', () => {
     // The node's own services over the same Cassandra, with the message reads counted.
     const config = testConfig();
     const db = createCassandraClient(config);
-    const redis = defineScripts(new Redis(config.redis.url));
+    const redis = new Redis(config.redis.url);
     try {
       await db.connect();
       const writes = new WriteBatcher(db);
@@ -196,14 +195,9 @@ function attackWith(a: { token: string; kinds: Record<string, string[]>; attackM
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
   const done = new Promise<{ statuses: Record<string, Record<string, number>>; waves: Array<[number, string]> }>((resolve, reject) =>
-    proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.split('\n')[1])) : reject(new Error(`attacker exited ${code}`)))));
+    // 'close', not 'exit': the last line may still be in the pipe when the process has exited.
+    proc.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.split('\n')[1])) : reject(new Error(`attacker exited ${code}: ${out}`)))));
   return { out: () => out, done };
-}
-
-/** The node's resident memory (MB), from /proc. */
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
 }
 
 describe('a bystander during a read attack', () => {
@@ -271,12 +265,8 @@ describe('a bystander during a read attack', () => {
       const wave = waves.filter(([t]) => t <= a.at).pop();
       if (wave) byKind[wave[1]].push(a.ms);
     }
-    const figures = (ms: number[]) => {
-      const sorted = [...ms].sort((x, y) => x - y);
-      return { acks: sorted.length, p50: sorted[Math.floor(sorted.length / 2)], p99: sorted[Math.ceil(sorted.length * 0.99) - 1], max: sorted[sorted.length - 1] };
-    };
-    const reads = figures(byKind.reads);
-    const trivial = figures(byKind.trivial);
+    const reads = summarize(byKind.reads);
+    const trivial = summarize(byKind.trivial);
     process.stderr.write(`[limits-reads] bystander: ${JSON.stringify({ statuses, reads, trivial, rssBefore, rssMax })}\n`);
     expect(Object.keys(statuses.trivial)).toEqual(['200']);
     expect(Object.keys(statuses.reads).every((s) => s === '200' || s === '429')).toBe(true);

@@ -1,5 +1,5 @@
 import {
-  api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER as FAST, itRepeated, newDevice, newUser, startCluster, withNodesOnPrivateRedis, WsClient, type NodeProc,
+  api, connectClosedAfterEach, eventually, expectExactlyOnce, FAST_FAILOVER as FAST, itRepeated, newDevice, newUser, startCluster, stepsTraced, withNodesOnPrivateRedis, WsClient, type NodeProc,
 } from '../support/helpers';
 
 /**
@@ -102,8 +102,10 @@ describe('a node killed with SIGKILL while many senders write into one group', (
 });
 
 describe('senders on every node writing into one group at once, one of the nodes killed', () => {
+  const trace = stepsTraced();
   itRepeated('gives every device on the other nodes the group in id order, each message once, and keeps sending after the kill', async () => {
     const cluster = await startCluster(3, FAST);
+    trace.begin(() => cluster.nodes);
     try {
       const [a, victim, c] = cluster.nodes;
       const users = await Promise.all(Array.from({ length: 6 }, () => newUser(a.url)));
@@ -119,6 +121,7 @@ describe('senders on every node writing into one group at once, one of the nodes
       const doomed = await sendersOn(victim, users.slice(4, 6));
       await Promise.all([...devices.flatMap((d) => [d.a, d.c, d.v]), ...survivors, ...doomed].map((ws) => ws.synced()));
 
+      trace.step('every device synced');
       const PER = 40;
       const burst = (senders: WsClient[], tag: string) => senders.map((ws, i) => Array.from({ length: PER }, (_, k) => {
         const id = `${tag}${i}-${k}`;
@@ -136,6 +139,7 @@ describe('senders on every node writing into one group at once, one of the nodes
       }
       await eventually(() => doomed.reduce((n, ws) => n + ws.ofType('message.ack').length, 0) >= PER / 2, 20000);
       victim.proc.kill('SIGKILL');
+      trace.step('victim killed');
 
       // The survivors' nodes run throughout: every send of theirs is acked, none refused.
       const ackedOf = async (ws: WsClient, ids: string[]) => {
@@ -146,12 +150,14 @@ describe('senders on every node writing into one group at once, one of the nodes
       const acked: string[] = [];
       for (const [i, ws] of survivors.entries()) acked.push(...await ackedOf(ws, sent[i]));
       // After the kill (its placed but unstored ids must not hold the group up): another round from the survivors.
+      trace.step('survivors acked');
       const after = burst(survivors, 'after');
       for (const [i, ws] of survivors.entries()) acked.push(...await ackedOf(ws, after[i]));
       const ackedByVictim = doomed.flatMap((ws) => ws.ofType('message.ack').map((f) => f.messageId));
       expect(acked.length).toBe(survivors.length * PER * 2);
 
       // What the victim's senders had stored but not acked may arrive too (once); everything acked must.
+      trace.step('second round acked');
       const mustHave = [...acked, ...ackedByVictim];
       for (const d of devices) {
         for (const [where, ws] of [['a', d.a], ['c', d.c]] as const) {
@@ -169,6 +175,7 @@ describe('senders on every node writing into one group at once, one of the nodes
         }
         expectIdOrder(textIds(d.v), `victim device of ${d.u.username}`);
       }
+      trace.done();
     } finally {
       await cluster.stop();
     }

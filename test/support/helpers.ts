@@ -103,6 +103,33 @@ export function itRepeated(title: string, fn: () => Promise<void>, timeoutMs?: n
   for (let i = 1; i <= REPEAT; i++) it(REPEAT > 1 ? `${title} (run ${i} of ${REPEAT})` : title, fn, timeoutMs);
 }
 
+/**
+ * Marks a long test's steps. A test that ends before `done()` (an assertion failed, or jest's own
+ * timeout struck, after which nothing in the test runs) gets its steps so far, with the time of
+ * each, and its nodes' warnings and errors printed: a stall then shows where it was and what the
+ * nodes said meanwhile.
+ */
+export function stepsTraced(): { begin(nodes: () => NodeProc[]): void; step(name: string): void; done(): void } {
+  let t0 = 0;
+  let steps: string[] = [];
+  let nodes: () => NodeProc[] = () => [];
+  let finished = true;
+  afterEach(() => {
+    if (finished) return;
+    const warnings = nodes().flatMap((n) => parseLogLines(n.output())
+      .filter((l) => l.level === 'warn' || l.level === 'error' || l.level === 'fatal')
+      .map((l) => `node ${n.nodeId} ${JSON.stringify(l)}`));
+    process.stderr.write(`[steps] ${expect.getState().currentTestName}: ${steps.join(', ')}; the test ended without done() at ${Date.now() - t0} ms\n` +
+      `[steps] the nodes' warnings (last 40 of ${warnings.length}):\n${warnings.slice(-40).join('\n')}\n`);
+    finished = true;
+  });
+  return {
+    begin: (of) => { t0 = Date.now(); steps = []; nodes = of; finished = false; },
+    step: (name) => { steps.push(`${name} at ${Date.now() - t0} ms`); },
+    done: () => { finished = true; },
+  };
+}
+
 // ---- node processes -------------------------------------------------------------------------
 
 export interface NodeProc {

@@ -1,0 +1,52 @@
+import fs from 'node:fs';
+import type WebSocket from 'ws';
+import { eventually, type WsClient } from './helpers';
+
+/** The bystander probes of the attack tests (limits-frames, limits-reads, fuzz): what they time and how they sum it up. */
+
+/** A process's resident memory (MB), from /proc. */
+export function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** The nearest-rank 99th percentile. */
+export function p99(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.max(0, Math.ceil(s.length * 0.99) - 1)];
+}
+
+export interface LatencySummary { acks: number; p50: number; p99: number; max: number }
+
+export function summarize(ms: number[]): LatencySummary {
+  const sorted = [...ms].sort((a, b) => a - b);
+  return { acks: sorted.length, p50: sorted[Math.floor(sorted.length / 2)], p99: p99(sorted), max: sorted[sorted.length - 1] };
+}
+
+/**
+ * Sends a message from `from` to `to` every `everyMs` until `until` settles, then waits for every
+ * ack; returns each ack's latency (ms).
+ */
+export async function probeAcks(from: WsClient, to: string, everyMs: number, until: Promise<unknown>): Promise<number[]> {
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  const onMessage = (d: WebSocket.RawData) => {
+    const f = JSON.parse(d.toString());
+    const t = f.type === 'message.ack' ? sentAt.get(f.clientMsgId) : undefined;
+    if (t !== undefined) latencies.push(performance.now() - t);
+  };
+  from.ws.on('message', onMessage);
+  let done = false;
+  const stop = () => { done = true; };
+  void until.then(stop, stop);
+  const prefix = `probe-${Math.random().toString(36).slice(2, 8)}`;
+  for (let i = 0; !done; i++) {
+    const id = `${prefix}-${i}`;
+    sentAt.set(id, performance.now());
+    from.send({ type: 'message.send', clientMsgId: id, to, content: `probe ${i}` });
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  await eventually(() => latencies.length === sentAt.size, 10000);
+  from.ws.off('message', onMessage);
+  return latencies;
+}

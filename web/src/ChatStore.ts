@@ -2,13 +2,14 @@ import {
   ChatApiError, ChatClient, compareIds, ConnectionStopped,
   type ConnectionState, type ConversationSummary, type MessageView, type PresenceView, type StopReason,
 } from '@streamchat/client';
+import { Activity } from './Activity';
 import { describe } from './describe';
+import { Outbox } from './Outbox';
+import { People } from './People';
 import { storage, type Session, type StoredSend } from './storage';
 
 /** Messages per history page (scrolling up loads the next one). */
 export const PAGE_SIZE = 30;
-/** How long a typing event shows (the server passes one per member and conversation per second). */
-const TYPING_SHOWN_MS = 3000;
 const TYPING_SEND_EVERY_MS = 1000;
 
 export type Status = 'connected' | 'connecting' | 'offline';
@@ -60,14 +61,9 @@ export class ChatStore {
   activeId: string | null = null;
   error: string | null = null;
   private readonly threads = new Map<string, Thread>();
-  private readonly names = new Map<string, string>();
-  private readonly nameLookups = new Set<string>();
-  private readonly presence = new Map<string, PresenceView['status']>();
-  /** conversationId → userId → until (ms). */
-  private readonly typing = new Map<string, Map<string, number>>();
-  /** conversationId → userId → the highest messageId they read. */
-  private readonly reads = new Map<string, Map<string, string>>();
-  private sends: StoredSend[];
+  private readonly people: People;
+  private readonly activity: Activity;
+  private readonly outbox: Outbox;
   /** DMs opened here that have no message yet: the server creates a DM with its first message. */
   private readonly localOnly = new Set<string>();
   private lastTypingSent = 0;
@@ -78,9 +74,11 @@ export class ChatStore {
 
   constructor(baseUrl: string, me: Session, private readonly onSignedOut: (why: string) => void) {
     this.me = me;
-    this.names.set(me.userId, me.username);
     this.client = new ChatClient({ baseUrl, token: me.token });
-    this.sends = storage.outbox(me.userId);
+    this.people = new People(this.client, () => this.changed());
+    this.people.setName(me.userId, me.username);
+    this.activity = new Activity(() => this.changed());
+    this.outbox = new Outbox(me.userId);
     const c = this.client;
     c.on('message', (m) => this.onMessage(m, true));
     c.on('lateMessage', (m) => this.onMessage(m, false));
@@ -88,18 +86,12 @@ export class ChatStore {
     c.on('state', (s) => this.onState(s));
     c.on('typing', (e) => {
       if (e.userId === me.userId) return;
-      const t = this.typing.get(e.conversationId) ?? new Map<string, number>();
-      t.set(e.userId, Date.now() + TYPING_SHOWN_MS);
-      this.typing.set(e.conversationId, t);
-      setTimeout(() => this.changed(), TYPING_SHOWN_MS + 50);
+      this.activity.typingStarted(e.conversationId, e.userId);
       this.changed();
     });
-    c.on('presence', (p) => { this.presence.set(p.userId, p.status); this.changed(); });
+    c.on('presence', (p) => { this.people.setPresence(p); this.changed(); });
     c.on('receipt', (r) => {
-      const byUser = this.reads.get(r.conversationId) ?? new Map<string, string>();
-      const prev = byUser.get(r.userId);
-      if (prev === undefined || compareIds(r.messageId, prev) > 0) byUser.set(r.userId, r.messageId);
-      this.reads.set(r.conversationId, byUser);
+      this.activity.read(r.conversationId, r.userId, r.messageId);
       this.changed();
     });
     c.on('stopped', (e) => { void this.onStopped(e.reason); });
@@ -128,7 +120,7 @@ export class ChatStore {
     await this.refreshConversations();
     this.connect();
     // Sends a reload interrupted go out again with their clientMsgId: the server acks the first copy.
-    for (const s of this.sends) if (!s.failed) this.transmit(s);
+    for (const s of this.outbox.unsent()) this.transmit(s);
   }
 
   private async registerDevice(): Promise<string> {
@@ -206,10 +198,10 @@ export class ChatStore {
       try {
         const list = await this.client.api.conversations();
         for (const s of list) this.upsert(s);
-        this.lookupNames(list.flatMap((s) => s.members));
+        this.people.lookupNames(list.flatMap((s) => s.members));
         const peers = list.filter((s) => s.type === 'direct').map((s) => this.peerOf(s.members)).filter((p): p is string => p !== null);
         if (peers.length) {
-          for (const p of await this.client.api.presenceOf(peers.slice(0, 100))) this.presence.set(p.userId, p.status);
+          for (const p of await this.client.api.presenceOf(peers.slice(0, 100))) this.people.setPresence(p);
         }
       } catch (err) {
         this.showError(err);
@@ -275,7 +267,7 @@ export class ChatStore {
 
   async startDirect(username: string): Promise<void> {
     const user = await this.client.api.findUser(username.trim());
-    this.names.set(user.userId, user.username);
+    this.people.setName(user.userId, user.username);
     if (user.userId === this.me.userId) throw new Error('that is you: start a conversation with someone else');
     const members = [this.me.userId, user.userId].sort();
     const conversationId = `d_${members[0]}_${members[1]}`;
@@ -284,7 +276,7 @@ export class ChatStore {
       this.localOnly.add(conversationId);
       this.conversations.set(conversationId, { conversationId, type: 'direct', name: null, members, ownerId: null, lastMessage: null, unread: 0 });
     }
-    if (!this.localOnly.has(conversationId)) this.lookupPresence(user.userId);
+    if (!this.localOnly.has(conversationId)) this.people.lookupPresence(user.userId);
     this.open(conversationId);
   }
 
@@ -294,13 +286,13 @@ export class ChatStore {
     this.conversations.set(g.conversationId, {
       conversationId: g.conversationId, type: 'group', name: g.name, members: g.members, ownerId: g.ownerId, lastMessage: null, unread: 0,
     });
-    this.lookupNames(g.members);
+    this.people.lookupNames(g.members);
     this.open(g.conversationId);
   }
 
   async addMember(conversationId: string, username: string): Promise<void> {
     const user = await this.client.api.findUser(username.trim());
-    this.names.set(user.userId, user.username);
+    this.people.setName(user.userId, user.username);
     this.applyGroup(await this.client.api.addMember(conversationId, user.userId));
   }
 
@@ -328,7 +320,7 @@ export class ChatStore {
   private applyGroup(g: { conversationId: string; name: string; ownerId: string; members: string[] }): void {
     const c = this.conversations.get(g.conversationId);
     if (c) Object.assign(c, { name: g.name, ownerId: g.ownerId, members: g.members });
-    this.lookupNames(g.members);
+    this.people.lookupNames(g.members);
     this.changed();
   }
 
@@ -360,7 +352,7 @@ export class ChatStore {
       const page = await this.client.api.history(conversationId, t.before ? { before: t.before, limit: PAGE_SIZE } : { limit: PAGE_SIZE });
       for (const m of page.messages) t.messages.set(m.messageId, m);
       t.before = page.nextBefore ?? null;
-      this.lookupNames(page.messages.map((m) => m.senderId));
+      this.people.lookupNames(page.messages.map((m) => m.senderId));
     } catch (err) {
       if (err instanceof ChatApiError && err.status === 404) t.before = null;
       else this.showError(err);
@@ -373,13 +365,13 @@ export class ChatStore {
   private onMessage(m: MessageView, live: boolean): void {
     const t = this.thread(m.conversationId);
     t.messages.set(m.messageId, m);
-    this.typing.get(m.conversationId)?.delete(m.senderId); // their message ends their typing
+    this.activity.typingEnded(m.conversationId, m.senderId);
     if (this.localOnly.delete(m.conversationId)) {
       // The DM exists now, so the peer is a contact: their presence is ours to see.
       const peer = this.peerOf(this.conversations.get(m.conversationId)?.members ?? []);
-      if (peer) this.lookupPresence(peer);
+      if (peer) this.people.lookupPresence(peer);
     }
-    this.names.has(m.senderId) || this.lookupNames([m.senderId]);
+    this.people.lookupNames([m.senderId]);
     let c = this.conversations.get(m.conversationId);
     if (!c || (m.system && m.system.userId === this.me.userId)) {
       void this.refreshConversations(); // a new conversation (its name and members), or our own membership changed
@@ -418,7 +410,7 @@ export class ChatStore {
       key: m.messageId, messageId: m.messageId, senderId: m.senderId, content: m.content, createdAt: m.createdAt,
       system: m.system ?? null, status: m.senderId === this.me.userId && m.type === 'text' ? 'sent' : null, clientMsgId: null, error: null,
     }));
-    const pending = this.sends.filter((s) => s.conversationId === conversationId)
+    const pending = this.outbox.in(conversationId)
       .map((s): Line => ({
         key: s.clientMsgId, messageId: null, senderId: this.me.userId, content: s.content, createdAt: s.createdAt, system: null,
         status: s.failed ? 'failed' : 'pending', clientMsgId: s.clientMsgId, error: s.failed ?? null,
@@ -431,18 +423,16 @@ export class ChatStore {
     if (!c) return;
     const s: StoredSend = { clientMsgId: newClientMsgId(), conversationId, content, createdAt: new Date().toISOString() };
     if (c.type === 'direct') s.to = this.peerOf(c.members) ?? this.me.userId;
-    this.sends.push(s);
-    this.saveSends();
+    this.outbox.add(s);
     this.transmit(s);
     this.changed();
   }
 
   /** A failed send again, with the same clientMsgId (the server answers a copy it stored with the first ack). */
   retry(clientMsgId: string): void {
-    const s = this.sends.find((x) => x.clientMsgId === clientMsgId);
+    const s = this.outbox.find(clientMsgId);
     if (!s) return;
-    delete s.failed;
-    this.saveSends();
+    this.outbox.failed(s, undefined);
     this.transmit(s);
     this.changed();
   }
@@ -450,8 +440,7 @@ export class ChatStore {
   private transmit(s: StoredSend): void {
     const message = s.to !== undefined ? { to: s.to, content: s.content } : { conversationId: s.conversationId, content: s.content };
     this.client.send({ ...message, clientMsgId: s.clientMsgId }).then((ack) => {
-      this.sends = this.sends.filter((x) => x.clientMsgId !== s.clientMsgId);
-      this.saveSends();
+      this.outbox.acked(s.clientMsgId);
       // The ack names the stored message: place it now (its delivery may come later, or not at all to this device).
       const t = this.thread(ack.conversationId);
       if (!t.messages.has(ack.messageId)) {
@@ -462,14 +451,9 @@ export class ChatStore {
       }
       this.changed();
     }, (err: unknown) => {
-      s.failed = err instanceof Error ? err.message : String(err);
-      this.saveSends();
+      this.outbox.failed(s, err instanceof Error ? err.message : String(err));
       this.changed();
     });
-  }
-
-  private saveSends(): void {
-    storage.setOutbox(this.me.userId, this.sends);
   }
 
   /** Tells the others we type (at most once a second; nothing for a DM not created yet). */
@@ -481,42 +465,20 @@ export class ChatStore {
   }
 
   typingNames(conversationId: string): string[] {
-    const now = Date.now();
-    return [...(this.typing.get(conversationId) ?? new Map<string, number>()).entries()].filter(([, until]) => until > now).map(([u]) => this.name(u));
+    return this.activity.typingIn(conversationId).map((u) => this.people.name(u));
   }
 
   /** Whether any other member read this message (their watermark is at or past it). */
   readByOthers(conversationId: string, messageId: string): boolean {
-    for (const id of this.reads.get(conversationId)?.values() ?? []) if (compareIds(id, messageId) >= 0) return true;
-    return false;
+    return this.activity.readByOthers(conversationId, messageId);
   }
 
   presenceOf(userId: string): PresenceView['status'] | null {
-    return this.presence.get(userId) ?? null;
+    return this.people.presenceOf(userId);
   }
-
-  private lookupPresence(userId: string): void {
-    this.client.api.presence(userId).then((p) => {
-      this.presence.set(p.userId, p.status);
-      this.changed();
-    }, () => undefined); // not a contact (yet): presence is for contacts only
-  }
-
-  // ---- names ----------------------------------------------------------------------------------
 
   name(userId: string): string {
-    return this.names.get(userId) ?? userId;
-  }
-
-  private lookupNames(userIds: readonly string[]): void {
-    for (const id of new Set(userIds)) {
-      if (this.names.has(id) || this.nameLookups.has(id)) continue;
-      this.nameLookups.add(id);
-      this.client.api.user(id).then((u) => {
-        this.names.set(u.userId, u.username);
-        this.changed();
-      }, () => undefined).finally(() => this.nameLookups.delete(id));
-    }
+    return this.people.name(userId);
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Client } from 'cassandra-driver';
 import { createCassandraClient } from '../../src/store/cassandra/cassandra';
-import { api, newDevice, newUser, startCluster, testConfig, WsClient, type TestCluster, type TestUser } from '../support/helpers';
+import { api, newDevice, newUser, onlineClosedAfterEach, startCluster, testConfig, type TestCluster, type TestUser, type WsClient } from '../support/helpers';
 
 const GROUPS_PER_HOUR = 3;
 const MAX_CONVERSATIONS = 4;
@@ -22,17 +22,8 @@ afterAll(async () => {
   await cluster.stop();
 });
 
-const sockets: WsClient[] = [];
-afterEach(async () => {
-  await Promise.all(sockets.splice(0).map((s) => (s.closeCode === null ? s.close() : undefined)));
-});
-
-async function connect(node: number, user: TestUser): Promise<WsClient> {
-  const ws = await WsClient.connect(cluster.nodes[node].wsUrl, user.token, await newDevice(A, user));
-  sockets.push(ws);
-  await ws.synced();
-  return ws;
-}
+const online = onlineClosedAfterEach();
+const connect = (node: number, user: TestUser) => online(cluster.nodes[node], user);
 
 let n = 0;
 /** The reply (ack or error) to one message.send. */

@@ -1,4 +1,4 @@
-import { api, eventually, newDevice, newUser, startCluster, uniqueName, WsClient, type TestCluster, type TestUser } from '../support/helpers';
+import { api, eventually, newUser, onlineClosedAfterEach, startCluster, uniqueName, type TestCluster, type TestUser, type WsClient } from '../support/helpers';
 
 let cluster: TestCluster;
 let A: string;
@@ -9,17 +9,8 @@ beforeAll(async () => {
 });
 afterAll(() => cluster.stop());
 
-const sockets: WsClient[] = [];
-afterEach(async () => {
-  await Promise.all(sockets.splice(0).map((s) => s.close()));
-});
-
-async function device(node: number, user: TestUser): Promise<WsClient> {
-  const ws = await WsClient.connect(cluster.nodes[node].wsUrl, user.token, await newDevice(A, user));
-  sockets.push(ws);
-  await ws.synced();
-  return ws;
-}
+const online = onlineClosedAfterEach();
+const device = (node: number, user: TestUser) => online(cluster.nodes[node], user);
 
 let n = 0;
 async function say(ws: WsClient, conversationId: string, content: string): Promise<string> {

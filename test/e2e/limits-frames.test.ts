@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { connectClosedAfterEach, eventually, ROOT, newDevice, newUser, startCluster, type TestCluster, type TestUser, type WsClient } from '../support/helpers';
+import { eventually, ROOT, newDevice, newUser, onlineClosedAfterEach, startCluster, type TestCluster, type TestUser } from '../support/helpers';
 import { probeAcks, rssMb, summarize } from '../support/latency';
 
 /**
@@ -20,13 +20,8 @@ beforeAll(async () => {
   A = cluster.nodes[0].url;
 });
 afterAll(() => cluster.stop());
-const connect = connectClosedAfterEach();
-
-async function online(user: TestUser): Promise<WsClient> {
-  const ws = await connect(cluster.nodes[0], user, await newDevice(A, user));
-  await ws.synced();
-  return ws;
-}
+const onNode = onlineClosedAfterEach();
+const online = (user: TestUser) => onNode(cluster.nodes[0], user);
 
 describe('frame limits', () => {
   it('refuses a large frame that is not a message.send, and nesting, with invalid_frame; the socket stays usable', async () => {

@@ -1,5 +1,5 @@
 import Redis from 'ioredis';
-import { connectClosedAfterEach, newDevice, newUser, startCluster, type TestCluster, type TestUser, type WsClient } from '../support/helpers';
+import { connectClosedAfterEach, newDevice, newUser, onlineClosedAfterEach, startCluster, type TestCluster, type TestUser } from '../support/helpers';
 
 /**
  * Issue 10 #13: the push stream is capped (~100k), one job per offline recipient. One sender's jobs
@@ -21,12 +21,8 @@ afterAll(async () => {
   redis.disconnect();
 });
 const connect = connectClosedAfterEach();
-
-async function online(node: number, user: TestUser): Promise<WsClient> {
-  const ws = await connect(cluster.nodes[node], user, await newDevice(A, user));
-  await ws.synced();
-  return ws;
-}
+const onNode = onlineClosedAfterEach();
+const online = (node: number, user: TestUser) => onNode(cluster.nodes[node], user);
 
 /** The jobs in the push stream, as [senderId, userId]. */
 async function jobs(): Promise<Array<[string, string]>> {

@@ -147,39 +147,40 @@ describe('senders on every node writing into one group at once, one of the nodes
         expect(got.filter((f) => f.type !== 'message.ack')).toEqual([]);
         return got.map((f) => f.messageId as string);
       };
-      const acked: string[] = [];
-      for (const [i, ws] of survivors.entries()) acked.push(...await ackedOf(ws, sent[i]));
+      // Each step waits on all its sockets at once: the test's time is the sum of its steps' bounds,
+      // not of every socket's (jest's timeout is set above that sum, so a failure is a step's own).
+      const acked: string[] = (await Promise.all(survivors.map((ws, i) => ackedOf(ws, sent[i])))).flat();
       // After the kill (its placed but unstored ids must not hold the group up): another round from the survivors.
       trace.step('survivors acked');
       const after = burst(survivors, 'after');
-      for (const [i, ws] of survivors.entries()) acked.push(...await ackedOf(ws, after[i]));
+      acked.push(...(await Promise.all(survivors.map((ws, i) => ackedOf(ws, after[i])))).flat());
       const ackedByVictim = doomed.flatMap((ws) => ws.ofType('message.ack').map((f) => f.messageId));
       expect(acked.length).toBe(survivors.length * PER * 2);
 
       // What the victim's senders had stored but not acked may arrive too (once); everything acked must.
       trace.step('second round acked');
       const mustHave = [...acked, ...ackedByVictim];
-      for (const d of devices) {
-        for (const [where, ws] of [['a', d.a], ['c', d.c]] as const) {
-          await eventually(() => { const have = new Set(textIds(ws)); return mustHave.every((id) => have.has(id)); }, 20000)
-            .catch((err: Error) => {
-              const have = new Set(textIds(ws));
-              const missing = mustHave.filter((id) => !have.has(id));
-              err.message += ` — device of ${d.u.username} on node ${where} lacks ${missing.length} acked ids: ${missing.slice(0, 5).join(', ')}`;
-              throw err;
-            });
-          const got = textIds(ws);
-          expectIdOrder(got, `device of ${d.u.username} on node ${where}`);
-          expect(got.length).toBe(new Set(got).size);
-          for (const m of ws.messages().filter((x) => x.type === 'text')) expect(m.content).toMatch(/^(s|d|after)\d+-\d+$/);
-        }
-        expectIdOrder(textIds(d.v), `victim device of ${d.u.username}`);
-      }
+      await Promise.all(devices.flatMap((d) => ([['a', d.a], ['c', d.c]] as const).map(async ([where, ws]) => {
+        await eventually(() => { const have = new Set(textIds(ws)); return mustHave.every((id) => have.has(id)); }, 20000)
+          .catch((err: Error) => {
+            const have = new Set(textIds(ws));
+            const missing = mustHave.filter((id) => !have.has(id));
+            err.message += ` — device of ${d.u.username} on node ${where} lacks ${missing.length} acked ids: ${missing.slice(0, 5).join(', ')}`;
+            throw err;
+          });
+        const got = textIds(ws);
+        expectIdOrder(got, `device of ${d.u.username} on node ${where}`);
+        expect(got.length).toBe(new Set(got).size);
+        for (const m of ws.messages().filter((x) => x.type === 'text')) expect(m.content).toMatch(/^(s|d|after)\d+-\d+$/);
+      })));
+      for (const d of devices) expectIdOrder(textIds(d.v), `victim device of ${d.u.username}`);
       trace.done();
     } finally {
       await cluster.stop();
     }
-  });
+    // The steps' bounds (start-up, 20 s for the victim's first acks, 30 s for each round of replies,
+    // 20 s for delivery) and the nodes' shutdown.
+  }, 150_000);
 });
 
 describe('Redis restarting without its data in the middle of a burst', () => {

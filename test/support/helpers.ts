@@ -318,6 +318,16 @@ export function connectClosedAfterEach(): (node: { wsUrl: string }, user: TestUs
   };
 }
 
+/** A new device of the user (registered over the node's REST), connected and caught up; closed after each test. */
+export function onlineClosedAfterEach(): (node: NodeProc, user: TestUser) => Promise<WsClient> {
+  const connect = connectClosedAfterEach();
+  return async (node, user) => {
+    const ws = await connect(node, user, await newDevice(node.url, user));
+    await ws.synced();
+    return ws;
+  };
+}
+
 /** A WebSocket client that records every frame and close, for assertions. */
 export class WsClient {
   readonly frames: any[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any

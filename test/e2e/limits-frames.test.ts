@@ -1,7 +1,5 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
-import { eventually, ROOT, newDevice, newUser, onlineClosedAfterEach, startCluster, type TestCluster, type TestUser } from '../support/helpers';
-import { probeAcks, rssMb, summarize } from '../support/latency';
+import { eventually, newDevice, newUser, onlineClosedAfterEach, startCluster, type TestCluster, type TestUser } from '../support/helpers';
+import { probeAcks, rssMb, runAttacker, summarize } from '../support/latency';
 
 /**
  * Issue 10 #1: oversized or deeply nested frames must not stall the event loop. Frames other than
@@ -63,34 +61,10 @@ describe('frame limits', () => {
 
 interface AttackResult { sent: number; invalid: number; other: number; closed: number }
 
-/**
- * Starts the attacker (test/support/frameAttacker.js): `opened` resolves when every socket is open,
- * `attacking` when the quiet period ends and the frames start, `done` with the counts at the end.
- */
+/** The frame attacker (test/support/frameAttacker.js): a quiet period with its sockets open, then the attack. */
 function startAttack(user: TestUser, devices: string[], quietMs: number, attackMs: number, everyMs: number) {
-  const proc = spawn(process.execPath, [path.join(ROOT, 'test', 'support', 'frameAttacker.js')], {
-    cwd: ROOT,
-    env: { ...process.env, ATTACK: JSON.stringify({ url: cluster.nodes[0].wsUrl, token: user.token, devices, quietMs, attackMs, everyMs }) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  const signals = new Map<string, () => void>();
-  const signal = (line: string) => new Promise<void>((r) => signals.set(line, r));
-  const opened = signal('open');
-  const attacking = signal('attack');
-  const done = new Promise<AttackResult>((resolve, reject) => {
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      for (const line of out.split('\n')) signals.get(line)?.();
-    });
-    // 'close', not 'exit': the last line may still be in the pipe when the process has exited.
-    proc.on('close', (code) => {
-      const counts = out.split('\n').find((line) => line.startsWith('{'));
-      if (code === 0 && counts) resolve(JSON.parse(counts));
-      else reject(new Error(`attacker exited ${code}: ${out}`));
-    });
-  });
-  return { opened, attacking, done };
+  const attacker = runAttacker<AttackResult>('frameAttacker.js', { url: cluster.nodes[0].wsUrl, token: user.token, devices, quietMs, attackMs, everyMs });
+  return { opened: attacker.line('open'), attacking: attacker.line('attack'), done: attacker.done };
 }
 
 describe('a bystander during a frame attack', () => {

@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import Redis from 'ioredis';
 import WebSocket from 'ws';
 import { ConversationAccess } from '../../src/chat/ConversationAccess';
@@ -12,10 +10,10 @@ import { ConversationRepository } from '../../src/store/cassandra/ConversationRe
 import { MessageRepository } from '../../src/store/cassandra/MessageRepository';
 import { WriteBatcher } from '../../src/store/cassandra/WriteBatcher';
 import {
-  api, connectClosedAfterEach, eventually, newDevice, ROOT, newUser, startCluster, testConfig, uniquePrefix,
+  api, connectClosedAfterEach, eventually, newDevice, newUser, startCluster, testConfig, uniquePrefix,
   type TestCluster, type TestUser, type WsClient,
 } from '../support/helpers';
-import { rssMb, summarize } from '../support/latency';
+import { rssMb, runAttacker, summarize } from '../support/latency';
 
 /**
  * Issue 10 #2: sync and history are bounded by bytes (sync.maxResponseBytes: the page ends early
@@ -188,16 +186,8 @@ describe('concurrent heavy reads per user', () => {
  * what it printed so far, `done` its result.
  */
 function attackWith(a: { token: string; kinds: Record<string, string[]>; attackMs: number }) {
-  const proc = spawn(process.execPath, [path.join(ROOT, 'test', 'support', 'readAttacker.js')], {
-    env: { ...process.env, ATTACK: JSON.stringify({ base: A, parallel: 50, everyMs: 500, ...a }) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  const done = new Promise<{ statuses: Record<string, Record<string, number>>; waves: Array<[number, string]> }>((resolve, reject) =>
-    // 'close', not 'exit': the last line may still be in the pipe when the process has exited.
-    proc.on('close', (code) => (code === 0 ? resolve(JSON.parse(out.split('\n')[1])) : reject(new Error(`attacker exited ${code}: ${out}`)))));
-  return { out: () => out, done };
+  return runAttacker<{ statuses: Record<string, Record<string, number>>; waves: Array<[number, string]> }>('readAttacker.js',
+    { base: A, parallel: 50, everyMs: 500, ...a });
 }
 
 describe('a bystander during a read attack', () => {
@@ -233,8 +223,8 @@ describe('a bystander during a read attack', () => {
     // waves' probes, whatever their kind, took 100-180 ms while later ones took 10-20.
     await attackWith({ ...kinds(accomplice.token, await newDevice(A, accomplice)), attackMs: 1000 }).done;
     await sendAll(c, Array.from({ length: 10 }, (_, i) => ({ to: dave.userId, content: `warm-up ${i}` })));
-    const { out, done: attack } = attackWith({ ...kinds(mallory.token, device), attackMs: ATTACK_MS });
-    await eventually(() => out().startsWith('open'));
+    const { line, done: attack } = attackWith({ ...kinds(mallory.token, device), attackMs: ATTACK_MS });
+    await line('open');
     const end = Date.now() + ATTACK_MS;
     const sampler = setInterval(() => { rssMax = Math.max(rssMax, rssMb(pid)); }, 100);
     // Cleared on failure too: a live interval keeps jest from exiting.

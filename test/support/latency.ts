@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import type WebSocket from 'ws';
-import { eventually, type WsClient } from './helpers';
+import { eventually, ROOT, type WsClient } from './helpers';
 
 /** The bystander probes of the attack tests (limits-frames, limits-reads, fuzz): what they time and how they sum it up. */
 
@@ -49,4 +51,33 @@ export async function probeAcks(from: WsClient, to: string, everyMs: number, unt
   await eventually(() => latencies.length === sentAt.size, 10000);
   from.ws.off('message', onMessage);
   return latencies;
+}
+
+/**
+ * Runs an attacker script (test/support/*Attacker.js) in a process of its own, so the test process
+ * that times the bystander does not also carry the attack. ATTACK is its JSON config. `line(text)`
+ * resolves once it has printed that line; `done` with the JSON line it prints last, read on
+ * 'close' (on 'exit' that line may still be in the pipe).
+ */
+export function runAttacker<T>(script: string, config: object): { line(text: string): Promise<void>; done: Promise<T> } {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'test', 'support', script)], {
+    cwd: ROOT,
+    env: { ...process.env, ATTACK: JSON.stringify(config) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const waiting = new Map<string, () => void>();
+  proc.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    for (const l of out.split('\n')) waiting.get(l)?.();
+  });
+  const done = new Promise<T>((resolve, reject) => proc.on('close', (code) => {
+    const result = out.split('\n').find((l) => l.startsWith('{'));
+    if (code === 0 && result) resolve(JSON.parse(result) as T);
+    else reject(new Error(`${script} exited ${code}: ${out}`));
+  }));
+  return {
+    line: (text) => (out.split('\n').includes(text) ? Promise.resolve() : new Promise<void>((r) => waiting.set(text, r))),
+    done,
+  };
 }
